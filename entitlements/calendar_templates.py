@@ -1,0 +1,98 @@
+"""Calendars as the mappings describe them, before they meet an account.
+
+"Business hours in region" (RULES.md §2) means the customer's zone and the customer's
+holidays, so one template yields a calendar per (zone, holidays). Templates that name
+fixed zones (24x7, the global 24x5 week) yield one calendar for everyone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from entitlements.calendars import (
+    MINUTES_PER_DAY,
+    NO_HOLIDAYS,
+    AlwaysOpen,
+    Boundary,
+    Calendar,
+    HolidaySet,
+    Span,
+    WeeklyCalendar,
+    zone,
+)
+
+ACCOUNT = "account"  # stands for "the account's own zone / holidays" in a template
+
+
+@dataclass(frozen=True, slots=True)
+class BoundarySpec:
+    weekday: int
+    minute: int
+    zone: str  # an IANA name, or ACCOUNT
+
+
+@dataclass(frozen=True, slots=True)
+class SpanSpec:
+    opens: BoundarySpec
+    closes: BoundarySpec
+
+
+def daily_window(weekday: int, opens: int, closes: int, zone_name: str) -> SpanSpec:
+    """A window that opens on ``weekday`` at ``opens`` minutes and closes at ``closes``
+    minutes; a close at or before the opening means the next day (a night shift), and
+    1440 means midnight at the end of the day."""
+    close_day = weekday if opens < closes else (weekday + 1) % 7
+    if closes == MINUTES_PER_DAY:
+        close_day = weekday
+    return SpanSpec(
+        BoundarySpec(weekday, opens, zone_name), BoundarySpec(close_day, closes, zone_name)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarTemplate:
+    name: str
+    description: str
+    spans: tuple[SpanSpec, ...]  # empty: always open (24x7)
+    business_day: timedelta = timedelta(hours=8)
+    account_holidays: bool = False  # close on the account's holidays
+    holidays: HolidaySet = NO_HOLIDAYS  # closed on these whatever the account
+
+    @property
+    def per_account(self) -> bool:
+        return self.account_holidays or any(
+            b.zone == ACCOUNT for s in self.spans for b in (s.opens, s.closes)
+        )
+
+    def holidays_for(self, account_holidays: HolidaySet) -> HolidaySet:
+        if not self.account_holidays or not account_holidays:
+            return self.holidays
+        if not self.holidays:
+            return account_holidays
+        if self.holidays.country and account_holidays.country:
+            # One country per calendar keeps the holidays library question simple; the
+            # mapping validation refuses a template and account that both name one.
+            return account_holidays
+        return HolidaySet(
+            self.holidays.dates | account_holidays.dates,
+            self.holidays.country or account_holidays.country,
+            self.holidays.subdivision or account_holidays.subdivision,
+        )
+
+    def bind(self, account_zone: str, account_holidays: HolidaySet = NO_HOLIDAYS) -> Calendar:
+        """The calendar this template means for an account in ``account_zone``."""
+        if not self.spans:
+            return AlwaysOpen(self.name, self.business_day)
+
+        def boundary(spec: BoundarySpec) -> Boundary:
+            return Boundary(
+                spec.weekday, spec.minute, zone(account_zone if spec.zone == ACCOUNT else spec.zone)
+            )
+
+        return WeeklyCalendar(
+            self.name,
+            [Span(boundary(s.opens), boundary(s.closes)) for s in self.spans],
+            holidays=self.holidays_for(account_holidays),
+            business_day=self.business_day,
+        )

@@ -1,0 +1,473 @@
+"""When the SLA clock runs (RULES.md §2).
+
+A calendar is a set of half-open covered intervals ``[open, close)`` on the UTC time
+line. A ticket's clock accumulates only covered time; ``due(start, target)`` is the
+earliest instant T with ``target`` covered time in ``[start, T)``. So a target that
+ends exactly at closing time is due at closing time, not at the next opening, and a
+ticket opened while closed starts counting at the next opening.
+
+Two kinds:
+
+* `AlwaysOpen`: 24x7.
+* `WeeklyCalendar`: weekly *spans*, each opening and closing at a weekday and wall
+  time in its own IANA zone. Business hours in a region use one zone for every
+  boundary. The global 24x5 week mixes zones: it opens Monday 10:00 Australia/Sydney
+  and closes Friday 17:00 America/Los_Angeles. Holidays drop the spans that open on a
+  holiday (the local date of the opening).
+
+Wall times become instants by one rule: a boundary is *the first instant at which the
+zone's clock reads that wall time or later*. When clocks go back, the earlier of the
+two readings counts. A wall time that clocks skip going forward maps to the instant of
+the jump. So every window covers exactly its real elapsed time, and DST needs no
+special cases further on.
+
+Cost. Weeks are cut at *anchors* (the opening of the week's first span). Each week's
+merged intervals and covered total are computed once per calendar and kept. Totals are
+summed per block of 64 weeks, so `due` and `elapsed` step over whole blocks and
+bisect inside one. The cost grows with the number of years a target spans, not with
+its minutes, days or weeks.
+"""
+
+from __future__ import annotations
+
+import bisect
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays as holidays_lib
+
+from entitlements.errors import CalendarError
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MINUTES_PER_DAY = 1440
+
+_US_PER_S = 1_000_000
+_US_PER_DAY = 86_400 * _US_PER_S
+_WEEK_US = 7 * _US_PER_DAY
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_WEEK0_MONDAY = date(1970, 1, 5)  # week index 0 is the week starting this Monday
+_BLOCK = 64  # weeks whose totals are summed together for skipping
+_MAX_BLOCKS = 200 * 52 // _BLOCK  # ~200 years without enough coverage: a calendar error
+_CACHE_LIMIT = 4096  # weeks kept per calendar before the cache starts over
+
+
+def to_us(instant: datetime) -> int:
+    """Microseconds since the Unix epoch; exact integer arithmetic from here on."""
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise CalendarError(f"naive datetime {instant.isoformat()}: give a timezone-aware instant")
+    delta = instant - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * _US_PER_S + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def duration_us(span: timedelta) -> int:
+    return span // timedelta(microseconds=1)
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone called ``name``, or a `CalendarError` that names it."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise CalendarError(f"unknown IANA time zone {name!r}") from exc
+
+
+def wall_to_us(day: date, minute: int, tz: ZoneInfo) -> int:
+    """The first instant at which the clock in ``tz`` reads ``day`` + ``minute`` or later.
+
+    ``minute`` may reach or pass 1440 (24:00 is the next day's 00:00).
+    """
+    extra_days, minute = divmod(minute, MINUTES_PER_DAY)
+    if extra_days:
+        day += timedelta(days=extra_days)
+    naive = datetime(day.year, day.month, day.day, minute // 60, minute % 60)
+    # fold=0 is the earlier reading on the day clocks go back (PEP 495).
+    instant = naive.replace(tzinfo=tz).astimezone(UTC)
+    back = instant.astimezone(tz).replace(tzinfo=None)
+    if back == naive:
+        return to_us(instant)
+    # The reading does not exist: clocks jumped over it. fold=0 put us after the jump by
+    # as much as the reading is into the gap; the jump itself is the answer.
+    return _jump_before(to_us(instant), duration_us(back - naive), tz)
+
+
+def _jump_before(after_us: int, gap_us: int, tz: ZoneInfo) -> int:
+    """The instant clocks in ``tz`` jumped forward, knowing an instant less than one gap
+    after it. Transitions fall on whole seconds, so a bisection on seconds is exact."""
+    offset_after = from_us(after_us).astimezone(tz).utcoffset()
+    lo, hi = (after_us - gap_us) // _US_PER_S, after_us // _US_PER_S
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, tz).utcoffset() == offset_after:
+            hi = mid
+        else:
+            lo = mid
+    return hi * _US_PER_S
+
+
+@dataclass(frozen=True, slots=True)
+class Boundary:
+    """A weekday and wall time in one IANA zone: where a span opens or closes."""
+
+    weekday: int  # 0 = Monday
+    minute: int  # minutes after local midnight; 1440 means 24:00
+    zone: ZoneInfo
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.weekday <= 6 or not 0 <= self.minute <= MINUTES_PER_DAY:
+            raise CalendarError(
+                f"boundary out of range: weekday {self.weekday}, minute {self.minute}"
+            )
+
+    def date_in_week(self, monday: date, weeks_later: int = 0) -> date:
+        return monday + timedelta(days=self.weekday + 7 * weeks_later)
+
+    def instant(self, monday: date, weeks_later: int = 0) -> int:
+        return wall_to_us(self.date_in_week(monday, weeks_later), self.minute, self.zone)
+
+    def __str__(self) -> str:
+        hours, minutes = divmod(self.minute, 60)
+        return f"{WEEKDAYS[self.weekday].title()} {hours:02d}:{minutes:02d} {self.zone.key}"
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Covered from ``opens`` until the first ``closes`` after it, once a week."""
+
+    opens: Boundary
+    closes: Boundary
+
+    def __post_init__(self) -> None:
+        if self.opens.minute >= MINUTES_PER_DAY:
+            raise CalendarError(f"a span cannot open at 24:00 ({self.opens})")
+
+    @property
+    def wraps(self) -> bool:
+        """True when the span closes in the following week (e.g. Sunday 22:00 to Monday 06:00)."""
+        return (self.closes.weekday, self.closes.minute) <= (self.opens.weekday, self.opens.minute)
+
+    def __str__(self) -> str:
+        return f"{self.opens} to {self.closes}"
+
+
+@lru_cache(maxsize=2048)
+def _public_holidays(country: str, subdivision: str | None, year: int) -> dict[date, str]:
+    """Public holidays dated in ``year``.
+
+    Observed days can fall in the neighbouring year (US New Year's Day observed on
+    31 December), so both years are asked and the dates filtered.
+    """
+    try:
+        table = holidays_lib.country_holidays(country, subdiv=subdivision, years=(year, year + 1))
+    except NotImplementedError as exc:
+        where = f"{country!r}" + (f" subdivision {subdivision!r}" if subdivision else "")
+        raise CalendarError(f"the holidays library knows no public holidays for {where}") from exc
+    return {day: str(name) for day, name in table.items() if day.year == year}
+
+
+@dataclass(frozen=True, slots=True)
+class HolidaySet:
+    """Days on which a calendar does not open: explicit dates and/or a country's public
+    holidays (with an optional subdivision), resolved by the ``holidays`` library."""
+
+    dates: frozenset[date] = frozenset()
+    country: str | None = None
+    subdivision: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.dates) or self.country is not None
+
+    def __contains__(self, day: object) -> bool:
+        return self.name(day) is not None if isinstance(day, date) else False
+
+    def name(self, day: date) -> str | None:
+        """Why ``day`` is a holiday, or None when it is not."""
+        if day in self.dates:
+            return "holiday (listed in the mapping)"
+        if self.country is not None:
+            return _public_holidays(self.country, self.subdivision, day.year).get(day)
+        return None
+
+    def check(self) -> None:
+        """Raise `CalendarError` now if the country or subdivision is unknown."""
+        if self.country is not None:
+            _public_holidays(self.country, self.subdivision, 2026)
+
+    def __str__(self) -> str:
+        parts = []
+        if self.country:
+            parts.append(self.country + (f"-{self.subdivision}" if self.subdivision else ""))
+        if self.dates:
+            parts.append(f"{len(self.dates)} listed date(s)")
+        return ", ".join(parts) or "none"
+
+
+NO_HOLIDAYS = HolidaySet()
+
+
+class Calendar(ABC):
+    """Answers how much covered time lies between instants, and when a target is due.
+
+    Instants are timezone-aware datetimes; internally integer microseconds since the
+    epoch so that arithmetic is exact.
+    """
+
+    name: str
+    business_day: timedelta  # what one "business day" target means on this calendar
+
+    def due(self, start: datetime, target: timedelta) -> datetime:
+        """The earliest instant T with ``target`` covered time in ``[start, T)``."""
+        return from_us(self.due_us(to_us(start), duration_us(target)))
+
+    def elapsed(self, start: datetime, end: datetime) -> timedelta:
+        """Covered time in ``[start, end)`` (zero when ``end`` is not after ``start``)."""
+        return timedelta(microseconds=self.elapsed_us(to_us(start), to_us(end)))
+
+    def is_open(self, at: datetime) -> bool:
+        return self.is_open_us(to_us(at))
+
+    @abstractmethod
+    def due_us(self, start: int, target: int) -> int: ...
+
+    @abstractmethod
+    def elapsed_us(self, start: int, end: int) -> int: ...
+
+    @abstractmethod
+    def is_open_us(self, at: int) -> bool: ...
+
+    @abstractmethod
+    def describe(self) -> str: ...
+
+
+class AlwaysOpen(Calendar):
+    """24x7: every instant is covered."""
+
+    def __init__(self, name: str = "24x7", business_day: timedelta = timedelta(hours=24)) -> None:
+        self.name = name
+        self.business_day = business_day
+
+    def due_us(self, start: int, target: int) -> int:
+        return start + max(target, 0)
+
+    def elapsed_us(self, start: int, end: int) -> int:
+        return max(end - start, 0)
+
+    def is_open_us(self, at: int) -> bool:
+        return True
+
+    def describe(self) -> str:
+        return "always covered (24x7)"
+
+    def __repr__(self) -> str:
+        return f"AlwaysOpen({self.name!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class _Week:
+    """Covered time between one anchor and the next, merged and clipped."""
+
+    anchor: int
+    next_anchor: int
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+    before: tuple[int, ...]  # covered time in [anchor, starts[i])
+    upto: tuple[int, ...]  # covered time in [anchor, ends[i])
+
+    @property
+    def total(self) -> int:
+        return self.upto[-1] if self.upto else 0
+
+    def covered_before(self, at: int) -> int:
+        """Covered time in ``[anchor, at)`` for ``anchor <= at <= next_anchor``."""
+        i = bisect.bisect_right(self.starts, at) - 1
+        if i < 0:
+            return 0
+        return self.before[i] + min(at, self.ends[i]) - self.starts[i]
+
+    def instant_after(self, covered: int) -> int:
+        """The earliest instant T with ``covered`` time in ``[anchor, T)``; 0 < covered <= total."""
+        i = bisect.bisect_left(self.upto, covered)
+        return self.starts[i] + covered - self.before[i]
+
+
+class WeeklyCalendar(Calendar):
+    """Weekly spans, each boundary in its own zone, minus holidays.
+
+    A plain class rather than a frozen dataclass: it is immutable from outside, but it
+    memoises the weeks it has worked out, which is what makes it fast.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        spans: Iterable[Span],
+        *,
+        holidays: HolidaySet = NO_HOLIDAYS,
+        business_day: timedelta = timedelta(hours=8),
+    ) -> None:
+        self.name = name
+        self.spans = tuple(sorted(spans, key=lambda s: (s.opens.weekday, s.opens.minute)))
+        if not self.spans:
+            raise CalendarError(f"calendar {name!r} has no covered time")
+        if business_day <= timedelta(0):
+            raise CalendarError(f"calendar {name!r}: a business day must be longer than zero")
+        self.holidays = holidays
+        self.business_day = business_day
+        self._raw: dict[int, tuple[tuple[int, int], ...]] = {}
+        self._weeks: dict[int, _Week] = {}
+        self._blocks: dict[int, tuple[int, ...]] = {}
+        self._anchor0 = self._anchor(0)
+
+    def __repr__(self) -> str:
+        return f"WeeklyCalendar({self.name!r}, {len(self.spans)} spans, holidays: {self.holidays})"
+
+    def describe(self) -> str:
+        text = "; ".join(str(s) for s in self.spans)
+        return text + (f"; closed on holidays ({self.holidays})" if self.holidays else "")
+
+    # -- the weeks ------------------------------------------------------------------
+
+    @staticmethod
+    def _monday(week: int) -> date:
+        return _WEEK0_MONDAY + timedelta(weeks=week)
+
+    def _anchor(self, week: int) -> int:
+        return self.spans[0].opens.instant(self._monday(week))
+
+    def _spans_opening_in(self, week: int) -> tuple[tuple[int, int], ...]:
+        cached = self._raw.get(week)
+        if cached is not None:
+            return cached
+        monday = self._monday(week)
+        out = []
+        for span in self.spans:
+            if self.holidays and span.opens.date_in_week(monday) in self.holidays:
+                continue
+            opens = span.opens.instant(monday)
+            closes = span.closes.instant(monday, 1 if span.wraps else 0)
+            if closes > opens:
+                out.append((opens, closes))
+        result = tuple(out)
+        if len(self._raw) >= _CACHE_LIMIT:
+            self._raw.clear()
+        self._raw[week] = result
+        return result
+
+    def _week(self, week: int) -> _Week:
+        cached = self._weeks.get(week)
+        if cached is not None:
+            return cached
+        lo, hi = self._anchor(week), self._anchor(week + 1)
+        # Spans of the week before may run into this one, and with mixed zones a span of
+        # the week after may open before its anchor: take all three, clip, merge.
+        pieces = sorted(
+            piece for w in (week - 1, week, week + 1) for piece in self._spans_opening_in(w)
+        )
+        starts: list[int] = []
+        ends: list[int] = []
+        before: list[int] = []
+        covered = 0
+        for raw_open, raw_close in pieces:
+            opens, closes = max(raw_open, lo), min(raw_close, hi)
+            if closes <= opens:
+                continue
+            if ends and opens <= ends[-1]:
+                if closes > ends[-1]:
+                    covered += closes - ends[-1]
+                    ends[-1] = closes
+                continue
+            starts.append(opens)
+            ends.append(closes)
+            before.append(covered)
+            covered += closes - opens
+        upto = tuple(b + e - s for b, s, e in zip(before, starts, ends, strict=True))
+        result = _Week(lo, hi, tuple(starts), tuple(ends), tuple(before), upto)
+        if len(self._weeks) >= _CACHE_LIMIT:
+            self._weeks.clear()
+        self._weeks[week] = result
+        return result
+
+    def _locate(self, at: int) -> tuple[int, _Week]:
+        """The week whose ``[anchor, next_anchor)`` holds ``at``."""
+        week = (at - self._anchor0) // _WEEK_US  # exact but for DST shifts of a few hours
+        data = self._week(week)
+        while at < data.anchor:
+            week -= 1
+            data = self._week(week)
+        while at >= data.next_anchor:
+            week += 1
+            data = self._week(week)
+        return week, data
+
+    def _block(self, block: int) -> tuple[int, ...]:
+        """Running totals of a block of weeks: ``cum[i]`` = covered time of its first i weeks."""
+        cached = self._blocks.get(block)
+        if cached is None:
+            cum = [0]
+            for week in range(block * _BLOCK, (block + 1) * _BLOCK):
+                cum.append(cum[-1] + self._week(week).total)
+            cached = self._blocks[block] = tuple(cum)
+        return cached
+
+    def _skip(self, week: int, remaining: int) -> tuple[int, int]:
+        """From the anchor of ``week``: the week in which ``remaining`` covered time runs
+        out, and how much of it is left to cover inside that week (0 < left <= total)."""
+        for _ in range(_MAX_BLOCKS):
+            block, offset = divmod(week, _BLOCK)
+            cum = self._block(block)
+            base = cum[offset]
+            if cum[-1] - base >= remaining:
+                i = bisect.bisect_left(cum, base + remaining, offset + 1)
+                return block * _BLOCK + i - 1, remaining - (cum[i - 1] - base)
+            remaining -= cum[-1] - base
+            week = (block + 1) * _BLOCK
+        raise CalendarError(f"calendar {self.name!r} does not cover the target within 200 years")
+
+    def _sum_weeks(self, first: int, stop: int) -> int:
+        """Covered time of the weeks ``first .. stop-1``."""
+        total = 0
+        while first < stop:
+            block, offset = divmod(first, _BLOCK)
+            end = min(stop - block * _BLOCK, _BLOCK)
+            cum = self._block(block)
+            total += cum[end] - cum[offset]
+            first = block * _BLOCK + end
+        return total
+
+    # -- the answers ----------------------------------------------------------------
+
+    def due_us(self, start: int, target: int) -> int:
+        if target <= 0:
+            return start
+        week, data = self._locate(start)
+        already = data.covered_before(start)
+        if target <= data.total - already:
+            return data.instant_after(already + target)
+        week, left = self._skip(week + 1, target - (data.total - already))
+        return self._week(week).instant_after(left)
+
+    def elapsed_us(self, start: int, end: int) -> int:
+        if end <= start:
+            return 0
+        first, first_data = self._locate(start)
+        last, last_data = self._locate(end)
+        if first == last:
+            return first_data.covered_before(end) - first_data.covered_before(start)
+        return (
+            first_data.total
+            - first_data.covered_before(start)
+            + self._sum_weeks(first + 1, last)
+            + last_data.covered_before(end)
+        )
+
+    def is_open_us(self, at: int) -> bool:
+        _, data = self._locate(at)
+        i = bisect.bisect_right(data.starts, at) - 1
+        return i >= 0 and at < data.ends[i]

@@ -1,0 +1,380 @@
+"""``decide(ticket, mappings, now) -> Decision``: the one question tierdesk answers.
+
+The order of the rules, each from RULES.md:
+
+1. account: by id, organization, then requester domain (§5 unknown_account);
+2. severity: the ticket's severity, else its helpdesk priority, else the default (§1);
+3. tier: the account's subscriptions from the highest rank down; the first that
+   entitles the ticket applies (contract dates, products, categories and add-ons,
+   named contacts or site admins, hours left); none: the fallback tier (§3–§5);
+4. the applied tier's coverage, its calendar rule and target → first-response due (§2);
+5. team (routing rules evaluated at ``now``), helpdesk priority, phone support, tags.
+
+Every step adds a readable line to the explanation; every reason the ticket did not
+get its account's best tier, or is flagged, adds a reason code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+
+from entitlements.accounts import Account, Subscription
+from entitlements.calendars import zone
+from entitlements.contacts import NOT_REQUIRED, ContactCheck, check_requester
+from entitlements.errors import TicketError
+from entitlements.hours import HoursBalance, balance
+from entitlements.rulebook import Match, Rulebook
+from entitlements.tickets import Ticket, format_instant
+from entitlements.tiers import Tier
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    ticket: str
+    account: str | None
+    account_name: str | None
+    matched_by: str | None
+    account_tier: str | None
+    tier: str
+    tier_name: str
+    fallback: bool
+    covered: bool
+    reasons: tuple[str, ...]
+    named_contact: ContactCheck
+    severity: int
+    severity_name: str
+    calendar: str | None
+    target: str | None
+    first_response_due: datetime | None
+    team: str | None
+    priority: str
+    phone_support: bool
+    hours: HoursBalance | None
+    escalation_level: str | None
+    tags: tuple[str, ...]
+    explanation: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        due = self.first_response_due
+        return {
+            "ticket": self.ticket,
+            "account": self.account,
+            "account_name": self.account_name,
+            "matched_by": self.matched_by,
+            "account_tier": self.account_tier,
+            "tier": self.tier,
+            "tier_name": self.tier_name,
+            "fallback": self.fallback,
+            "covered": self.covered,
+            "reasons": list(self.reasons),
+            "named_contact": self.named_contact.to_json(),
+            "severity": self.severity,
+            "severity_name": self.severity_name,
+            "calendar": self.calendar,
+            "target": self.target,
+            "first_response_due": format_instant(due) if due else None,
+            "team": self.team,
+            "priority": self.priority,
+            "phone_support": self.phone_support,
+            "hours": self.hours.to_json() if self.hours else None,
+            "escalation_level": self.escalation_level,
+            "tags": list(self.tags),
+            "explanation": list(self.explanation),
+        }
+
+
+class _Trail:
+    """The explanation being written: readable lines and reason codes, in order."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.reasons: list[str] = []
+
+    def say(self, line: str) -> None:
+        self.lines.append(line)
+
+    def reason(self, code: str, line: str) -> None:
+        if code not in self.reasons:
+            self.reasons.append(code)
+        self.lines.append(f"[{code}] {line}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Choice:
+    tier: str
+    account_tier: str
+    fallback: bool
+    contact: ContactCheck
+    hours: HoursBalance | None
+
+
+def decide(ticket: Ticket, mappings: Rulebook, now: datetime) -> Decision:
+    """Decide tier, severity, SLA due time, contact validity, coverage and routing.
+
+    Pure: ``now`` is only used for what depends on the moment of deciding (routing
+    while a team is off, hours bought so far); the SLA clock starts at creation.
+    Raises `TicketError` for values the mappings do not know (severity, product…).
+    """
+    trail = _Trail()
+    severity = _severity(ticket, mappings, trail)
+    product = _known(ticket.product, mappings.products, "product")
+    environment = _known(ticket.environment, mappings.environments, "environment")
+    environment = environment or mappings.environments[0]
+    category = _known(ticket.category, mappings.categories, "category")
+
+    match = mappings.find_account(ticket)
+    if match is None:
+        choice = _unknown_account(ticket, mappings, trail)
+        account = None
+    else:
+        account = match.account
+        trail.say(f"account {account.id} ({account.name}) matched by {match.how}")
+        choice = _choose_tier(ticket, match, mappings, severity, product, category, now, trail)
+
+    tier = mappings.tiers[choice.tier]
+    covered = _covers(tier, product, category, mappings, trail)
+    calendar_name = target_text = due = None
+    if covered:
+        calendar_name, rule = tier.calendar_for(severity, environment, product)
+        calendar = mappings.calendar(calendar_name, account)
+        target = tier.targets[severity]
+        due = calendar.due(ticket.created_at, target.on(calendar.business_day))
+        target_text = str(target)
+        chosen_by = (
+            f"{rule.why} ({rule.pointer})" if rule else f"the tier's default ({tier.pointer})"
+        )
+        trail.say(f"calendar {calendar_name}: {chosen_by}; {calendar.describe()}")
+        trail.say(
+            f"target L{severity} = {target} on {calendar_name} from "
+            f"{format_instant(ticket.created_at)}: first response due {format_instant(due)}"
+            + _local(due, account)
+        )
+
+    team = _team(tier, account, mappings, now, trail)
+    priority = mappings.severity.priority_for(severity, ticket.helpdesk)
+    phone = severity in tier.phone_severities
+    decision = Decision(
+        ticket=ticket.id,
+        account=account.id if account else None,
+        account_name=account.name if account else None,
+        matched_by=match.how if match else None,
+        account_tier=choice.account_tier if account else None,
+        tier=tier.id,
+        tier_name=tier.name,
+        fallback=choice.fallback,
+        covered=covered,
+        reasons=tuple(trail.reasons),
+        named_contact=choice.contact,
+        severity=severity,
+        severity_name=tier.severity_names.get(severity, f"L{severity}"),
+        calendar=calendar_name,
+        target=target_text,
+        first_response_due=due,
+        team=team,
+        priority=priority,
+        phone_support=phone,
+        hours=choice.hours,
+        escalation_level=tier.escalation_levels[0] if tier.escalation_levels else None,
+        tags=(),
+        explanation=tuple(trail.lines),
+    )
+    return _with_tags(decision, mappings.tag_prefix)
+
+
+def _severity(ticket: Ticket, mappings: Rulebook, trail: _Trail) -> int:
+    scheme = mappings.severity
+    if ticket.severity is not None:
+        raw = ticket.severity
+        level = raw if isinstance(raw, int) else scheme.aliases.get(raw.strip().casefold())
+        if level not in scheme.levels:
+            names = ", ".join(sorted(scheme.aliases))
+            raise TicketError(
+                "severity",
+                f"{raw!r} is not a severity level {list(scheme.levels)} or name ({names})",
+            )
+        trail.say(f"severity L{level} from the ticket's severity {raw!r}")
+        return level
+    if ticket.priority is not None:
+        found = scheme.level_of_priority(ticket.priority, ticket.helpdesk)
+        if found is None:
+            raise TicketError(
+                "priority", f"{ticket.priority!r} is not a helpdesk priority the mappings know"
+            )
+        trail.say(f"severity L{found} from helpdesk priority {ticket.priority!r}")
+        return found
+    trail.say(f"severity L{scheme.default}: the ticket gives neither severity nor priority")
+    return scheme.default
+
+
+def _known(value: str | None, known: Collection[str], field: str) -> str | None:
+    if value is None or value in known:
+        return value
+    listed = ", ".join(sorted(known))
+    raise TicketError(field, f"{value!r} is not one the mappings know ({listed})")
+
+
+def _unknown_account(ticket: Ticket, mappings: Rulebook, trail: _Trail) -> _Choice:
+    tried = [f"account {ticket.account!r}"] if ticket.account else []
+    if ticket.organization:
+        tried.append(f"organization {ticket.organization.vendor}:{ticket.organization.id}")
+    if ticket.requester:
+        tried.append(f"requester {ticket.requester}")
+    looked_for = " / ".join(tried) or "nothing (no account, organization or requester)"
+    trail.reason(
+        "unknown_account",
+        f"no account matches {looked_for}; default tier {mappings.default_tier}",
+    )
+    return _Choice(mappings.default_tier, mappings.default_tier, False, NOT_REQUIRED, None)
+
+
+def _choose_tier(
+    ticket: Ticket,
+    match: Match,
+    mappings: Rulebook,
+    severity: int,
+    product: str | None,
+    category: str | None,
+    now: datetime,
+    trail: _Trail,
+) -> _Choice:
+    account = match.account
+    opened_on = ticket.created_at.astimezone(zone(account.timezone)).date()
+    today = now.astimezone(zone(account.timezone)).date()
+    ranked = sorted(account.subscriptions, key=lambda s: -mappings.tiers[s.tier].rank)
+    fallback = account.fallback_tier or mappings.default_tier
+    current = [s for s in ranked if s.current_on(opened_on) is None]
+    account_tier = current[0].tier if current else fallback
+    contact: ContactCheck | None = None
+    hours: HoursBalance | None = None
+    for sub in ranked:
+        tier = mappings.tiers[sub.tier]
+        failures = _entitlement_failures(
+            sub, tier, ticket, account, mappings, product, category, opened_on
+        )
+        check = check_requester(
+            ticket.requester, sub, account, mappings.contact_policy, tier.entitlement
+        )
+        if contact is None and check.status != "not_required":
+            contact = check
+        if check.status == "invalid":
+            failures.append((check.reason or "not_listed", check.detail))
+        if tier.hours:
+            bal = balance(sub, today, tier.low_balance_fraction)
+            hours = hours or bal
+            if bal.exhausted:
+                failures.append(
+                    ("hours_exhausted", f"no hours left ({bal.balance_s / 3600:.2f} h)")
+                )
+            elif bal.low and not failures:
+                trail.reason(
+                    "hours_low",
+                    f"{bal.balance_s / 3600:.2f} h left, under {tier.low_balance_fraction:.0%} "
+                    f"of the last bundle ({bal.last_bundle_s / 3600:g} h)",
+                )
+        if not failures:
+            trail.say(
+                f"tier {tier.name}: subscription {sub.pointer or sub.index} entitles the ticket"
+                + (f"; {check.detail}" if check.detail else "")
+            )
+            return _Choice(sub.tier, account_tier, False, contact or NOT_REQUIRED, hours)
+        for code, text in failures:
+            trail.reason(code, f"not {tier.name} ({sub.pointer or sub.index}): {text}")
+    trail.say(f"tier {mappings.tiers[fallback].name}: the account's fallback tier")
+    return _Choice(fallback, account_tier, bool(ranked), contact or NOT_REQUIRED, hours)
+
+
+def _entitlement_failures(
+    sub: Subscription,
+    tier: Tier,
+    ticket: Ticket,
+    account: Account,
+    mappings: Rulebook,
+    product: str | None,
+    category: str | None,
+    opened_on: date,
+) -> list[tuple[str, str]]:
+    failures = []
+    dates = sub.current_on(opened_on)
+    if dates is not None:
+        span = f"{sub.starts or '…'} to {sub.ends or '…'}"
+        failures.append((dates, f"contract {span}, ticket opened {opened_on} ({account.timezone})"))
+    if product is not None and (
+        not tier.covers_product(product)
+        or (sub.products is not None and product not in sub.products)
+    ):
+        failures.append(("product_not_covered", f"{mappings.products[product]} is not covered"))
+    if category is not None:
+        if category in tier.categories_exclude:
+            failures.append(
+                ("category_not_covered", f"{mappings.categories[category]} is not covered")
+            )
+        addon = tier.addon_categories.get(category)
+        if addon is not None and addon not in sub.addons:
+            failures.append(
+                (
+                    f"needs_addon_{addon}",
+                    f"{mappings.categories[category]} needs the {addon} add-on",
+                )
+            )
+    return failures
+
+
+def _covers(
+    tier: Tier, product: str | None, category: str | None, mappings: Rulebook, trail: _Trail
+) -> bool:
+    if product is not None and not tier.covers_product(product):
+        trail.reason(
+            "product_not_covered",
+            f"{tier.name} does not cover {mappings.products[product]}: no SLA",
+        )
+        return False
+    if category is not None and category in tier.categories_exclude:
+        trail.reason(
+            "category_not_covered",
+            f"{tier.name} does not cover {mappings.categories[category]}: no SLA",
+        )
+        return False
+    return True
+
+
+def _team(
+    tier: Tier, account: Account | None, mappings: Rulebook, now: datetime, trail: _Trail
+) -> str | None:
+    for rule in tier.routing_rules:
+        if not mappings.calendar(rule.while_closed, account).is_open(now):
+            trail.say(
+                f"team {rule.team}: {rule.why} ({rule.pointer}); {rule.while_closed} is closed now"
+            )
+            return rule.team
+    if tier.team:
+        trail.say(f"team {tier.team}: the {tier.name} team")
+    return tier.team
+
+
+def _local(instant: datetime, account: Account | None) -> str:
+    if account is None or account.timezone == "UTC":
+        return ""
+    local = instant.astimezone(zone(account.timezone))
+    return f" ({local:%a %Y-%m-%d %H:%M} {account.timezone})"
+
+
+_TAG_UNSAFE = re.compile(r"[^a-z0-9_-]+")
+
+
+def _with_tags(decision: Decision, prefix: str) -> Decision:
+    """Helpdesk tags/labels: lowercase, no spaces (valid for Zendesk tags and Jira labels)."""
+    raw = [f"tier_{decision.tier}", f"sev_{decision.severity}"]
+    if decision.named_contact.status != "not_required":
+        raw.append(f"contact_{decision.named_contact.status}")
+    if decision.fallback:
+        raw.append("fallback")
+    if not decision.covered:
+        raw.append("not_covered")
+    if decision.phone_support:
+        raw.append("phone")
+    raw.extend(f"reason_{r}" for r in decision.reasons)
+    tags = tuple(dict.fromkeys(_TAG_UNSAFE.sub("_", f"{prefix}{t}".casefold()) for t in raw))
+    return replace(decision, tags=tags)

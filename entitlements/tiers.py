@@ -1,0 +1,119 @@
+"""Support tiers as data (RULES.md §3): targets, which calendar runs the clock,
+products and categories covered, who may open tickets, routing and phone support.
+
+Every choice a tier makes is a list of rules tried in order, first match wins; each
+rule keeps the JSON pointer it was loaded from, so an explanation can name it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from fractions import Fraction
+from typing import Literal
+
+EntitlementKind = Literal["named_contacts", "site_admins", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A response target: fixed minutes, or business days of the calendar that runs it."""
+
+    minutes: int = 0
+    business_days: Fraction = Fraction(0)
+
+    def on(self, business_day: timedelta) -> timedelta:
+        days = self.business_days
+        return timedelta(minutes=self.minutes) + business_day * days.numerator / days.denominator
+
+    def __str__(self) -> str:
+        if self.business_days:
+            n = self.business_days
+            return f"{n} business day{'' if n == 1 else 's'}"
+        hours, minutes = divmod(self.minutes, 60)
+        if hours and not minutes:
+            return f"{hours} h"
+        return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """Which tickets a rule applies to; None means any."""
+
+    severities: frozenset[int] | None = None
+    environments: frozenset[str] | None = None
+    products: frozenset[str] | None = None
+
+    def matches(self, severity: int, environment: str, product: str | None) -> bool:
+        return (
+            (self.severities is None or severity in self.severities)
+            and (self.environments is None or environment in self.environments)
+            and (self.products is None or product in self.products)
+        )
+
+    def __str__(self) -> str:
+        parts = []
+        if self.products is not None:
+            parts.append("products " + ", ".join(sorted(self.products)))
+        if self.severities is not None:
+            parts.append("severity " + ", ".join(f"L{s}" for s in sorted(self.severities)))
+        if self.environments is not None:
+            parts.append("environment " + ", ".join(sorted(self.environments)))
+        return "; ".join(parts) or "every ticket"
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarRule:
+    when: Condition
+    calendar: str
+    why: str
+    pointer: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingRule:
+    """Send the ticket to ``team`` while the calendar ``while_closed`` is closed."""
+
+    team: str
+    while_closed: str
+    why: str
+    pointer: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    id: str
+    name: str
+    rank: int  # higher is better: an account's tier is its highest-ranked subscription
+    targets: Mapping[int, Target]
+    default_calendar: str
+    calendar_rules: tuple[CalendarRule, ...] = ()
+    products_include: frozenset[str] | None = None  # None: every product...
+    products_exclude: frozenset[str] = frozenset()  # ...but these
+    categories_exclude: frozenset[str] = frozenset()
+    addon_categories: Mapping[str, str] = field(default_factory=dict)  # category → add-on
+    entitlement: EntitlementKind = "none"
+    hours: bool = False  # pay-as-you-go: needs hours left
+    low_balance_fraction: float = 0.2  # "low" under this share of the last bundle
+    team: str | None = None
+    routing_rules: tuple[RoutingRule, ...] = ()
+    phone_severities: frozenset[int] = frozenset()
+    severity_names: Mapping[int, str] = field(default_factory=dict)
+    escalation_levels: tuple[str, ...] = ()
+    pointer: str = ""
+
+    def covers_product(self, product: str | None) -> bool:
+        if product is None:
+            return True  # no product named: nothing to exclude on
+        if product in self.products_exclude:
+            return False
+        return self.products_include is None or product in self.products_include
+
+    def calendar_for(
+        self, severity: int, environment: str, product: str | None
+    ) -> tuple[str, CalendarRule | None]:
+        for rule in self.calendar_rules:
+            if rule.when.matches(severity, environment, product):
+                return rule.calendar, rule
+        return self.default_calendar, None

@@ -1,0 +1,1 @@
+"""tierdesk: support contracts for the helpdesk. The command line lives in `tierdesk.cli`."""

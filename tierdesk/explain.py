@@ -1,0 +1,68 @@
+"""`tierdesk explain`: decide tickets read from JSON and say why.
+
+Input is one ticket object, a JSON array of them, or JSON lines. Each ticket yields
+one JSON decision line on stdout; a ticket that cannot be decided yields a message on
+stderr naming it and the field, and the others are still decided.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from entitlements.decide import decide
+from entitlements.errors import EntitlementError, TicketError
+from entitlements.rulebook import Rulebook
+from entitlements.tickets import parse_ticket
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One input ticket, where it came from, or why it could not be read."""
+
+    where: str  # "ticket 2" or "line 7"
+    value: Any = None
+    error: str | None = None
+
+
+def read_items(text: str) -> Iterator[Item]:
+    """The tickets in ``text``: an object, an array of objects, or JSON lines."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        yield from _json_lines(text)
+        return
+    if isinstance(document, list):
+        for i, value in enumerate(document, start=1):
+            yield Item(f"ticket {i}", value)
+    else:
+        yield Item("ticket 1", document)
+
+
+def _json_lines(text: str) -> Iterator[Item]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield Item(f"line {number}", json.loads(line))
+        except json.JSONDecodeError as exc:
+            yield Item(f"line {number}", error=f"not JSON: {exc.msg} at column {exc.colno}")
+
+
+def explain_one(item: Item, rulebook: Rulebook, now: datetime) -> tuple[str | None, str | None]:
+    """(decision line, None) or (None, error line)."""
+    if item.error is not None:
+        return None, f"{item.where}: {item.error}"
+    label = item.where
+    if isinstance(item.value, dict) and isinstance(item.value.get("id"), str | int):
+        label = f"{item.where} (id {item.value['id']})"
+    try:
+        decision = decide(parse_ticket(item.value), rulebook, now)
+    except TicketError as exc:
+        return None, f"{label}: field {exc.field}: {exc.message}"
+    except EntitlementError as exc:
+        return None, f"{label}: {exc}"
+    return json.dumps(decision.to_json(), ensure_ascii=False), None
