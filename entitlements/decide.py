@@ -40,7 +40,7 @@ class Decision:
     account_tier: str | None
     tier: str
     tier_name: str
-    fallback: bool
+    fallback: bool  # the applied tier is not the account's tier
     covered: bool
     reasons: tuple[str, ...]
     named_contact: ContactCheck
@@ -245,8 +245,9 @@ def _choose_tier(
     today = now.astimezone(zone(account.timezone)).date()
     ranked = sorted(account.subscriptions, key=lambda s: -mappings.tiers[s.tier].rank)
     fallback = account.fallback_tier or mappings.default_tier
-    current = [s for s in ranked if s.current_on(opened_on) is None]
-    account_tier = current[0].tier if current else fallback
+    # What the account bought, even when the ticket falls outside that contract's dates:
+    # an expired Premier is a fallback with a reason, not silently a Select account.
+    account_tier = ranked[0].tier if ranked else fallback
     contact: ContactCheck | None = None
     hours: HoursBalance | None = None
     for sub in ranked:
@@ -279,11 +280,12 @@ def _choose_tier(
                 f"tier {tier.name}: subscription {sub.pointer or sub.index} entitles the ticket"
                 + (f"; {check.detail}" if check.detail else "")
             )
-            return _Choice(sub.tier, account_tier, False, contact or NOT_REQUIRED, hours)
+            fell_back = sub.tier != account_tier
+            return _Choice(sub.tier, account_tier, fell_back, contact or NOT_REQUIRED, hours)
         for code, text in failures:
             trail.reason(code, f"not {tier.name} ({sub.pointer or sub.index}): {text}")
     trail.say(f"tier {mappings.tiers[fallback].name}: the account's fallback tier")
-    return _Choice(fallback, account_tier, bool(ranked), contact or NOT_REQUIRED, hours)
+    return _Choice(fallback, account_tier, fallback != account_tier, contact or NOT_REQUIRED, hours)
 
 
 def _entitlement_failures(
