@@ -35,6 +35,16 @@ class Subscription:
     hours_used: float = 0.0
     index: int = 0  # position in the account's list
     pointer: str = ""  # where the mappings hold it, for explanations
+    # Casefolded look-up sets, derived once: a decision only tests membership.
+    contact_set: frozenset[str] = field(init=False, repr=False, compare=False)
+    admin_set: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        contacts = (*self.named_contacts, *self.partner_contacts)
+        object.__setattr__(self, "contact_set", frozenset(a.strip().casefold() for a in contacts))
+        object.__setattr__(
+            self, "admin_set", frozenset(a.strip().casefold() for a in self.site_admins)
+        )
 
     def current_on(self, day: date) -> str | None:
         """None when ``day`` is inside the contract, else the reason code."""

@@ -324,13 +324,14 @@ class WeeklyCalendar(Calendar):
         self._weeks: dict[int, _Week] = {}
         self._blocks: dict[int, tuple[int, ...]] = {}
         self._anchor0 = self._anchor(0)
+        text = "; ".join(str(s) for s in self.spans)
+        self._description = text + (f"; closed on holidays ({holidays})" if holidays else "")
 
     def __repr__(self) -> str:
         return f"WeeklyCalendar({self.name!r}, {len(self.spans)} spans, holidays: {self.holidays})"
 
     def describe(self) -> str:
-        text = "; ".join(str(s) for s in self.spans)
-        return text + (f"; closed on holidays ({self.holidays})" if self.holidays else "")
+        return self._description
 
     # -- the weeks ------------------------------------------------------------------
 

@@ -165,14 +165,14 @@ def check_requester(
         return ContactCheck("invalid", "not_listed", "the ticket names no requester")
     address = normalize(requester)
     if kind == "site_admins":
-        if address in {normalize(a) for a in sub.site_admins}:
+        if address in sub.admin_set:
             return ContactCheck(
                 "valid", None, f"{requester} is an admin of {sub.sen or 'the site'}"
             )
         return ContactCheck(
             "invalid", "not_admin", f"{requester} is not an admin of {sub.sen or 'the site'}"
         )
-    if address in {normalize(a) for a in (*sub.named_contacts, *sub.partner_contacts)}:
+    if address in sub.contact_set:
         return ContactCheck("valid", None, f"{requester} is a named contact")
     local, domain = split(address)
     if is_shared(address, account, policy):

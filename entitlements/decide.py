@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 
 from entitlements.accounts import Account, Subscription
 from entitlements.calendars import zone
@@ -156,7 +157,7 @@ def decide(ticket: Ticket, mappings: Rulebook, now: datetime) -> Decision:
     team = _team(tier, account, mappings, now, trail)
     priority = mappings.severity.priority_for(severity, ticket.helpdesk)
     phone = severity in tier.phone_severities
-    decision = Decision(
+    return Decision(
         ticket=ticket.id,
         account=account.id if account else None,
         account_name=account.name if account else None,
@@ -178,10 +179,18 @@ def decide(ticket: Ticket, mappings: Rulebook, now: datetime) -> Decision:
         phone_support=phone,
         hours=choice.hours,
         escalation_level=tier.escalation_levels[0] if tier.escalation_levels else None,
-        tags=(),
+        tags=_tags(
+            mappings.tag_prefix,
+            tier.id,
+            severity,
+            choice.contact,
+            choice.fallback,
+            covered=covered,
+            phone=phone,
+            reasons=trail.reasons,
+        ),
         explanation=tuple(trail.lines),
     )
-    return _with_tags(decision, mappings.tag_prefix)
 
 
 def _severity(ticket: Ticket, mappings: Rulebook, trail: _Trail) -> int:
@@ -243,7 +252,7 @@ def _choose_tier(
     account = match.account
     opened_on = ticket.created_at.astimezone(zone(account.timezone)).date()
     today = now.astimezone(zone(account.timezone)).date()
-    ranked = sorted(account.subscriptions, key=lambda s: -mappings.tiers[s.tier].rank)
+    ranked = mappings.ranked_subscriptions(account)
     fallback = account.fallback_tier or mappings.default_tier
     # What the account bought, even when the ticket falls outside that contract's dates:
     # an expired Premier is a fallback with a reason, not silently a Select account.
@@ -366,17 +375,31 @@ def _local(instant: datetime, account: Account | None) -> str:
 _TAG_UNSAFE = re.compile(r"[^a-z0-9_-]+")
 
 
-def _with_tags(decision: Decision, prefix: str) -> Decision:
-    """Helpdesk tags/labels: lowercase, no spaces (valid for Zendesk tags and Jira labels)."""
-    raw = [f"tier_{decision.tier}", f"sev_{decision.severity}"]
-    if decision.named_contact.status != "not_required":
-        raw.append(f"contact_{decision.named_contact.status}")
-    if decision.fallback:
+@lru_cache(maxsize=4096)
+def _tag(prefix: str, name: str) -> str:
+    """A helpdesk tag/label: lowercase, no spaces (valid for Zendesk tags and Jira labels)."""
+    return _TAG_UNSAFE.sub("_", f"{prefix}{name}".casefold())
+
+
+def _tags(
+    prefix: str,
+    tier: str,
+    severity: int,
+    contact: ContactCheck,
+    fallback: bool,
+    *,
+    covered: bool,
+    phone: bool,
+    reasons: list[str],
+) -> tuple[str, ...]:
+    raw = [f"tier_{tier}", f"sev_{severity}"]
+    if contact.status != "not_required":
+        raw.append(f"contact_{contact.status}")
+    if fallback:
         raw.append("fallback")
-    if not decision.covered:
+    if not covered:
         raw.append("not_covered")
-    if decision.phone_support:
+    if phone:
         raw.append("phone")
-    raw.extend(f"reason_{r}" for r in decision.reasons)
-    tags = tuple(dict.fromkeys(_TAG_UNSAFE.sub("_", f"{prefix}{t}".casefold()) for t in raw))
-    return replace(decision, tags=tags)
+    raw.extend(f"reason_{r}" for r in reasons)
+    return tuple(dict.fromkeys(_tag(prefix, t) for t in raw))

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from entitlements.accounts import Account
+from entitlements.accounts import Account, Subscription
 from entitlements.calendar_templates import CalendarTemplate
 from entitlements.calendars import NO_HOLIDAYS, Calendar, HolidaySet
 from entitlements.contacts import ContactPolicy, on_domains, split
@@ -89,6 +89,11 @@ class Rulebook:
         self.default_timezone = default_timezone
         self.version = version
         self._by_id = {a.id: a for a in accounts}
+        # Highest rank first; sorted() is stable, so equal ranks keep the mapping's order.
+        self._ranked = {
+            a.id: tuple(sorted(a.subscriptions, key=lambda s: -self.tiers[s.tier].rank))
+            for a in accounts
+        }
         self._by_org = {
             (vendor, org): a
             for a in accounts
@@ -127,6 +132,10 @@ class Rulebook:
         if found is None:
             raise EntitlementError(f"no calendar called {name!r} in the mappings")
         return found
+
+    def ranked_subscriptions(self, account: Account) -> tuple[Subscription, ...]:
+        """The account's subscriptions, the highest-ranked tier first."""
+        return self._ranked[account.id]
 
     def account(self, account_id: str) -> Account | None:
         return self._by_id.get(account_id)

@@ -12,6 +12,7 @@ import click
 
 from entitlements.rulebook import Rulebook
 from mappings import MappingError, check_mappings, load_mappings
+from tierdesk.config import ConfigError, settings_from_env
 from tierdesk.explain import explain_one, read_items
 
 MAPPINGS_HELP = "Mappings directory (default: $TIERDESK_MAPPINGS, else the bundled defaults)."
@@ -65,6 +66,36 @@ def explain(mappings_dir: Path | None, now_text: str | None, source: TextIO) -> 
             failed = True
             click.echo(f"tierdesk explain: {error}", err=True)
     sys.exit(2 if failed else 0)
+
+
+@main.command()
+@click.option("--bind", default="127.0.0.1:8080", show_default=True, help="host:port to listen on.")
+@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
+@click.option("--threads", default=4, show_default=True, help="Threads per worker.")
+def serve(bind: str, workers: int, threads: int) -> None:
+    """Run the service (settings from TIERDESK_* environment variables)."""
+    # Flask and gunicorn only when serving: `tierdesk explain` should start fast.
+    from tierdesk.serve import Server  # noqa: PLC0415
+    from webhooks.app import create_app  # noqa: PLC0415
+
+    try:
+        settings = settings_from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    app = create_app(settings)
+    options = {
+        "bind": bind,
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "accesslog": "-",
+        "errorlog": "-",
+        "timeout": 30,
+    }
+    click.echo(
+        f"tierdesk serving on http://{bind} (mappings: {settings.mappings_dir or 'bundled'})"
+    )
+    Server(app, options).run()
 
 
 @main.group()

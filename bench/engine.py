@@ -1,0 +1,229 @@
+"""How fast the engine decides, and whether `due` cost stays flat as targets grow.
+
+    .venv/bin/python bench/engine.py [--quick]
+
+Prints, from one process (these machines are noisy, so every figure that matters is a
+ratio against something measured in the same run):
+
+1. decide(): decisions per second on one core over a mix of tickets, next to the cost
+   of parsing the same tickets alone (the floor any decision pays). Goal: >= 20,000/s.
+2. due() on business hours (Mon-Fri 09:00-17:00 Europe/London, English holidays) for
+   targets of 1 h, 1 day, 30 days and 365 days of covered time: tierdesk warm (weeks
+   cached) and cold (a new calendar per call), a naive minute-stepping reference, and
+   the `businesstimedelta` library. Goal: 365 days <= 5x the 1-hour cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from entitlements.calendars import Boundary, HolidaySet, Span, WeeklyCalendar, from_us, to_us
+from entitlements.decide import decide
+from entitlements.tickets import parse_ticket
+from mappings import load_mappings
+
+LONDON = ZoneInfo("Europe/London")
+HOLIDAYS = HolidaySet(country="GB", subdivision="ENG")
+TARGETS = {"1 h": timedelta(hours=1), "1 day": timedelta(days=1), "30 days": timedelta(days=30), "365 days": timedelta(days=365)}
+
+
+def business_hours() -> WeeklyCalendar:
+    spans = [Span(Boundary(d, 540, LONDON), Boundary(d, 1020, LONDON)) for d in range(5)]
+    return WeeklyCalendar("business-hours", spans, holidays=HOLIDAYS)
+
+
+def naive_due(start: datetime, target: timedelta) -> datetime:
+    """Step a minute at a time, counting minutes that start inside business hours."""
+    left = int(target.total_seconds() // 60)
+    t = start
+    step = timedelta(minutes=1)
+    while left > 0:
+        local = t.astimezone(LONDON)
+        if local.weekday() < 5 and 9 <= local.hour < 17 and local.date() not in HOLIDAYS:
+            left -= 1
+        t += step
+    return t
+
+
+def businesstimedelta_due() -> Callable[[datetime, timedelta], datetime] | None:
+    try:
+        import businesstimedelta
+        import holidays
+        import pytz
+    except ImportError:
+        return None
+    tz = pytz.timezone("Europe/London")
+    rules = businesstimedelta.Rules(
+        [
+            businesstimedelta.WorkDayRule(
+                start_time=datetime.min.time().replace(hour=9),
+                end_time=datetime.min.time().replace(hour=17),
+                working_days=[0, 1, 2, 3, 4],
+                tz=tz,
+            ),
+            businesstimedelta.HolidayRule(holidays.country_holidays("GB", subdiv="ENG", years=range(2026, 2033)), tz=tz),
+        ]
+    )
+
+    def due(start: datetime, target: timedelta) -> datetime:
+        hours, rest = divmod(int(target.total_seconds()), 3600)
+        delta = businesstimedelta.BusinessTimeDelta(rules, hours=hours, seconds=rest)
+        result: datetime = start.astimezone(tz) + delta
+        return result.astimezone(UTC)
+
+    return due
+
+
+def per_call(fn: Callable[[], object], budget_s: float, min_calls: int = 3) -> float:
+    """Median seconds per call, calling until the budget is spent (at least min_calls)."""
+    times = []
+    spent = 0.0
+    while len(times) < min_calls or spent < budget_s:
+        started = time.perf_counter()
+        fn()
+        took = time.perf_counter() - started
+        times.append(took)
+        spent += took
+    return statistics.median(times)
+
+
+def starts(n: int) -> list[datetime]:
+    # Spread over a year, at odd minutes, open and closed alike.
+    base = datetime(2026, 1, 5, 8, 17, tzinfo=UTC)
+    return [base + timedelta(hours=97 * i + 0.37 * i) for i in range(n)]
+
+
+def bench_due(quick: bool) -> None:
+    print("due() on business hours, Europe/London with English holidays")
+    calendar = business_hours()
+    other = businesstimedelta_due()
+    instants = starts(32)
+    budget = 0.2 if quick else 1.0
+    rows = []
+    for label, target in TARGETS.items():
+        # Warm: the same calendar object answers; weeks it has seen are cached.
+        for s in instants:
+            calendar.due(s, target)
+        cursor = iter(range(10**9))
+        warm = per_call(lambda t=target: calendar.due(instants[next(cursor) % len(instants)], t), budget)
+        cold = per_call(lambda t=target: business_hours().due(instants[0], t), budget / 2)
+        ours = calendar.due(instants[0], target)
+        if quick and target > timedelta(days=1):
+            naive_s, naive_ok = float("nan"), None
+        else:
+            started = time.perf_counter()
+            naive_ok = naive_due(instants[0], target) == ours
+            naive_s = time.perf_counter() - started
+        lib_s, lib_ok = float("nan"), None
+        if other is not None:
+            lib_s = per_call(lambda t=target: other(instants[0], t), budget / 2, min_calls=1)
+            lib_ok = other(instants[0], target) == ours
+        rows.append((label, warm, cold, naive_s, naive_ok, lib_s, lib_ok))
+    one_hour = rows[0][1]
+    print(f"  {'target':>9} {'warm µs':>9} {'x 1 h':>6} {'cold µs':>9} {'naive/ours':>11} {'agree':>5} {'btd/ours':>9} {'agree':>5}")
+    for label, warm, cold, naive_s, naive_ok, lib_s, lib_ok in rows:
+        print(
+            f"  {label:>9} {warm * 1e6:9.1f} {warm / one_hour:6.2f} {cold * 1e6:9.0f} "
+            f"{naive_s / warm:11.0f} {_mark(naive_ok):>5} {lib_s / warm:9.0f} {_mark(lib_ok):>5}"
+        )
+    ratio = rows[-1][1] / one_hour
+    print(f"  365 days costs {ratio:.2f}x the 1-hour target (goal <= 5x): {'met' if ratio <= 5 else 'MISSED'}")
+    if other is None:
+        print("  (businesstimedelta not installed: pip install -e '.[bench]')")
+
+
+def _mark(ok: bool | None) -> str:
+    return "-" if ok is None else ("yes" if ok else "NO")
+
+
+def tickets() -> list[dict[str, Any]]:
+    requesters = [
+        "alice@acme.example",
+        "ALICE@acme.example",
+        "hank@acme.example",
+        "bob@acme.example",
+        "support@acme.example",
+        "JohnSmith_PartnerCompanyA@acme.example",
+        "ann@globex.example",
+        "pat@initech.example",
+        "ken@umbrella.example",
+        "x@nowhere.example",
+    ]
+    products = ["jira-software", "confluence", "bitbucket", "sourcetree", "trello", "opsgenie", None]
+    out = []
+    for i in range(2000):
+        created = datetime(2026, 1, 2, tzinfo=UTC) + timedelta(minutes=523 * i)
+        ticket: dict[str, Any] = {
+            "id": str(i),
+            "created_at": created.isoformat().replace("+00:00", "Z"),
+            "requester": requesters[i % len(requesters)],
+            "environment": ["production", "staging"][i % 7 == 0],
+        }
+        if i % 3:
+            ticket["severity"] = 1 + i % 4
+        else:
+            ticket["priority"] = ["urgent", "high", "normal", "low"][i % 4]
+        if products[i % len(products)]:
+            ticket["product"] = products[i % len(products)]
+        out.append(ticket)
+    return out
+
+
+def bench_decide(quick: bool) -> None:
+    rulebook = load_mappings()
+    raw = tickets()
+    parsed = [parse_ticket(t) for t in raw]
+    now = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    for t in parsed:  # warm the calendars' week caches, as a running service has
+        decide(t, rulebook, now)
+    rounds = 1 if quick else 5
+
+    def run_decide() -> None:
+        for t in parsed:
+            decide(t, rulebook, now)
+
+    def run_parse() -> None:
+        for t in raw:
+            parse_ticket(t)
+
+    decide_s = min(_timed(run_decide) for _ in range(rounds)) / len(parsed)
+    parse_s = min(_timed(run_parse) for _ in range(rounds)) / len(raw)
+    rate = 1 / decide_s
+    print("decide() on one core, bundled mappings, 2,000 mixed tickets")
+    print(f"  {rate:,.0f} decisions/s ({decide_s * 1e6:.1f} µs each; goal >= 20,000/s: {'met' if rate >= 20000 else 'MISSED'})")
+    print(f"  a decision costs {decide_s / parse_s:.1f}x parsing the ticket alone ({parse_s * 1e6:.1f} µs)")
+    sample = decide(parsed[0], rulebook, now).to_json()
+    json.dumps(sample)  # a decision must serialise; cheap sanity check
+
+
+def _timed(fn: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: fewer rounds, no long naive runs")
+    args = parser.parse_args(argv)
+    bench_decide(args.quick)
+    print()
+    bench_due(args.quick)
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["date", "from_us", "main", "naive_due", "to_us"]

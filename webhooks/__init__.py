@@ -1,0 +1,1 @@
+"""The HTTP side of tierdesk: the Flask application factory and its blueprints."""

@@ -1,0 +1,164 @@
+"""The Flask application factory (DESIGN.md: no config read at import, errors as JSON
+from one handler, ``MAX_CONTENT_LENGTH`` set).
+
+Routes:
+- ``GET /healthz``: the process is up.
+- ``GET /readyz``: the mappings are loaded (503 with the problems when they are not).
+- ``POST /api/decisions``: decide one ticket object or an array of them, as
+  ``tierdesk explain`` does; ``?now=ISO`` fixes the moment of deciding.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from entitlements.decide import decide
+from entitlements.errors import EntitlementError, TicketError
+from entitlements.rulebook import Rulebook
+from entitlements.tickets import parse_instant, parse_ticket
+from mappings import MappingError, load_mappings
+from webhooks.errors import ApiError
+from webhooks.settings import Settings
+
+log = logging.getLogger("tierdesk.http")
+
+
+class MappingsHolder:
+    """The rulebook in force. A load that fails keeps the last good one and records why."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.rulebook: Rulebook | None = None
+        self.problems: list[str] = []
+        self.reload()
+
+    def reload(self) -> None:
+        try:
+            self.rulebook = load_mappings(self._settings.mappings_dir)
+            self.problems = []
+        except MappingError as exc:
+            self.problems = [str(p) for p in exc.problems]
+            log.error("mappings refused, keeping the last good ones: %s", exc)
+
+    def current(self) -> Rulebook:
+        if self.rulebook is None:
+            raise ApiError(503, "mappings_unavailable", "no valid mappings are loaded")
+        return self.rulebook
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings()
+    app = Flask("tierdesk")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["tierdesk.settings"] = settings
+    app.extensions["tierdesk.mappings"] = MappingsHolder(settings)
+    app.register_blueprint(_health)
+    app.register_blueprint(_api)
+    app.register_error_handler(Exception, _render_error)
+    return app
+
+
+def _holder() -> MappingsHolder:
+    holder: MappingsHolder = current_app.extensions["tierdesk.mappings"]
+    return holder
+
+
+_health = Blueprint("health", __name__)
+
+
+@_health.get("/healthz")
+def healthz() -> Any:
+    return jsonify(status="ok")
+
+
+@_health.get("/readyz")
+def readyz() -> Any:
+    holder = _holder()
+    if holder.rulebook is None:
+        return jsonify(status="not_ready", mappings_problems=holder.problems), 503
+    body: dict[str, object] = {"status": "ready", "mappings_version": holder.rulebook.version}
+    if holder.problems:  # serving the last good mappings; the new ones were refused
+        body["mappings_problems"] = holder.problems
+    return jsonify(body)
+
+
+_api = Blueprint("api", __name__, url_prefix="/api")
+
+
+@_api.before_request
+def _authorise() -> None:
+    settings: Settings = current_app.extensions["tierdesk.settings"]
+    if settings.api_token:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not settings.api_token.matches(token.strip()):
+            raise ApiError(401, "unauthorized", "send Authorization: Bearer <TIERDESK_API_TOKEN>")
+    elif not _loopback(request.remote_addr):
+        raise ApiError(
+            401, "unauthorized", "set TIERDESK_API_TOKEN to call the API from another host"
+        )
+
+
+def _loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+@_api.post("/decisions")
+def decisions() -> Any:
+    body = json_body()
+    now = datetime.now(UTC)
+    if "now" in request.args:
+        try:
+            now = parse_instant(request.args["now"], "now")
+        except TicketError as exc:
+            raise ApiError(400, "invalid_parameter", str(exc)) from None
+    rulebook = _holder().current()
+    tickets = body if isinstance(body, list) else [body]
+    out = []
+    for i, ticket in enumerate(tickets):
+        try:
+            out.append(decide(parse_ticket(ticket), rulebook, now).to_json())
+        except TicketError as exc:
+            where = f"tickets[{i}].{exc.field}" if isinstance(body, list) else exc.field
+            raise ApiError(400, "invalid_ticket", exc.message, field=where) from None
+        except EntitlementError as exc:
+            raise ApiError(422, "undecidable", str(exc)) from None
+    return jsonify(out if isinstance(body, list) else out[0])
+
+
+def json_body() -> Any:
+    """The request body as JSON, whatever the Content-Type says. Reading the bytes
+    ourselves lets an oversized body raise 413 (``get_json(silent=True)`` would turn it
+    into None) and lets a 400 say where the JSON breaks."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise ApiError(400, "invalid_json", "the body is empty; send a JSON document")
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "invalid_json", f"the body is not UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise ApiError(400, "invalid_json", f"not JSON at {where}: {exc.msg}") from None
+
+
+def _render_error(error: Exception) -> Any:
+    """Every error leaves as JSON; anything unexpected is logged and answered 500
+    without details (they could carry personal data from a payload)."""
+    if isinstance(error, ApiError):
+        return jsonify(error.body()), error.status
+    if isinstance(error, HTTPException):
+        code = error.code or 500
+        name = (error.name or "error").lower().replace(" ", "_")
+        return jsonify(error=name, message=error.description), code
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return jsonify(error="internal_error", message="an unexpected error; see the service log"), 500

@@ -1,0 +1,50 @@
+"""What one running tierdesk needs to know: pure data, read elsewhere (`tierdesk.config`).
+
+Secrets are wrapped in `Secret`, whose repr and str never show the value, so a
+settings object can be logged or shown in a traceback without leaking anything.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class Secret:
+    """A credential: compare it or reveal it on purpose, never print it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def matches(self, candidate: str) -> bool:
+        """Constant-time comparison (a timing side channel would leak the value)."""
+        return hmac.compare_digest(self._value.encode(), candidate.encode())
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(("Secret", len(self._value)))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    mappings_dir: Path | None = None  # None: the bundled mappings
+    database: str = "tierdesk.sqlite3"  # a SQLite path, or postgresql://…
+    api_token: Secret | None = None  # for /api/*; without one only loopback may call
+    max_body_bytes: int = 1024 * 1024
+    extra: dict[str, str] = field(default_factory=dict)
