@@ -150,8 +150,21 @@ class Span:
 
     @property
     def wraps(self) -> bool:
-        """True when the span closes in the following week (e.g. Sunday 22:00 to Monday 06:00)."""
+        """In one zone: True when the span closes in the following week (e.g. Sunday
+        22:00 to Monday 06:00). Across zones local readings do not compare; see
+        `closes_after`."""
         return (self.closes.weekday, self.closes.minute) <= (self.opens.weekday, self.opens.minute)
+
+    def closes_after(self, monday: date, opens: int) -> int:
+        """The first closing instant after ``opens`` (the opening in the week of ``monday``)."""
+        if self.opens.zone.key == self.closes.zone.key:
+            return self.closes.instant(monday, 1 if self.wraps else 0)
+        # Different zones: the close may fall in the week before (Monday 00:00 Tokyo
+        # to Sunday 20:00 New York) or after, whatever the local readings say.
+        weeks = -1
+        while (closes := self.closes.instant(monday, weeks)) <= opens:
+            weeks += 1
+        return closes
 
     def __str__(self) -> str:
         return f"{self.opens} to {self.closes}"
@@ -244,6 +257,9 @@ class Calendar(ABC):
 
     @abstractmethod
     def describe(self) -> str: ...
+
+    def __str__(self) -> str:
+        return self.describe()
 
 
 class AlwaysOpen(Calendar):
@@ -352,9 +368,7 @@ class WeeklyCalendar(Calendar):
             if self.holidays and span.opens.date_in_week(monday) in self.holidays:
                 continue
             opens = span.opens.instant(monday)
-            closes = span.closes.instant(monday, 1 if span.wraps else 0)
-            if closes > opens:
-                out.append((opens, closes))
+            out.append((opens, span.closes_after(monday, opens)))
         result = tuple(out)
         if len(self._raw) >= _CACHE_LIMIT:
             self._raw.clear()
@@ -366,10 +380,12 @@ class WeeklyCalendar(Calendar):
         if cached is not None:
             return cached
         lo, hi = self._anchor(week), self._anchor(week + 1)
-        # Spans of the week before may run into this one, and with mixed zones a span of
-        # the week after may open before its anchor: take all three, clip, merge.
+        # A span lasts at most a week, but anchors follow the first span's zone, and with
+        # mixed zones a span of two weeks back can still be open here (a Sunday-to-Sunday
+        # span in New York against an anchor in Tokyo), and one of the week after may
+        # open before the next anchor. Take them all, clip, merge.
         pieces = sorted(
-            piece for w in (week - 1, week, week + 1) for piece in self._spans_opening_in(w)
+            piece for w in range(week - 2, week + 2) for piece in self._spans_opening_in(w)
         )
         starts: list[int] = []
         ends: list[int] = []

@@ -26,6 +26,7 @@ from entitlements.accounts import Account, Subscription
 from entitlements.calendars import zone
 from entitlements.contacts import NOT_REQUIRED, ContactCheck, check_requester
 from entitlements.errors import TicketError
+from entitlements.explanation import Line, LocalTime, Trail, Utc
 from entitlements.hours import HoursBalance, balance
 from entitlements.rulebook import Match, Rulebook
 from entitlements.tickets import Ticket, format_instant
@@ -56,7 +57,11 @@ class Decision:
     hours: HoursBalance | None
     escalation_level: str | None
     tags: tuple[str, ...]
-    explanation: tuple[str, ...]
+    because: tuple[Line, ...]  # rendered by `explanation` when someone reads it
+
+    @property
+    def explanation(self) -> tuple[str, ...]:
+        return tuple(str(line) for line in self.because)
 
     def to_json(self) -> dict[str, object]:
         due = self.first_response_due
@@ -87,22 +92,6 @@ class Decision:
         }
 
 
-class _Trail:
-    """The explanation being written: readable lines and reason codes, in order."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.reasons: list[str] = []
-
-    def say(self, line: str) -> None:
-        self.lines.append(line)
-
-    def reason(self, code: str, line: str) -> None:
-        if code not in self.reasons:
-            self.reasons.append(code)
-        self.lines.append(f"[{code}] {line}")
-
-
 @dataclass(frozen=True, slots=True)
 class _Choice:
     tier: str
@@ -119,7 +108,7 @@ def decide(ticket: Ticket, mappings: Rulebook, now: datetime) -> Decision:
     while a team is off, hours bought so far); the SLA clock starts at creation.
     Raises `TicketError` for values the mappings do not know (severity, product…).
     """
-    trail = _Trail()
+    trail = Trail()
     severity = _severity(ticket, mappings, trail)
     product = _known(ticket.product, mappings.products, "product")
     environment = _known(ticket.environment, mappings.environments, "environment")
@@ -132,7 +121,7 @@ def decide(ticket: Ticket, mappings: Rulebook, now: datetime) -> Decision:
         account = None
     else:
         account = match.account
-        trail.say(f"account {account.id} ({account.name}) matched by {match.how}")
+        trail.say("account {} ({}) matched by {}", account.id, account.name, match.how)
         choice = _choose_tier(ticket, match, mappings, severity, product, category, now, trail)
 
     tier = mappings.tiers[choice.tier]
@@ -144,14 +133,20 @@ def decide(ticket: Ticket, mappings: Rulebook, now: datetime) -> Decision:
         target = tier.targets[severity]
         due = calendar.due(ticket.created_at, target.on(calendar.business_day))
         target_text = str(target)
-        chosen_by = (
-            f"{rule.why} ({rule.pointer})" if rule else f"the tier's default ({tier.pointer})"
-        )
-        trail.say(f"calendar {calendar_name}: {chosen_by}; {calendar.describe()}")
+        if rule is not None:
+            trail.say("calendar {}: {} ({}); {}", calendar_name, rule.why, rule.pointer, calendar)
+        else:
+            trail.say(
+                "calendar {}: the tier's default ({}); {}", calendar_name, tier.pointer, calendar
+            )
         trail.say(
-            f"target L{severity} = {target} on {calendar_name} from "
-            f"{format_instant(ticket.created_at)}: first response due {format_instant(due)}"
-            + _local(due, account)
+            "target L{} = {} on {} from {}: first response due {} ({})",
+            severity,
+            target_text,
+            calendar_name,
+            Utc(ticket.created_at),
+            Utc(due),
+            LocalTime(due, account.timezone if account else mappings.default_timezone),
         )
 
     team = _team(tier, account, mappings, now, trail)
@@ -189,11 +184,11 @@ def decide(ticket: Ticket, mappings: Rulebook, now: datetime) -> Decision:
             phone=phone,
             reasons=trail.reasons,
         ),
-        explanation=tuple(trail.lines),
+        because=tuple(trail.lines),
     )
 
 
-def _severity(ticket: Ticket, mappings: Rulebook, trail: _Trail) -> int:
+def _severity(ticket: Ticket, mappings: Rulebook, trail: Trail) -> int:
     scheme = mappings.severity
     if ticket.severity is not None:
         raw = ticket.severity
@@ -204,7 +199,7 @@ def _severity(ticket: Ticket, mappings: Rulebook, trail: _Trail) -> int:
                 "severity",
                 f"{raw!r} is not a severity level {list(scheme.levels)} or name ({names})",
             )
-        trail.say(f"severity L{level} from the ticket's severity {raw!r}")
+        trail.say("severity L{} from the ticket's severity {!r}", level, raw)
         return level
     if ticket.priority is not None:
         found = scheme.level_of_priority(ticket.priority, ticket.helpdesk)
@@ -212,9 +207,9 @@ def _severity(ticket: Ticket, mappings: Rulebook, trail: _Trail) -> int:
             raise TicketError(
                 "priority", f"{ticket.priority!r} is not a helpdesk priority the mappings know"
             )
-        trail.say(f"severity L{found} from helpdesk priority {ticket.priority!r}")
+        trail.say("severity L{} from helpdesk priority {!r}", found, ticket.priority)
         return found
-    trail.say(f"severity L{scheme.default}: the ticket gives neither severity nor priority")
+    trail.say("severity L{}: the ticket gives neither severity nor priority", scheme.default)
     return scheme.default
 
 
@@ -225,7 +220,7 @@ def _known(value: str | None, known: Collection[str], field: str) -> str | None:
     raise TicketError(field, f"{value!r} is not one the mappings know ({listed})")
 
 
-def _unknown_account(ticket: Ticket, mappings: Rulebook, trail: _Trail) -> _Choice:
+def _unknown_account(ticket: Ticket, mappings: Rulebook, trail: Trail) -> _Choice:
     tried = [f"account {ticket.account!r}"] if ticket.account else []
     if ticket.organization:
         tried.append(f"organization {ticket.organization.vendor}:{ticket.organization.id}")
@@ -234,7 +229,9 @@ def _unknown_account(ticket: Ticket, mappings: Rulebook, trail: _Trail) -> _Choi
     looked_for = " / ".join(tried) or "nothing (no account, organization or requester)"
     trail.reason(
         "unknown_account",
-        f"no account matches {looked_for}; default tier {mappings.default_tier}",
+        "no account matches {}; default tier {}",
+        looked_for,
+        mappings.default_tier,
     )
     return _Choice(mappings.default_tier, mappings.default_tier, False, NOT_REQUIRED, None)
 
@@ -247,7 +244,7 @@ def _choose_tier(
     product: str | None,
     category: str | None,
     now: datetime,
-    trail: _Trail,
+    trail: Trail,
 ) -> _Choice:
     account = match.account
     opened_on = ticket.created_at.astimezone(zone(account.timezone)).date()
@@ -281,19 +278,23 @@ def _choose_tier(
             elif bal.low and not failures:
                 trail.reason(
                     "hours_low",
-                    f"{bal.balance_s / 3600:.2f} h left, under {tier.low_balance_fraction:.0%} "
-                    f"of the last bundle ({bal.last_bundle_s / 3600:g} h)",
+                    "{:.2f} h left, under {:.0%} of the last bundle ({:g} h)",
+                    bal.balance_s / 3600,
+                    tier.low_balance_fraction,
+                    bal.last_bundle_s / 3600,
                 )
         if not failures:
             trail.say(
-                f"tier {tier.name}: subscription {sub.pointer or sub.index} entitles the ticket"
-                + (f"; {check.detail}" if check.detail else "")
+                "tier {}: subscription {} entitles the ticket{}",
+                tier.name,
+                sub.pointer or sub.index,
+                f"; {check.detail}" if check.detail else "",
             )
             fell_back = sub.tier != account_tier
             return _Choice(sub.tier, account_tier, fell_back, contact or NOT_REQUIRED, hours)
         for code, text in failures:
-            trail.reason(code, f"not {tier.name} ({sub.pointer or sub.index}): {text}")
-    trail.say(f"tier {mappings.tiers[fallback].name}: the account's fallback tier")
+            trail.reason(code, "not {} ({}): {}", tier.name, sub.pointer or sub.index, text)
+    trail.say("tier {}: the account's fallback tier", mappings.tiers[fallback].name)
     return _Choice(fallback, account_tier, fallback != account_tier, contact or NOT_REQUIRED, hours)
 
 
@@ -334,42 +335,43 @@ def _entitlement_failures(
 
 
 def _covers(
-    tier: Tier, product: str | None, category: str | None, mappings: Rulebook, trail: _Trail
+    tier: Tier, product: str | None, category: str | None, mappings: Rulebook, trail: Trail
 ) -> bool:
     if product is not None and not tier.covers_product(product):
         trail.reason(
             "product_not_covered",
-            f"{tier.name} does not cover {mappings.products[product]}: no SLA",
+            "{} does not cover {}: no SLA",
+            tier.name,
+            mappings.products[product],
         )
         return False
     if category is not None and category in tier.categories_exclude:
         trail.reason(
             "category_not_covered",
-            f"{tier.name} does not cover {mappings.categories[category]}: no SLA",
+            "{} does not cover {}: no SLA",
+            tier.name,
+            mappings.categories[category],
         )
         return False
     return True
 
 
 def _team(
-    tier: Tier, account: Account | None, mappings: Rulebook, now: datetime, trail: _Trail
+    tier: Tier, account: Account | None, mappings: Rulebook, now: datetime, trail: Trail
 ) -> str | None:
     for rule in tier.routing_rules:
         if not mappings.calendar(rule.while_closed, account).is_open(now):
             trail.say(
-                f"team {rule.team}: {rule.why} ({rule.pointer}); {rule.while_closed} is closed now"
+                "team {}: {} ({}); {} is closed now",
+                rule.team,
+                rule.why,
+                rule.pointer,
+                rule.while_closed,
             )
             return rule.team
     if tier.team:
-        trail.say(f"team {tier.team}: the {tier.name} team")
+        trail.say("team {}: the {} team", tier.team, tier.name)
     return tier.team
-
-
-def _local(instant: datetime, account: Account | None) -> str:
-    if account is None or account.timezone == "UTC":
-        return ""
-    local = instant.astimezone(zone(account.timezone))
-    return f" ({local:%a %Y-%m-%d %H:%M} {account.timezone})"
 
 
 _TAG_UNSAFE = re.compile(r"[^a-z0-9_-]+")

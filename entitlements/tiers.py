@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from fractions import Fraction
+from functools import lru_cache
 from typing import Literal
 
 EntitlementKind = Literal["named_contacts", "site_admins", "none"]
@@ -24,17 +25,27 @@ class Target:
     business_days: Fraction = Fraction(0)
 
     def on(self, business_day: timedelta) -> timedelta:
-        days = self.business_days
-        return timedelta(minutes=self.minutes) + business_day * days.numerator / days.denominator
+        return _span(self.minutes, self.business_days, business_day)
 
     def __str__(self) -> str:
-        if self.business_days:
-            n = self.business_days
-            return f"{n} business day{'' if n == 1 else 's'}"
-        hours, minutes = divmod(self.minutes, 60)
-        if hours and not minutes:
-            return f"{hours} h"
-        return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+        return _text(self.minutes, self.business_days)
+
+
+# Targets are few and decisions many: both answers are memoised.
+@lru_cache(maxsize=256)
+def _span(minutes: int, business_days: Fraction, business_day: timedelta) -> timedelta:
+    days = business_days
+    return timedelta(minutes=minutes) + business_day * days.numerator / days.denominator
+
+
+@lru_cache(maxsize=256)
+def _text(minutes: int, business_days: Fraction) -> str:
+    if business_days:
+        return f"{business_days} business day{'' if business_days == 1 else 's'}"
+    hours, rest = divmod(minutes, 60)
+    if hours and not rest:
+        return f"{hours} h"
+    return f"{hours} h {rest} min" if hours else f"{rest} min"
 
 
 @dataclass(frozen=True, slots=True)
