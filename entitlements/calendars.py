@@ -237,7 +237,10 @@ class Calendar(ABC):
 
     def due(self, start: datetime, target: timedelta) -> datetime:
         """The earliest instant T with ``target`` covered time in ``[start, T)``."""
-        return from_us(self.due_us(to_us(start), duration_us(target)))
+        try:
+            return from_us(self.due_us(to_us(start), duration_us(target)))
+        except OverflowError:
+            raise CalendarError(f"{self.name}: the due time falls outside years 1-9999") from None
 
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """Covered time in ``[start, end)`` (zero when ``end`` is not after ``start``)."""

@@ -77,11 +77,11 @@ def on_domains(domain: str, domains: tuple[str, ...]) -> bool:
 
 
 def is_shared(address: str, account: Account, policy: ContactPolicy) -> bool:
-    local, _ = split(address)
-    # "support+acme@" is still the support mailbox.
-    return local.partition("+")[0] in policy.shared_mailboxes or (
-        normalize(address) in account.shared_mailboxes
-    )
+    local, domain = split(address)
+    # "support+acme@" is still the support mailbox, and so is "desk+x@" when the
+    # account lists "desk@" as shared.
+    base = local.partition("+")[0]
+    return base in policy.shared_mailboxes or f"{base}@{domain}" in account.shared_mailboxes
 
 
 def is_partner_form(local: str) -> bool:

@@ -16,6 +16,10 @@ from datetime import UTC, datetime
 
 from entitlements.errors import TicketError
 
+# SLA arithmetic runs years past a ticket's creation; datetime ends at 9999, and no
+# helpdesk ticket predates 1970. Anything outside is a typo, refused with its field.
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2999
+
 _OPTIONAL_TEXT = (
     "requester",
     "account",
@@ -62,6 +66,8 @@ def parse_instant(value: object, field: str) -> datetime:
         raise TicketError(field, f"{value!r} is not an ISO 8601 timestamp") from None
     if instant.tzinfo is None:
         raise TicketError(field, f"{value!r} has no UTC offset; write it as …Z or …+hh:mm")
+    if not EARLIEST_YEAR <= instant.year <= LATEST_YEAR:
+        raise TicketError(field, f"{value!r} is outside {EARLIEST_YEAR}–{LATEST_YEAR}")
     return instant
 
 

@@ -65,9 +65,11 @@ class _Builder:
         self.problems.append(Problem(file, pointer(*where), rule, message))
 
     def build(self) -> Rulebook | None:
-        if not all(name in self.docs for name in (_CAL, _TIERS, _ACCOUNTS)):
-            return None  # the file-level problems are already recorded
-        templates = self._templates(self.docs[_CAL]["calendars"])
+        # Each file is checked as far as the files it names are usable; a file that
+        # failed its schema (already reported) only silences checks that need it.
+        templates = self._templates(self.docs[_CAL]["calendars"]) if _CAL in self.docs else None
+        if _TIERS not in self.docs:
+            return None
         tiers_doc = self.docs[_TIERS]
         severity = self._severity(tiers_doc["severity"])
         products = tiers_doc["products"]
@@ -87,8 +89,10 @@ class _Builder:
         default_timezone = tiers_doc.get("default_timezone", "UTC")
         self._zone(_TIERS, ["default_timezone"], default_timezone)
         policy = self._contact_policy(tiers_doc.get("named_contacts", {}))
+        if _ACCOUNTS not in self.docs:
+            return None
         accounts = self._accounts(self.docs[_ACCOUNTS]["accounts"], tiers, products, policy)
-        if self.problems:
+        if self.problems or templates is None:
             return None
         return Rulebook(
             tiers=tiers,
@@ -124,7 +128,14 @@ class _Builder:
         try:
             holidays.check()
         except EntitlementError as exc:
-            self.problem(file, [*where, "country"], "holidays", str(exc))
+            culprit = "country"
+            if holidays.subdivision is not None and holidays.country is not None:
+                try:
+                    HolidaySet(country=holidays.country).check()
+                    culprit = "subdivision"  # the country alone is known
+                except EntitlementError:
+                    pass
+            self.problem(file, [*where, culprit], "holidays", str(exc))
             return NO_HOLIDAYS
         return holidays
 
@@ -249,7 +260,7 @@ class _Builder:
         self,
         tier_id: str,
         spec: dict[str, Any],
-        templates: dict[str, CalendarTemplate],
+        templates: dict[str, CalendarTemplate] | None,
         severity: SeverityScheme,
         products: dict[str, str],
         categories: dict[str, str],
@@ -263,7 +274,7 @@ class _Builder:
             self.problem(
                 _TIERS, [*where, "targets"], "missing_level", f"no target for level(s) {missing}"
             )
-        if spec["calendar"] not in templates:
+        if templates is not None and spec["calendar"] not in templates:
             self.problem(
                 _TIERS,
                 [*where, "calendar"],
@@ -273,7 +284,7 @@ class _Builder:
         rules = []
         for i, rule in enumerate(spec.get("calendar_rules", [])):
             at = [*where, "calendar_rules", i]
-            if rule["calendar"] not in templates:
+            if templates is not None and rule["calendar"] not in templates:
                 self.problem(
                     _TIERS,
                     [*at, "calendar"],
@@ -322,7 +333,7 @@ class _Builder:
         routing = []
         for i, rule in enumerate(spec.get("routing", [])):
             at = [*where, "routing", i]
-            if rule["while_closed"] not in templates:
+            if templates is not None and rule["while_closed"] not in templates:
                 self.problem(
                     _TIERS,
                     [*at, "while_closed"],

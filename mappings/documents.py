@@ -69,7 +69,8 @@ def read_documents(directory: Path) -> tuple[Documents, list[Problem]]:
 
 def _schema_problems(name: str, document: Any) -> list[Problem]:
     version = document.get("schema_version", 1) if isinstance(document, dict) else 1
-    if version not in SUPPORTED_VERSIONS:
+    # `True == 1` and `1.0 == 1` in Python: only a JSON integer names a schema file.
+    if type(version) is not int or version not in SUPPORTED_VERSIONS:
         return [
             Problem(
                 name,
