@@ -102,6 +102,20 @@ def parse_ticket(obj: object) -> Ticket:
     )
 
 
+def ticket_to_json(ticket: Ticket) -> dict[str, object]:
+    """The inverse of `parse_ticket`: ``parse_ticket(ticket_to_json(t)) == t``."""
+    # Full precision (not format_instant's milliseconds), so the round trip is exact.
+    created = ticket.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    out: dict[str, object] = {"id": ticket.id, "created_at": created}
+    for name in ("requester", "account", "severity", *_OPTIONAL_TEXT[2:]):
+        value = getattr(ticket, name)
+        if value is not None:
+            out[name] = value
+    if ticket.organization is not None:
+        out["organization"] = {"vendor": ticket.organization.vendor, "id": ticket.organization.id}
+    return out
+
+
 def _severity(value: object) -> int | str | None:
     if value is None or value == "":
         return None

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+import signal
+import socket
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 import click
 
+from entitlements.errors import TicketError
 from entitlements.rulebook import Rulebook
+from entitlements.tickets import format_instant, parse_instant
 from mappings import MappingError, check_mappings, load_mappings
+from store import Store, StoreError, open_store
 from tierdesk.config import ConfigError, settings_from_env
-from tierdesk.explain import explain_one, read_items
+from tierdesk.explain import explain_native, explain_one, read_items
+from webhooks.settings import Settings, Tenant
 
 MAPPINGS_HELP = "Mappings directory (default: $TIERDESK_MAPPINGS, else the bundled defaults)."
 
@@ -37,12 +47,27 @@ def main() -> None:
     metavar="ISO",
     help="The moment of deciding (routing, hours bought so far); default: the clock.",
 )
+@click.option(
+    "--vendor",
+    type=click.Choice(["zendesk", "jsm"]),
+    help="SOURCE holds a native webhook payload of this helpdesk, not tierdesk tickets.",
+)
+@click.option(
+    "--tenant", "tenant_id", help="With --vendor: read custom fields as this tenant does."
+)
 @click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
-def explain(mappings_dir: Path | None, now_text: str | None, source: TextIO) -> None:
+def explain(
+    mappings_dir: Path | None,
+    now_text: str | None,
+    vendor: str | None,
+    tenant_id: str | None,
+    source: TextIO,
+) -> None:
     """Decide tickets and say why: one JSON decision per line.
 
     SOURCE is a file (or - for stdin) holding one ticket object, a JSON array of
-    them, or JSON lines. Exit code 2 when any ticket could not be decided.
+    them, or JSON lines; with --vendor, one webhook body as that helpdesk sends it.
+    Exit code 2 when any ticket could not be decided.
     """
     rulebook = _load_or_exit(mappings_dir)
     now = datetime.now(UTC)
@@ -57,6 +82,14 @@ def explain(mappings_dir: Path | None, now_text: str | None, source: TextIO) -> 
             raise click.BadParameter(
                 "give a UTC offset, e.g. 2026-03-06T16:30:00Z", param_hint="--now"
             )
+    if vendor is not None:
+        tenant = _tenant_for(vendor, tenant_id)
+        line, error = explain_native(source.read(), vendor, tenant, rulebook, now)
+        if error is not None:
+            click.echo(f"tierdesk explain: {error}", err=True)
+            sys.exit(2)
+        click.echo(line)
+        return
     failed = False
     for item in read_items(source.read()):
         line, error = explain_one(item, rulebook, now)
@@ -70,18 +103,24 @@ def explain(mappings_dir: Path | None, now_text: str | None, source: TextIO) -> 
 
 @main.command()
 @click.option("--bind", default="127.0.0.1:8080", show_default=True, help="host:port to listen on.")
-@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
-@click.option("--threads", default=4, show_default=True, help="Threads per worker.")
-def serve(bind: str, workers: int, threads: int) -> None:
-    """Run the service (settings from TIERDESK_* environment variables)."""
+@click.option("--workers", default=2, show_default=True, help="gunicorn HTTP worker processes.")
+@click.option("--threads", default=4, show_default=True, help="Threads per HTTP worker.")
+@click.option(
+    "--worker-processes",
+    default=1,
+    show_default=True,
+    help="Inbox worker processes to run and supervise (0: run `tierdesk worker` yourself).",
+)
+@click.option("--worker-threads", default=2, show_default=True, help="Threads per inbox worker.")
+def serve(
+    bind: str, workers: int, threads: int, worker_processes: int, worker_threads: int
+) -> None:
+    """Run the service: webhooks and API over HTTP, and the inbox workers."""
     # Flask and gunicorn only when serving: `tierdesk explain` should start fast.
-    from tierdesk.serve import Server  # noqa: PLC0415
+    from tierdesk.serve import Server, WorkerSupervisor  # noqa: PLC0415
     from webhooks.app import create_app  # noqa: PLC0415
 
-    try:
-        settings = settings_from_env()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = _settings()
     app = create_app(settings)
     options = {
         "bind": bind,
@@ -92,10 +131,134 @@ def serve(bind: str, workers: int, threads: int) -> None:
         "errorlog": "-",
         "timeout": 30,
     }
+    supervisor = WorkerSupervisor(worker_processes, worker_threads) if worker_processes else None
     click.echo(
-        f"tierdesk serving on http://{bind} (mappings: {settings.mappings_dir or 'bundled'})"
+        f"tierdesk serving on http://{bind} (mappings: {settings.mappings_dir or 'bundled'},"
+        f" store: {settings.database}, tenants: {', '.join(settings.tenants) or 'none'})"
     )
-    Server(app, options).run()
+    Server(app, options, supervisor).run()
+
+
+@main.command()
+@click.option("--threads", default=2, show_default=True, help="Worker threads in this process.")
+def worker(threads: int) -> None:
+    """Process the inbox until stopped (SIGTERM or Ctrl-C); run as many as you like."""
+    from webhooks.live_mappings import LiveMappings  # noqa: PLC0415
+    from webhooks.worker import Worker  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = _settings()
+    store = _store(settings)
+    mappings = LiveMappings(settings.mappings_dir)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    host = f"{socket.gethostname()}:{os.getpid()}"
+    pool = [
+        threading.Thread(
+            target=Worker(store, mappings, settings, name=f"{host}:{i}").run,
+            args=(stop,),
+            name=f"worker-{i}",
+        )
+        for i in range(threads)
+    ]
+    for thread in pool:
+        thread.start()
+    while any(t.is_alive() for t in pool):
+        stop.wait(0.5)
+    for thread in pool:
+        thread.join()
+
+
+@main.command()
+@click.option("--dead", is_flag=True, help="Queue every dead letter again.")
+@click.option("--event", "event", metavar="ID", help="One event: inbox row id, or tenant:event_id.")
+@click.option("--since", metavar="ISO", help="Every event received at or after this instant.")
+def replay(dead: bool, event: str | None, since: str | None) -> None:
+    """Queue events again for the workers (after fixing a mapping, say)."""
+    if sum((dead, event is not None, since is not None)) != 1:
+        raise click.UsageError("give exactly one of --dead, --event ID, --since ISO")
+    since_s = None
+    if since is not None:
+        try:
+            since_s = parse_instant(since, "--since").timestamp()
+        except TicketError as exc:
+            raise click.BadParameter(exc.message, param_hint="--since") from None
+    store = _store(_settings())
+    try:
+        count = store.replay(time.time(), dead=dead, event=event, since=since_s)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{count} event(s) queued again")
+
+
+@main.command()
+@click.option("--ticket", required=True, help="Ticket id or key (Zendesk id, Jira key or id).")
+@click.option("--tenant", help="Only this tenant's ticket.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per audit row.")
+def history(ticket: str, tenant: str | None, as_json: bool) -> None:
+    """The audit trail of one ticket: every event, what was decided, what was written."""
+    rows = _store(_settings()).history(ticket, tenant)
+    if not rows:
+        click.echo(f"no history for ticket {ticket}", err=True)
+        sys.exit(1)
+    for row in rows:
+        decision = json.loads(row.decision) if row.decision else None
+        written = json.loads(row.written) if row.written else None
+        at = format_instant(datetime.fromtimestamp(row.at, UTC))
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "at": at,
+                        "tenant": row.tenant,
+                        "ticket": row.ticket_key,
+                        "event_id": row.event_id,
+                        "kind": row.kind,
+                        "outcome": row.outcome,
+                        "decision": decision,
+                        "written": written,
+                        "note": row.note,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+            continue
+        line = f"{at}  {row.tenant}/{row.ticket_key}  {row.kind:<16} {row.outcome:<11}"
+        if decision:
+            line += (
+                f" tier={decision['tier']} sev={decision['severity']}"
+                f" due={decision['first_response_due']}"
+                f" reasons={','.join(decision['reasons']) or '-'}"
+            )
+        if written:
+            line += f" write={written['outcome']}"
+        if row.note and not decision:
+            line += f"  {row.note}"
+        click.echo(line)
+
+
+def _tenant_for(vendor: str, tenant_id: str | None) -> Tenant:
+    if tenant_id is None:
+        return Tenant(id="explain", vendor=vendor)
+    tenant = _settings().tenants.get(tenant_id)
+    if tenant is None or tenant.vendor != vendor:
+        raise click.BadParameter(f"no {vendor} tenant called {tenant_id!r}", param_hint="--tenant")
+    return tenant
+
+
+def _settings() -> Settings:
+    try:
+        return settings_from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _store(settings: Settings) -> Store:
+    try:
+        return open_store(settings.database)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.group()

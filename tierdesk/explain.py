@@ -16,7 +16,10 @@ from typing import Any
 from entitlements.decide import decide
 from entitlements.errors import EntitlementError, TicketError
 from entitlements.rulebook import Rulebook
-from entitlements.tickets import parse_ticket
+from entitlements.tickets import parse_ticket, ticket_to_json
+from webhooks import jsm, zendesk
+from webhooks.events import Ignored, PayloadError
+from webhooks.settings import Tenant
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +69,26 @@ def explain_one(item: Item, rulebook: Rulebook, now: datetime) -> tuple[str | No
     except EntitlementError as exc:
         return None, f"{label}: {exc}"
     return json.dumps(decision.to_json(), ensure_ascii=False), None
+
+
+def explain_native(
+    text: str, vendor: str, tenant: Tenant, rulebook: Rulebook, now: datetime
+) -> tuple[str | None, str | None]:
+    """Decide a native webhook body the way the intake and worker would."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    parse = zendesk.normalize if vendor == "zendesk" else jsm.normalize
+    try:
+        event = parse(document, tenant, "")
+    except PayloadError as exc:
+        return None, f"{vendor} payload: field {exc.field}: {exc.message}"
+    if isinstance(event, Ignored):
+        return None, f"{vendor} payload ignored: {event.reason}"
+    if event.ticket is None:
+        return (
+            None,
+            f"{vendor} {event.kind} event for {event.ticket_key} carries no ticket to decide",
+        )
+    return explain_one(Item(f"{vendor} {event.kind}", ticket_to_json(event.ticket)), rulebook, now)

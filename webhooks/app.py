@@ -3,7 +3,9 @@ from one handler, ``MAX_CONTENT_LENGTH`` set).
 
 Routes:
 - ``GET /healthz``: the process is up.
-- ``GET /readyz``: the mappings are loaded (503 with the problems when they are not).
+- ``GET /readyz``: the store answers and mappings are loaded (503 and why, otherwise).
+- ``POST /webhooks/zendesk/<tenant>``, ``POST /webhooks/jsm/<tenant>``: the intake
+  (`webhooks.intake`).
 - ``POST /api/decisions``: decide one ticket object or an array of them, as
   ``tierdesk explain`` does; ``?now=ISO`` fixes the moment of deciding.
 """
@@ -23,51 +25,39 @@ from entitlements.decide import decide
 from entitlements.errors import EntitlementError, TicketError
 from entitlements.rulebook import Rulebook
 from entitlements.tickets import parse_instant, parse_ticket
-from mappings import MappingError, load_mappings
+from store import Store, StoreError, open_store
+from webhooks import jsm, zendesk
 from webhooks.errors import ApiError
+from webhooks.live_mappings import LiveMappings
 from webhooks.settings import Settings
 
 log = logging.getLogger("tierdesk.http")
 
 
-class MappingsHolder:
-    """The rulebook in force. A load that fails keeps the last good one and records why."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self.rulebook: Rulebook | None = None
-        self.problems: list[str] = []
-        self.reload()
-
-    def reload(self) -> None:
-        try:
-            self.rulebook = load_mappings(self._settings.mappings_dir)
-            self.problems = []
-        except MappingError as exc:
-            self.problems = [str(p) for p in exc.problems]
-            log.error("mappings refused, keeping the last good ones: %s", exc)
-
-    def current(self) -> Rulebook:
-        if self.rulebook is None:
-            raise ApiError(503, "mappings_unavailable", "no valid mappings are loaded")
-        return self.rulebook
-
-
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, *, store: Store | None = None) -> Flask:
+    """The HTTP service. ``store`` defaults to the one ``settings.database`` names."""
     settings = settings or Settings()
     app = Flask("tierdesk")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["tierdesk.settings"] = settings
-    app.extensions["tierdesk.mappings"] = MappingsHolder(settings)
-    app.register_blueprint(_health)
-    app.register_blueprint(_api)
+    app.extensions["tierdesk.store"] = store or open_store(settings.database)
+    app.extensions["tierdesk.mappings"] = LiveMappings(settings.mappings_dir)
+    for blueprint in (_health, _api, zendesk.blueprint, jsm.blueprint):
+        app.register_blueprint(blueprint)
     app.register_error_handler(Exception, _render_error)
     return app
 
 
-def _holder() -> MappingsHolder:
-    holder: MappingsHolder = current_app.extensions["tierdesk.mappings"]
+def _holder() -> LiveMappings:
+    holder: LiveMappings = current_app.extensions["tierdesk.mappings"]
     return holder
+
+
+def _rulebook() -> Rulebook:
+    rulebook = _holder().rulebook
+    if rulebook is None:
+        raise ApiError(503, "mappings_unavailable", "no valid mappings are loaded")
+    return rulebook
 
 
 _health = Blueprint("health", __name__)
@@ -81,12 +71,19 @@ def healthz() -> Any:
 @_health.get("/readyz")
 def readyz() -> Any:
     holder = _holder()
+    body: dict[str, object] = {"status": "ready"}
+    try:
+        current_app.extensions["tierdesk.store"].ping()
+        body["store"] = "ok"
+    except StoreError as exc:
+        body.update(status="not_ready", store=str(exc))
     if holder.rulebook is None:
-        return jsonify(status="not_ready", mappings_problems=holder.problems), 503
-    body: dict[str, object] = {"status": "ready", "mappings_version": holder.rulebook.version}
-    if holder.problems:  # serving the last good mappings; the new ones were refused
+        body["status"] = "not_ready"
+    else:
+        body["mappings_version"] = holder.rulebook.version
+    if holder.problems:  # none loaded, or the last good ones kept after a refused reload
         body["mappings_problems"] = holder.problems
-    return jsonify(body)
+    return jsonify(body), 200 if body["status"] == "ready" else 503
 
 
 _api = Blueprint("api", __name__, url_prefix="/api")
@@ -121,7 +118,7 @@ def decisions() -> Any:
             now = parse_instant(request.args["now"], "now")
         except TicketError as exc:
             raise ApiError(400, "invalid_parameter", str(exc)) from None
-    rulebook = _holder().current()
+    rulebook = _rulebook()
     tickets = body if isinstance(body, list) else [body]
     out = []
     for i, ticket in enumerate(tickets):

@@ -42,9 +42,39 @@ class Secret:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldMap:
+    """Where a tenant's helpdesk keeps what the rules need, beyond the standard fields:
+    custom field ids (``customfield_10071`` in Jira, ``360000123`` in Zendesk) and how
+    their values translate into the mappings' slugs."""
+
+    severity: str | None = None
+    product: str | None = None
+    environment: str | None = None
+    category: str | None = None
+    organizations: str | None = None  # JSM: the Organizations field
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # field → value → slug
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    """One helpdesk instance tierdesk serves; its id is in the webhook URL."""
+
+    id: str
+    vendor: str  # "zendesk" or "jsm"
+    base_url: str = ""
+    email: str = ""  # the API user (Zendesk email/token, Jira Cloud email + token)
+    api_token: Secret | None = None
+    webhook_secrets: tuple[Secret, ...] = ()  # current first; a second while rotating
+    bearer_tokens: tuple[Secret, ...] = ()  # JSM Automation "Send web request"
+    fields: FieldMap = field(default_factory=FieldMap)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     mappings_dir: Path | None = None  # None: the bundled mappings
     database: str = "tierdesk.sqlite3"  # a SQLite path, or postgresql://…
     api_token: Secret | None = None  # for /api/*; without one only loopback may call
     max_body_bytes: int = 1024 * 1024
-    extra: dict[str, str] = field(default_factory=dict)
+    tenants: dict[str, Tenant] = field(default_factory=dict)
+    lease_s: float = 30.0  # a killed worker's event is claimed again after this
+    max_attempts: int = 5  # then the event is a dead letter

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from mappings import BUNDLED
@@ -28,9 +30,14 @@ TICKET = {
 NOW = "?now=2026-03-06T16:31:00Z"
 
 
+def settings_in(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for a test: a store of its own in tmp_path."""
+    return Settings(database=str(tmp_path / "tierdesk.sqlite3"), **overrides)
+
+
 @pytest.fixture(scope="module")
-def app() -> Flask:
-    return create_app(Settings())
+def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    return create_app(settings_in(tmp_path_factory.mktemp("app")))
 
 
 @pytest.fixture
@@ -59,7 +66,7 @@ def test_readyz_names_the_mappings_version(client: FlaskClient) -> None:
 
 
 def test_readyz_is_503_with_the_problems_when_no_mappings_load(tmp_path: Path) -> None:
-    client = create_app(Settings(mappings_dir=broken_copy(tmp_path))).test_client()
+    client = create_app(settings_in(tmp_path, mappings_dir=broken_copy(tmp_path))).test_client()
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json is not None
@@ -75,7 +82,7 @@ def test_readyz_is_503_with_the_problems_when_no_mappings_load(tmp_path: Path) -
 def test_a_refused_reload_keeps_the_last_good_mappings(tmp_path: Path) -> None:
     for name in ("tiers.json", "calendars.json", "accounts.json"):
         shutil.copy(BUNDLED / name, tmp_path / name)
-    app = create_app(Settings(mappings_dir=tmp_path))
+    app = create_app(settings_in(tmp_path, mappings_dir=tmp_path))
     good = app.extensions["tierdesk.mappings"].rulebook
     broken_copy(tmp_path)
     app.extensions["tierdesk.mappings"].reload()
@@ -138,8 +145,8 @@ def test_bad_now_parameter(client: FlaskClient) -> None:
     assert response.json is not None and "UTC offset" in response.json["message"]
 
 
-def test_too_large_is_413() -> None:
-    client = create_app(Settings(max_body_bytes=1000)).test_client()
+def test_too_large_is_413(tmp_path: Path) -> None:
+    client = create_app(settings_in(tmp_path, max_body_bytes=1000)).test_client()
     response = client.post("/api/decisions", data=b"[" + b" " * 2000 + b"]")
     assert response.status_code == 413
     assert response.json is not None and response.json["error"] == "request_entity_too_large"
@@ -170,8 +177,10 @@ def test_without_a_token_only_loopback_may_call(client: FlaskClient) -> None:
         ("bearer  s3cret-token ", 200),
     ],
 )
-def test_with_a_token_every_caller_must_send_it(header: str | None, status: int) -> None:
-    client = create_app(Settings(api_token=Secret("s3cret-token"))).test_client()
+def test_with_a_token_every_caller_must_send_it(
+    tmp_path: Path, header: str | None, status: int
+) -> None:
+    client = create_app(settings_in(tmp_path, api_token=Secret("s3cret-token"))).test_client()
     headers = {"Authorization": header} if header else {}
     response = client.post(
         "/api/decisions", json=TICKET, headers=headers, environ_base={"REMOTE_ADDR": "10.1.2.3"}
@@ -201,7 +210,7 @@ ticket_like = st.fixed_dictionaries(
 )
 
 
-@settings(
+@hypothesis_settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(

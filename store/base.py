@@ -1,0 +1,136 @@
+"""The store interface, small on purpose: a second backend (PostgreSQL) implements
+these methods and passes the same tests.
+
+Times are epoch seconds (floats) passed in by the caller, so that tests and the
+worker control the clock.
+
+The inbox life cycle of one event::
+
+    put ──▶ pending ──claim──▶ leased ──complete──▶ done  (+ one audit row, atomically)
+               ▲                  │
+               └──fail(retry_at)──┤ lease expired: claimable again
+                                  └──fail(None)──▶ dead  (+ an audit row) ──replay──▶ pending
+
+Events of one ticket are claimed in order of arrival and never two at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (unreachable, locked too long, corrupt)."""
+
+
+class LeaseLost(StoreError):  # noqa: N818  it names what happened; callers catch it as such
+    """The lease ran out and another worker took the event: this result is discarded."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    tenant: str
+    event_id: str  # the vendor's delivery id: the dedupe key within a tenant
+    vendor: str
+    kind: str  # normalised: ticket.created, ticket.updated, comment.created, …
+    ticket: str  # the ticket's stable id ("" when the event names none)
+    ticket_key: str  # what people call it (Jira key, Zendesk id)
+    payload: bytes  # the body exactly as received
+    normalized: str  # the TicketEvent as JSON
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    tenant: str
+    event_id: str
+    vendor: str
+    kind: str
+    ticket: str
+    normalized: str
+    received_at: float
+    attempts: int  # including this one
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    outcome: str  # decided, recorded, dead_letter, …
+    decision: str | None = None  # the Decision as JSON
+    written: str | None = None  # what was (or would have been) written, as JSON
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    id: int
+    event: int
+    tenant: str
+    ticket: str
+    ticket_key: str
+    event_id: str
+    kind: str
+    at: float
+    outcome: str
+    decision: str | None
+    written: str | None
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    id: int
+    tenant: str
+    event_id: str
+    vendor: str
+    kind: str
+    ticket: str
+    received_at: float
+    state: str
+    attempts: int
+    last_error: str | None
+
+
+class Store(Protocol):
+    def put(self, event: NewEvent, now: float) -> bool:
+        """Store durably; False when (tenant, event_id) is already there."""
+        ...
+
+    def claim(self, owner: str, now: float, lease_s: float) -> Claimed | None:
+        """Lease the next event whose ticket has nothing earlier open, or None."""
+        ...
+
+    def complete(self, claimed: Claimed, record: AuditRecord, now: float) -> None:
+        """Mark done and write the audit row in one transaction; `LeaseLost` if another
+        worker holds the event now."""
+        ...
+
+    def fail(self, claimed: Claimed, error: str, now: float, retry_at: float | None) -> str:
+        """Release for another attempt at ``retry_at``, or (None) make it a dead letter.
+        Returns the new state."""
+        ...
+
+    def replay(
+        self,
+        now: float,
+        *,
+        dead: bool = False,
+        event: str | None = None,
+        since: float | None = None,
+    ) -> int:
+        """Queue events again: dead letters, one event (row id or tenant:event_id), or
+        everything received since a time. Returns how many."""
+        ...
+
+    def events(self, state: str | None = None, limit: int = 100) -> list[EventRow]: ...
+
+    def history(self, ticket: str, tenant: str | None = None) -> list[AuditRow]: ...
+
+    def counts(self) -> dict[str, int]: ...
+
+    def ping(self) -> None:
+        """Raise `StoreError` unless the store answers."""
+        ...
+
+    def close(self) -> None: ...

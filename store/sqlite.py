@@ -1,0 +1,314 @@
+"""The embedded store: one SQLite file in WAL mode.
+
+Durability: ``synchronous=FULL``, so a committed ``put`` is on disk before the webhook
+is acknowledged. Concurrency: any number of threads and processes share the file.
+Each thread has its own connection, and writers take the lock up front with
+``BEGIN IMMEDIATE``, so a claim (find + lease) is one atomic step. ``UPDATE …
+RETURNING`` hands the claimed row back in that same step.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from store.base import AuditRecord, AuditRow, Claimed, EventRow, LeaseLost, NewEvent, StoreError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS inbox (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant       TEXT NOT NULL,
+    event_id     TEXT NOT NULL,
+    vendor       TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    ticket       TEXT NOT NULL,
+    ticket_key   TEXT NOT NULL,
+    payload      BLOB NOT NULL,
+    normalized   TEXT NOT NULL,
+    received_at  REAL NOT NULL,
+    state        TEXT NOT NULL DEFAULT 'pending'
+                 CHECK (state IN ('pending', 'leased', 'done', 'dead')),
+    available_at REAL NOT NULL,
+    lease_owner  TEXT,
+    lease_until  REAL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    UNIQUE (tenant, event_id)
+);
+-- Only open events are scanned by claims; done ones pile up outside this index.
+CREATE INDEX IF NOT EXISTS inbox_open ON inbox (id) WHERE state IN ('pending', 'leased');
+CREATE INDEX IF NOT EXISTS inbox_ticket ON inbox (tenant, ticket, id);
+CREATE INDEX IF NOT EXISTS inbox_received ON inbox (received_at);
+
+CREATE TABLE IF NOT EXISTS audit (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    event     INTEGER NOT NULL REFERENCES inbox (id),
+    tenant    TEXT NOT NULL,
+    ticket    TEXT NOT NULL,
+    at        REAL NOT NULL,
+    outcome   TEXT NOT NULL,
+    decision  TEXT,
+    written   TEXT,
+    note      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS audit_ticket ON audit (ticket, id);
+CREATE INDEX IF NOT EXISTS audit_event ON audit (event);
+"""
+
+_CLAIM = """
+UPDATE inbox
+SET state = 'leased', lease_owner = :owner, lease_until = :until, attempts = attempts + 1
+WHERE id = (
+    SELECT e.id FROM inbox AS e
+    WHERE e.state IN ('pending', 'leased')
+      AND ((e.state = 'pending' AND e.available_at <= :now)
+           OR (e.state = 'leased' AND e.lease_until <= :now))
+      -- one ticket's events in order, never two at once: nothing earlier may be open
+      AND NOT EXISTS (
+          SELECT 1 FROM inbox AS o
+          WHERE o.tenant = e.tenant AND o.ticket = e.ticket AND e.ticket <> ''
+            AND o.id < e.id AND o.state IN ('pending', 'leased'))
+    ORDER BY e.id
+    LIMIT 1)
+RETURNING id, tenant, event_id, vendor, kind, ticket, normalized, received_at, attempts
+"""
+
+_AUDIT_COLUMNS = (
+    "a.id, a.event, a.tenant, a.ticket, i.ticket_key, i.event_id, i.kind, a.at, a.outcome,"
+    " a.decision, a.written, a.note"
+)
+
+
+class SqliteStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        try:
+            # executescript commits by itself: the schema is idempotent DDL, run as is.
+            self._db().executescript(_SCHEMA)
+            self._db().execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot create the schema: {exc}") from exc
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.path!r})"
+
+    # -- connections ----------------------------------------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                # isolation_level=None: we open and close transactions ourselves.
+                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = FULL")
+                db.execute("PRAGMA foreign_keys = ON")
+                db.execute("PRAGMA busy_timeout = 30000")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open {self.path}: {exc}") from exc
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from exc
+        try:
+            yield db
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: commit failed: {exc}") from exc
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    def ping(self) -> None:
+        try:
+            self._db().execute("SELECT 1 FROM inbox LIMIT 1").fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from exc
+
+    # -- the inbox ------------------------------------------------------------------
+
+    def put(self, event: NewEvent, now: float) -> bool:
+        try:
+            with self._transaction() as db:
+                cursor = db.execute(
+                    "INSERT INTO inbox (tenant, event_id, vendor, kind, ticket, ticket_key,"
+                    " payload, normalized, received_at, available_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (tenant, event_id) DO NOTHING",
+                    (
+                        event.tenant,
+                        event.event_id,
+                        event.vendor,
+                        event.kind,
+                        event.ticket,
+                        event.ticket_key,
+                        event.payload,
+                        event.normalized,
+                        now,
+                        now,
+                    ),
+                )
+                return cursor.rowcount == 1
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot store the event: {exc}") from exc
+
+    def claim(self, owner: str, now: float, lease_s: float) -> Claimed | None:
+        try:
+            with self._transaction() as db:
+                lease = {"owner": owner, "now": now, "until": now + lease_s}
+                row = db.execute(_CLAIM, lease).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: claim failed: {exc}") from exc
+        if row is None:
+            return None
+        event_row, tenant, event_id, vendor, kind, ticket, normalized, received_at, attempts = row
+        return Claimed(
+            event_row,
+            tenant,
+            event_id,
+            vendor,
+            kind,
+            ticket,
+            normalized,
+            received_at,
+            attempts,
+            owner,
+        )
+
+    def complete(self, claimed: Claimed, record: AuditRecord, now: float) -> None:
+        try:
+            with self._transaction() as db:
+                done = db.execute(
+                    "UPDATE inbox SET state = 'done', lease_owner = NULL, lease_until = NULL,"
+                    " last_error = NULL WHERE id = ? AND state = 'leased' AND lease_owner = ?",
+                    (claimed.id, claimed.owner),
+                )
+                if done.rowcount != 1:
+                    raise LeaseLost(f"event {claimed.id} is no longer leased to {claimed.owner}")
+                self._audit(db, claimed, record, now)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot complete event {claimed.id}: {exc}") from exc
+
+    def fail(self, claimed: Claimed, error: str, now: float, retry_at: float | None) -> str:
+        state = "dead" if retry_at is None else "pending"
+        try:
+            with self._transaction() as db:
+                updated = db.execute(
+                    "UPDATE inbox SET state = ?, available_at = COALESCE(?, available_at),"
+                    " lease_owner = NULL, lease_until = NULL, last_error = ?"
+                    " WHERE id = ? AND state = 'leased' AND lease_owner = ?",
+                    (state, retry_at, error, claimed.id, claimed.owner),
+                )
+                if updated.rowcount != 1:
+                    raise LeaseLost(f"event {claimed.id} is no longer leased to {claimed.owner}")
+                if state == "dead":
+                    self._audit(db, claimed, AuditRecord("dead_letter", note=error), now)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot release event {claimed.id}: {exc}") from exc
+        return state
+
+    @staticmethod
+    def _audit(db: sqlite3.Connection, claimed: Claimed, record: AuditRecord, now: float) -> None:
+        db.execute(
+            "INSERT INTO audit (event, tenant, ticket, at, outcome, decision, written, note)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                claimed.id,
+                claimed.tenant,
+                claimed.ticket,
+                now,
+                record.outcome,
+                record.decision,
+                record.written,
+                record.note,
+            ),
+        )
+
+    def replay(
+        self,
+        now: float,
+        *,
+        dead: bool = False,
+        event: str | None = None,
+        since: float | None = None,
+    ) -> int:
+        where, args = _replay_filter(dead=dead, event=event, since=since)
+        try:
+            with self._transaction() as db:
+                cursor = db.execute(
+                    "UPDATE inbox SET state = 'pending', attempts = 0, available_at = ?,"
+                    " last_error = NULL, lease_owner = NULL, lease_until = NULL"
+                    f" WHERE state <> 'leased' AND ({where})",
+                    (now, *args),
+                )
+                return cursor.rowcount
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: replay failed: {exc}") from exc
+
+    # -- reading --------------------------------------------------------------------
+
+    def events(self, state: str | None = None, limit: int = 100) -> list[EventRow]:
+        sql = (
+            "SELECT id, tenant, event_id, vendor, kind, ticket, received_at, state, attempts,"
+            " last_error FROM inbox"
+        )
+        args: tuple[object, ...] = ()
+        if state is not None:
+            sql += " WHERE state = ?"
+            args = (state,)
+        rows = self._db().execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [EventRow(*row) for row in rows]
+
+    def history(self, ticket: str, tenant: str | None = None) -> list[AuditRow]:
+        sql = (
+            f"SELECT {_AUDIT_COLUMNS} FROM audit AS a JOIN inbox AS i ON i.id = a.event"
+            " WHERE (a.ticket = ? OR i.ticket_key = ?)"
+        )
+        args: tuple[object, ...] = (ticket, ticket)
+        if tenant is not None:
+            sql += " AND a.tenant = ?"
+            args = (*args, tenant)
+        return [AuditRow(*row) for row in self._db().execute(sql + " ORDER BY a.id", args)]
+
+    def counts(self) -> dict[str, int]:
+        rows = self._db().execute("SELECT state, count(*) FROM inbox GROUP BY state").fetchall()
+        return dict(rows)
+
+
+def _replay_filter(
+    *, dead: bool, event: str | None, since: float | None
+) -> tuple[str, tuple[object, ...]]:
+    if sum((dead, event is not None, since is not None)) != 1:
+        raise StoreError("replay takes exactly one of: dead letters, one event, a start time")
+    if dead:
+        return "state = 'dead'", ()
+    if event is not None:
+        if event.isdigit():
+            return "id = ?", (int(event),)
+        tenant, sep, event_id = event.partition(":")
+        if not sep:
+            raise StoreError(f"{event!r}: give an inbox row id or tenant:event_id")
+        return "tenant = ? AND event_id = ?", (tenant, event_id)
+    return "received_at >= ?", (since,)

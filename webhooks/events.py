@@ -1,0 +1,157 @@
+"""The one shape every vendor's webhook becomes: `TicketEvent`, and the errors and
+outcomes of turning a payload into one."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from entitlements.errors import TicketError
+from entitlements.tickets import Ticket, format_instant, parse_instant, parse_ticket, ticket_to_json
+
+# What tierdesk does something with; other events are acknowledged and ignored.
+KINDS = (
+    "ticket.created",
+    "ticket.updated",
+    "ticket.deleted",
+    "comment.created",
+    "comment.updated",
+    "comment.deleted",
+    "worklog.created",
+    "worklog.updated",
+    "worklog.deleted",
+)
+
+
+class PayloadError(Exception):
+    """A payload that is not what its vendor sends; names the field (a JSON path)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """A well-formed event tierdesk has no use for (acknowledged with 202)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    id: str
+    public: bool
+    author: str | None  # email where the vendor gives one, else its user id
+
+
+@dataclass(frozen=True, slots=True)
+class Worklog:
+    id: str
+    seconds: int | None  # None on deletion
+
+
+@dataclass(frozen=True, slots=True)
+class TicketEvent:
+    tenant: str
+    vendor: str
+    event_id: str  # the delivery's id: the inbox dedupes on (tenant, event_id)
+    kind: str
+    ticket_id: str  # the stable id the inbox orders by ("" when the event names none)
+    ticket_key: str  # what people call it: the Jira key, the Zendesk id
+    occurred_at: datetime
+    ticket: Ticket | None = None  # present when the payload carries enough to decide
+    actor: str | None = None  # who caused the event: tells our own write-backs apart
+    comment: Comment | None = None
+    worklog: Worklog | None = None
+    changes: tuple[str, ...] = ()  # the fields an update changed, where the vendor says
+
+    def to_json(self) -> str:
+        doc: dict[str, Any] = {
+            "tenant": self.tenant,
+            "vendor": self.vendor,
+            "event_id": self.event_id,
+            "kind": self.kind,
+            "ticket_id": self.ticket_id,
+            "ticket_key": self.ticket_key,
+            "occurred_at": format_instant(self.occurred_at),
+            "ticket": ticket_to_json(self.ticket) if self.ticket else None,
+            "actor": self.actor,
+            "comment": _fields(self.comment),
+            "worklog": _fields(self.worklog),
+            "changes": list(self.changes),
+        }
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> TicketEvent:
+        doc = json.loads(text)
+        comment, worklog = doc.get("comment"), doc.get("worklog")
+        return cls(
+            tenant=doc["tenant"],
+            vendor=doc["vendor"],
+            event_id=doc["event_id"],
+            kind=doc["kind"],
+            ticket_id=doc["ticket_id"],
+            ticket_key=doc["ticket_key"],
+            occurred_at=parse_instant(doc["occurred_at"], "occurred_at"),
+            ticket=parse_ticket(doc["ticket"]) if doc.get("ticket") else None,
+            actor=doc.get("actor"),
+            comment=Comment(**comment) if comment else None,
+            worklog=Worklog(**worklog) if worklog else None,
+            changes=tuple(doc.get("changes", ())),
+        )
+
+
+def _fields(value: Comment | Worklog | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return {name: getattr(value, name) for name in value.__slots__}
+
+
+# -- small readers shared by the vendor parsers --------------------------------------
+
+
+def need(doc: dict[str, Any], key: str, path: str) -> Any:
+    if doc.get(key) in (None, ""):
+        raise PayloadError(f"{path}{key}", "required")
+    return doc[key]
+
+
+def obj(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    """``doc[key]`` when it is an object, else an empty one (optional parts of a payload)."""
+    value = doc.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def arr(doc: dict[str, Any], key: str) -> list[Any]:
+    value = doc.get(key)
+    return value if isinstance(value, list) else []
+
+
+def text(doc: dict[str, Any], key: str) -> str | None:
+    value = doc.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def need_object(doc: Any, path: str) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        raise PayloadError(path or "body", "expected a JSON object")
+    return doc
+
+
+def text_id(value: Any, path: str) -> str:
+    """An id that may come as a number or a string."""
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        raise PayloadError(path, "expected an id (a string or a number)")
+    return str(value)
+
+
+def instant(value: Any, path: str) -> datetime:
+    try:
+        return parse_instant(value, path)
+    except TicketError as exc:
+        raise PayloadError(path, exc.message) from None

@@ -1,0 +1,114 @@
+"""The path every webhook takes, whatever the vendor:
+
+tenant (404) → raw body (413) → signature (401) → JSON (400) → normalise (400, or 202
+ignored) → durable put in the inbox (503 if the store cannot) → 202 queued, or 200
+duplicate.
+
+The acknowledgement leaves only after the event is committed, and before any vendor
+call. The tenant comes from the URL, never from the payload. Everything a sender can
+send gets a 4xx with a JSON body naming what is wrong; never a 500.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from flask import Response, current_app, jsonify, request
+
+from store import NewEvent, Store, StoreError
+from webhooks.errors import ApiError
+from webhooks.events import Ignored, PayloadError, TicketEvent
+from webhooks.settings import FieldMap, Settings, Tenant
+from webhooks.signatures import SignatureError
+
+log = logging.getLogger("tierdesk.intake")
+
+Verify = Callable[[Tenant, bytes], None]
+Normalize = Callable[[Any, Tenant], TicketEvent | Ignored]
+
+
+def receive(vendor: str, tenant_id: str, *, verify: Verify, normalize: Normalize) -> Response:
+    settings: Settings = current_app.extensions["tierdesk.settings"]
+    store: Store = current_app.extensions["tierdesk.store"]
+    tenant = settings.tenants.get(tenant_id)
+    if tenant is None or tenant.vendor != vendor:
+        # 404, not 410: a vendor that sees 410 may switch the webhook off for good.
+        raise ApiError(404, "unknown_tenant", f"no {vendor} tenant called {tenant_id!r}")
+    body = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: 413 from werkzeug
+    try:
+        verify(tenant, body)
+    except SignatureError as exc:
+        log.warning("tenant=%s vendor=%s outcome=refused reason=%s", tenant.id, vendor, exc)
+        raise ApiError(401, "invalid_signature", str(exc)) from None
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, "invalid_json", f"the body is not JSON: {exc}") from None
+    try:
+        result = normalize(doc, tenant)
+    except PayloadError as exc:
+        raise ApiError(400, "invalid_payload", exc.message, field=exc.field) from None
+    if isinstance(result, Ignored):
+        log.info("tenant=%s vendor=%s outcome=ignored reason=%s", tenant.id, vendor, result.reason)
+        return _answer(202, status="ignored", reason=result.reason)
+    event_id = result.event_id or "sha256:" + hashlib.sha256(body).hexdigest()
+    try:
+        fresh = store.put(
+            NewEvent(
+                tenant=tenant.id,
+                event_id=event_id,
+                vendor=vendor,
+                kind=result.kind,
+                ticket=result.ticket_id,
+                ticket_key=result.ticket_key,
+                payload=body,
+                normalized=_with_event_id(result, event_id).to_json(),
+            ),
+            time.time(),
+        )
+    except StoreError as exc:
+        log.error("tenant=%s vendor=%s outcome=store_unavailable error=%s", tenant.id, vendor, exc)
+        # Retry-After: the vendor retries a 503 later; nothing is acknowledged as stored.
+        raise ApiError(503, "store_unavailable", "the event could not be stored; retry") from None
+    outcome = "queued" if fresh else "duplicate"
+    log.info(
+        "tenant=%s vendor=%s ticket=%s event=%s kind=%s outcome=%s",
+        tenant.id,
+        vendor,
+        result.ticket_key,
+        event_id,
+        result.kind,
+        outcome,
+    )
+    return _answer(202 if fresh else 200, status=outcome, event_id=event_id)
+
+
+def _with_event_id(event: TicketEvent, event_id: str) -> TicketEvent:
+    return event if event.event_id == event_id else replace(event, event_id=event_id)
+
+
+def _answer(code: int, **body: str) -> Response:
+    response = jsonify(body)
+    response.status_code = code
+    return response
+
+
+def translate(fields: FieldMap, name: str, value: str | None) -> str | None:
+    """A helpdesk value as the mappings' slug, where the tenant maps it (case-insensitive);
+    values with no translation pass through for the rules to judge."""
+    if value is None:
+        return None
+    table = fields.values.get(name)
+    if not table:
+        return value
+    wanted = value.strip().casefold()
+    for raw, slug in table.items():
+        if raw.casefold() == wanted:
+            return slug
+    return value

@@ -1,0 +1,159 @@
+"""The worker: claim an event, decide, hand the decision to the write-back, audit.
+
+One loop per thread; any number of threads and processes share the inbox. Failures
+never end in silence:
+
+- bad data (a value the mappings do not know, a ticket the rules cannot decide) will
+  not fix itself: dead letter at once, with the reason, to be replayed after the
+  mapping is fixed;
+- a write-back the helpdesk refused for good (401, 404): dead letter;
+- anything else (a helpdesk outage, a locked store): retried with exponential backoff,
+  and a dead letter after ``max_attempts``.
+
+A killed worker loses nothing: its lease runs out and another worker takes the event.
+Marking the event done and writing its audit row are one transaction, so an event is
+never audited as decided twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from entitlements.decide import decide
+from entitlements.errors import EntitlementError
+from store import AuditRecord, Claimed, LeaseLost, Store, StoreError
+from webhooks.events import TicketEvent
+from webhooks.live_mappings import LiveMappings
+from webhooks.settings import Settings, Tenant
+from webhooks.writeback import DryRun, WriteBack, WriteBackError
+
+log = logging.getLogger("tierdesk.worker")
+
+MAX_BACKOFF_S = 300.0
+
+
+class _PermanentError(Exception):
+    """Retrying cannot help; the event becomes a dead letter now."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    event: int
+    state: str  # done, retry, dead, lost
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        mappings: LiveMappings,
+        settings: Settings,
+        *,
+        writeback: Callable[[Tenant], WriteBack] | None = None,
+        clock: Callable[[], float] = time.time,
+        name: str | None = None,
+    ) -> None:
+        self.store = store
+        self.mappings = mappings
+        self.settings = settings
+        self._writeback = writeback or (lambda tenant: DryRun())
+        self._clock = clock
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+    def run_once(self) -> Outcome | None:
+        """Process one event; None when there is nothing to claim now."""
+        now = self._clock()
+        claimed = self.store.claim(self.name, now, self.settings.lease_s)
+        if claimed is None:
+            return None
+        try:
+            record = self._process(claimed)
+        except _PermanentError as exc:
+            return self._fail(claimed, str(exc), dead=True)
+        except (StoreError, LeaseLost):
+            raise
+        except Exception as exc:
+            log.exception("event=%s ticket=%s failed", claimed.event_id, claimed.ticket)
+            return self._fail(claimed, f"{type(exc).__name__}: {exc}", dead=False)
+        try:
+            self.store.complete(claimed, record, self._clock())
+        except LeaseLost:
+            log.warning("event=%s lease lost; another worker owns it", claimed.event_id)
+            return Outcome(claimed.id, "lost")
+        log.info(
+            "tenant=%s ticket=%s event=%s kind=%s outcome=%s",
+            claimed.tenant,
+            claimed.ticket,
+            claimed.event_id,
+            claimed.kind,
+            record.outcome,
+        )
+        return Outcome(claimed.id, "done")
+
+    def _process(self, claimed: Claimed) -> AuditRecord:
+        event = TicketEvent.from_json(claimed.normalized)
+        if event.ticket is None:
+            # Comments and worklogs feed the SLA lifecycle and the hours ledger; with
+            # no ticket state in the payload there is nothing to decide here.
+            return AuditRecord("recorded", note=f"{event.kind}: no ticket state to decide on")
+        tenant = self.settings.tenants.get(event.tenant)
+        if tenant is None:
+            raise _PermanentError(f"tenant {event.tenant!r} is no longer configured")
+        rulebook = self.mappings.rulebook
+        if rulebook is None:
+            raise RuntimeError("no valid mappings are loaded")  # transient: fix and reload
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        try:
+            decision = decide(event.ticket, rulebook, now)
+        except EntitlementError as exc:
+            raise _PermanentError(f"undecidable: {exc}") from None
+        try:
+            written = self._writeback(tenant).write(tenant, event, decision)
+        except WriteBackError as exc:
+            if exc.transient:
+                raise
+            raise _PermanentError(f"write-back refused: {exc}") from None
+        return AuditRecord(
+            "decided",
+            decision=json.dumps(decision.to_json(), ensure_ascii=False),
+            written=json.dumps(written.to_json(), ensure_ascii=False),
+            note=f"mappings {rulebook.version}",
+        )
+
+    def _fail(self, claimed: Claimed, error: str, *, dead: bool) -> Outcome:
+        now = self._clock()
+        retry_at = None
+        if not dead and claimed.attempts < self.settings.max_attempts:
+            retry_at = now + min(2.0**claimed.attempts, MAX_BACKOFF_S)
+        try:
+            state = self.store.fail(claimed, error, now, retry_at)
+        except LeaseLost:
+            return Outcome(claimed.id, "lost")
+        log.warning(
+            "tenant=%s ticket=%s event=%s outcome=%s attempts=%d error=%s",
+            claimed.tenant,
+            claimed.ticket,
+            claimed.event_id,
+            "dead_letter" if state == "dead" else "retry",
+            claimed.attempts,
+            error,
+        )
+        return Outcome(claimed.id, "dead" if state == "dead" else "retry")
+
+    def run(self, stop: threading.Event, idle_s: float = 0.2) -> None:
+        """Loop until ``stop`` is set; sleep ``idle_s`` when there is nothing to do."""
+        while not stop.is_set():
+            try:
+                if self.run_once() is None:
+                    stop.wait(idle_s)
+            except StoreError as exc:  # the store is down: wait and try again
+                log.error("store unavailable: %s", exc)
+                stop.wait(min(idle_s * 10, 5.0))

@@ -1,0 +1,64 @@
+"""Where a decision leaves tierdesk: the write-back interface.
+
+The vendor connectors (Zendesk, JSM REST) implement `WriteBack`. `DryRun`, the
+embedded default when a tenant has no API credentials, renders what would be written
+and sends nothing; the audit trail keeps it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from entitlements.decide import Decision
+from webhooks.events import TicketEvent
+from webhooks.settings import Tenant
+
+
+class WriteBackError(Exception):
+    """The helpdesk refused or could not be reached. ``transient``: worth retrying."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    outcome: str  # dry_run, written, unchanged
+    update: dict[str, Any] = field(default_factory=dict)  # what was (or would be) written
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "update": self.update, "note": self.note}
+
+
+class WriteBack(Protocol):
+    def write(self, tenant: Tenant, event: TicketEvent, decision: Decision) -> WriteResult: ...
+
+
+def ticket_update(decision: Decision) -> dict[str, Any]:
+    """The vendor-neutral update a decision asks for; connectors render it per vendor."""
+    due = decision.to_json()["first_response_due"]
+    return {
+        "tier": decision.tier,
+        "severity": decision.severity,
+        "first_response_due": due,
+        "named_contact": decision.named_contact.to_json(),
+        "covered": decision.covered,
+        "reasons": list(decision.reasons),
+        "priority": decision.priority,
+        "team": decision.team,
+        "tags": list(decision.tags),
+    }
+
+
+class DryRun:
+    """Sends nothing; records what would have been written."""
+
+    def write(self, tenant: Tenant, event: TicketEvent, decision: Decision) -> WriteResult:
+        return WriteResult(
+            "dry_run",
+            ticket_update(decision),
+            f"dry run: tenant {tenant.id} has no API credentials; nothing was sent",
+        )
