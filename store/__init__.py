@@ -33,6 +33,14 @@ __all__ = [
 
 
 def open_store(url: str) -> Store:
-    if url.startswith(("postgres://", "postgresql://")):
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme.startswith("postgres"):
         raise StoreError("the PostgreSQL backend is not part of this version; use a SQLite path")
-    return SqliteStore(url.removeprefix("sqlite:///").removeprefix("sqlite://"))
+    if scheme not in ("", "sqlite"):
+        raise StoreError(f"{scheme}:// is not a database tierdesk knows; give a SQLite file path")
+    path = url.split("://", 1)[1].removeprefix("/") if scheme else url
+    if path in ("", ":memory:") or path.startswith("file::memory:"):
+        # Each thread and process has its own connection: an in-memory database would
+        # be a different, empty one for each of them.
+        raise StoreError("an in-memory SQLite database cannot be shared; give a file path")
+    return SqliteStore(path)

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from store.base import AuditRecord, AuditRow, Claimed, EventRow, LeaseLost, NewEvent, StoreError
 
@@ -68,11 +69,15 @@ WHERE id = (
     WHERE e.state IN ('pending', 'leased')
       AND ((e.state = 'pending' AND e.available_at <= :now)
            OR (e.state = 'leased' AND e.lease_until <= :now))
-      -- one ticket's events in order, never two at once: nothing earlier may be open
+      -- one ticket's events in order, never two at once: nothing earlier may be open,
+      -- and no other event of the ticket (a later one, when this one was replayed) may
+      -- be held under a live lease
       AND NOT EXISTS (
           SELECT 1 FROM inbox AS o
           WHERE o.tenant = e.tenant AND o.ticket = e.ticket AND e.ticket <> ''
-            AND o.id < e.id AND o.state IN ('pending', 'leased'))
+            AND o.id <> e.id
+            AND ((o.id < e.id AND o.state IN ('pending', 'leased'))
+                 OR (o.state = 'leased' AND o.lease_until > :now)))
     ORDER BY e.id
     LIMIT 1)
 RETURNING id, tenant, event_id, vendor, kind, ticket, normalized, received_at, attempts
@@ -171,7 +176,7 @@ class SqliteStore:
                     ),
                 )
                 return cursor.rowcount == 1
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeEncodeError) as exc:
             raise StoreError(f"{self.path}: cannot store the event: {exc}") from exc
 
     def claim(self, owner: str, now: float, lease_s: float) -> Claimed | None:
@@ -192,7 +197,7 @@ class SqliteStore:
             kind,
             ticket,
             normalized,
-            received_at,
+            float(received_at),  # SQLite hands a whole REAL back as an int
             attempts,
             owner,
         )
@@ -208,7 +213,7 @@ class SqliteStore:
                 if done.rowcount != 1:
                     raise LeaseLost(f"event {claimed.id} is no longer leased to {claimed.owner}")
                 self._audit(db, claimed, record, now)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeEncodeError) as exc:
             raise StoreError(f"{self.path}: cannot complete event {claimed.id}: {exc}") from exc
 
     def fail(self, claimed: Claimed, error: str, now: float, retry_at: float | None) -> str:
@@ -269,6 +274,12 @@ class SqliteStore:
 
     # -- reading --------------------------------------------------------------------
 
+    def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._db().execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from exc
+
     def events(self, state: str | None = None, limit: int = 100) -> list[EventRow]:
         sql = (
             "SELECT id, tenant, event_id, vendor, kind, ticket, received_at, state, attempts,"
@@ -278,7 +289,7 @@ class SqliteStore:
         if state is not None:
             sql += " WHERE state = ?"
             args = (state,)
-        rows = self._db().execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        rows = self._read(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
         return [EventRow(*row) for row in rows]
 
     def history(self, ticket: str, tenant: str | None = None) -> list[AuditRow]:
@@ -290,11 +301,10 @@ class SqliteStore:
         if tenant is not None:
             sql += " AND a.tenant = ?"
             args = (*args, tenant)
-        return [AuditRow(*row) for row in self._db().execute(sql + " ORDER BY a.id", args)]
+        return [AuditRow(*row) for row in self._read(sql + " ORDER BY a.id", args)]
 
     def counts(self) -> dict[str, int]:
-        rows = self._db().execute("SELECT state, count(*) FROM inbox GROUP BY state").fetchall()
-        return dict(rows)
+        return dict(self._read("SELECT state, count(*) FROM inbox GROUP BY state"))
 
 
 def _replay_filter(
@@ -305,8 +315,11 @@ def _replay_filter(
     if dead:
         return "state = 'dead'", ()
     if event is not None:
-        if event.isdigit():
-            return "id = ?", (int(event),)
+        if event.isascii() and event.isdigit():
+            row = int(event)
+            if row >= 2**63:
+                raise StoreError(f"{event}: no inbox row has an id that large")
+            return "id = ?", (row,)
         tenant, sep, event_id = event.partition(":")
         if not sep:
             raise StoreError(f"{event!r}: give an inbox row id or tenant:event_id")

@@ -120,6 +120,7 @@ def serve(
     from tierdesk.serve import Server, WorkerSupervisor  # noqa: PLC0415
     from webhooks.app import create_app  # noqa: PLC0415
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = _settings()
     app = create_app(settings)
     options = {

@@ -41,15 +41,22 @@ class WorkerSupervisor:
         threading.Thread(target=self._watch, name="worker-supervisor", daemon=True).start()
 
     def _watch(self) -> None:
+        try:
+            self._supervise()
+        except Exception:
+            log.exception("the worker supervisor stopped")
+            raise
+
+    def _supervise(self) -> None:
         with self._lock:
             self._children = [self._spawn() for _ in range(self.count)]
         while not self._stop.wait(0.5):
             with self._lock:
                 for i, child in enumerate(self._children):
                     if child.poll() is not None and not self._stop.is_set():
-                        log.warning(
-                            "worker process %d exited (%s); restarting", child.pid, child.returncode
-                        )
+                        # No exit status: the gunicorn master reaps every child of its
+                        # process on SIGCHLD, ours included, so poll() only sees it gone.
+                        log.warning("worker process %d is gone; restarting it", child.pid)
                         time.sleep(0.2)  # a worker that dies at once must not spin the CPU
                         self._children[i] = self._spawn()
 

@@ -84,7 +84,8 @@ class TicketEvent:
             "worklog": _fields(self.worklog),
             "changes": list(self.changes),
         }
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+        # ASCII escapes: a payload's lone surrogate ("\ud800") stays valid in the store.
+        return json.dumps(doc, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> TicketEvent:

@@ -123,8 +123,8 @@ class Worker:
             raise _PermanentError(f"write-back refused: {exc}") from None
         return AuditRecord(
             "decided",
-            decision=json.dumps(decision.to_json(), ensure_ascii=False),
-            written=json.dumps(written.to_json(), ensure_ascii=False),
+            decision=json.dumps(decision.to_json()),
+            written=json.dumps(written.to_json()),
             note=f"mappings {rulebook.version}",
         )
 
@@ -156,4 +156,7 @@ class Worker:
                     stop.wait(idle_s)
             except StoreError as exc:  # the store is down: wait and try again
                 log.error("store unavailable: %s", exc)
+                stop.wait(min(idle_s * 10, 5.0))
+            except Exception:  # a bug must not stop the worker; the lease brings it back
+                log.exception("worker %s: unexpected error; carrying on", self.name)
                 stop.wait(min(idle_s * 10, 5.0))
