@@ -9,10 +9,13 @@ RETURNING`` hands the claimed row back in that same step.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,9 @@ CREATE TABLE IF NOT EXISTS inbox (
 -- Only open events are scanned by claims; done ones pile up outside this index.
 CREATE INDEX IF NOT EXISTS inbox_open ON inbox (id) WHERE state IN ('pending', 'leased');
 CREATE INDEX IF NOT EXISTS inbox_ticket ON inbox (tenant, ticket, id);
+-- The per-ticket checks of a claim look only at a ticket's open events.
+CREATE INDEX IF NOT EXISTS inbox_open_ticket ON inbox (tenant, ticket, id)
+    WHERE state IN ('pending', 'leased');
 CREATE INDEX IF NOT EXISTS inbox_received ON inbox (received_at);
 
 CREATE TABLE IF NOT EXISTS audit (
@@ -73,11 +79,10 @@ WHERE id = (
       -- and no other event of the ticket (a later one, when this one was replayed) may
       -- be held under a live lease
       AND NOT EXISTS (
-          SELECT 1 FROM inbox AS o
+          SELECT 1 FROM inbox AS o INDEXED BY inbox_open_ticket
           WHERE o.tenant = e.tenant AND o.ticket = e.ticket AND e.ticket <> ''
-            AND o.id <> e.id
-            AND ((o.id < e.id AND o.state IN ('pending', 'leased'))
-                 OR (o.state = 'leased' AND o.lease_until > :now)))
+            AND o.state IN ('pending', 'leased') AND o.id <> e.id
+            AND (o.id < e.id OR o.lease_until > :now))
     ORDER BY e.id
     LIMIT 1)
 RETURNING id, tenant, event_id, vendor, kind, ticket, normalized, received_at, attempts
@@ -89,10 +94,47 @@ _AUDIT_COLUMNS = (
 )
 
 
+_INSERT = (
+    "INSERT INTO inbox (tenant, event_id, vendor, kind, ticket, ticket_key,"
+    " payload, normalized, received_at, available_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (tenant, event_id) DO NOTHING"
+)
+
+
+def _insert_values(event: NewEvent, now: float) -> tuple[object, ...]:
+    return (
+        event.tenant,
+        event.event_id,
+        event.vendor,
+        event.kind,
+        event.ticket,
+        event.ticket_key,
+        event.payload,
+        event.normalized,
+        now,
+        now,
+    )
+
+
+@dataclass(slots=True)
+class _Put:
+    """One event waiting for a group commit, and what became of it."""
+
+    event: NewEvent
+    now: float
+    fresh: bool = False
+    error: StoreError | None = None
+    done: bool = False
+
+
 class SqliteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._local = threading.local()
+        self._queue: list[_Put] = []
+        self._queue_lock = threading.Lock()
+        self._leader = threading.Lock()
         try:
             # executescript commits by itself: the schema is idempotent DDL, run as is.
             self._db().executescript(_SCHEMA)
@@ -120,31 +162,69 @@ class SqliteStore:
             self._local.db = db
         return db
 
+    def _sync(self, db: sqlite3.Connection, durable: bool) -> None:
+        """FULL: the commit is on disk when it returns (what a webhook's acknowledgement
+        promises). NORMAL, for the workers' leases and completions: it survives a killed
+        process, and only a power cut could lose the last ones, which are then simply
+        processed again (the write-back compares before writing)."""
+        wanted = "FULL" if durable else "NORMAL"
+        if getattr(self._local, "sync", "FULL") != wanted:
+            db.execute(f"PRAGMA synchronous = {wanted}")
+            self._local.sync = wanted
+
+    def _writer_lock(self) -> int:
+        """This thread's descriptor of the lock file beside the database."""
+        fd: int | None = getattr(self._local, "lock", None)
+        if fd is None:
+            try:
+                fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise StoreError(f"cannot open {self.path}.lock: {exc.strerror}") from exc
+            self._local.lock = fd
+        return fd
+
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction at a time across threads and processes.
+
+        Writers queue on an flock before BEGIN IMMEDIATE. SQLite's own busy handler
+        makes a blocked writer sleep and poll (steps up to 100 ms), which put 50-230 ms
+        on the tail of webhook acknowledgements under 8 concurrent writers. The kernel
+        wakes the next flock waiter as soon as the lock is free.
+        """
         db = self._db()
+        self._sync(db, durable)
+        lock = self._writer_lock()
+        fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: {exc}") from exc
-        try:
-            yield db
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        try:
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise StoreError(f"{self.path}: commit failed: {exc}") from exc
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: {exc}") from exc
+            try:
+                yield db
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            try:
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise StoreError(f"{self.path}: commit failed: {exc}") from exc
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
         if db is not None:
             db.close()
             self._local.db = None
+        lock = getattr(self._local, "lock", None)
+        if lock is not None:
+            os.close(lock)
+            self._local.lock = None
 
     def ping(self) -> None:
         try:
@@ -155,33 +235,41 @@ class SqliteStore:
     # -- the inbox ------------------------------------------------------------------
 
     def put(self, event: NewEvent, now: float) -> bool:
+        """Durable before it returns, with group commit: the thread that takes the
+        leader lock writes every event queued so far in one transaction (one fsync), and
+        the threads that queued behind it find theirs already committed."""
+        item = _Put(event, now)
+        with self._queue_lock:
+            self._queue.append(item)
+        with self._leader:
+            if not item.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._commit(batch)
+        if item.error is not None:
+            raise item.error
+        return item.fresh
+
+    def _commit(self, batch: list[_Put]) -> None:
         try:
             with self._transaction() as db:
-                cursor = db.execute(
-                    "INSERT INTO inbox (tenant, event_id, vendor, kind, ticket, ticket_key,"
-                    " payload, normalized, received_at, available_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (tenant, event_id) DO NOTHING",
-                    (
-                        event.tenant,
-                        event.event_id,
-                        event.vendor,
-                        event.kind,
-                        event.ticket,
-                        event.ticket_key,
-                        event.payload,
-                        event.normalized,
-                        now,
-                        now,
-                    ),
-                )
-                return cursor.rowcount == 1
-        except (sqlite3.Error, UnicodeEncodeError) as exc:
-            raise StoreError(f"{self.path}: cannot store the event: {exc}") from exc
+                for item in batch:
+                    try:
+                        cursor = db.execute(_INSERT, _insert_values(item.event, item.now))
+                        item.fresh = cursor.rowcount == 1
+                    except (sqlite3.Error, UnicodeEncodeError) as exc:
+                        # This event alone is refused; the rest of the batch goes on.
+                        item.error = StoreError(f"{self.path}: cannot store the event: {exc}")
+        except (StoreError, sqlite3.Error) as exc:
+            for item in batch:  # nothing of the batch was committed
+                item.error = StoreError(f"{self.path}: cannot store the event: {exc}")
+        finally:
+            for item in batch:
+                item.done = True
 
     def claim(self, owner: str, now: float, lease_s: float) -> Claimed | None:
         try:
-            with self._transaction() as db:
+            with self._transaction(durable=False) as db:
                 lease = {"owner": owner, "now": now, "until": now + lease_s}
                 row = db.execute(_CLAIM, lease).fetchone()
         except sqlite3.Error as exc:
@@ -204,7 +292,7 @@ class SqliteStore:
 
     def complete(self, claimed: Claimed, record: AuditRecord, now: float) -> None:
         try:
-            with self._transaction() as db:
+            with self._transaction(durable=False) as db:
                 done = db.execute(
                     "UPDATE inbox SET state = 'done', lease_owner = NULL, lease_until = NULL,"
                     " last_error = NULL WHERE id = ? AND state = 'leased' AND lease_owner = ?",
@@ -219,7 +307,7 @@ class SqliteStore:
     def fail(self, claimed: Claimed, error: str, now: float, retry_at: float | None) -> str:
         state = "dead" if retry_at is None else "pending"
         try:
-            with self._transaction() as db:
+            with self._transaction(durable=False) as db:
                 updated = db.execute(
                     "UPDATE inbox SET state = ?, available_at = COALESCE(?, available_at),"
                     " lease_owner = NULL, lease_until = NULL, last_error = ?"

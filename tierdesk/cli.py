@@ -112,8 +112,18 @@ def explain(
     help="Inbox worker processes to run and supervise (0: run `tierdesk worker` yourself).",
 )
 @click.option("--worker-threads", default=2, show_default=True, help="Threads per inbox worker.")
+@click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    help="gunicorn's line per request, besides tierdesk's line per event.",
+)
 def serve(
-    bind: str, workers: int, threads: int, worker_processes: int, worker_threads: int
+    bind: str,
+    workers: int,
+    threads: int,
+    worker_processes: int,
+    worker_threads: int,
+    access_log: bool,
 ) -> None:
     """Run the service: webhooks and API over HTTP, and the inbox workers."""
     # Flask and gunicorn only when serving: `tierdesk explain` should start fast.
@@ -128,7 +138,7 @@ def serve(
         "workers": workers,
         "threads": threads,
         "worker_class": "gthread",
-        "accesslog": "-",
+        "accesslog": "-" if access_log else None,
         "errorlog": "-",
         "timeout": 30,
     }
@@ -149,7 +159,7 @@ def worker(threads: int) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = _settings()
-    store = _store(settings)
+    store = _store(settings, existing=False)
     mappings = LiveMappings(settings.mappings_dir)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -255,7 +265,11 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def _store(settings: Settings) -> Store:
+def _store(settings: Settings, *, existing: bool = True) -> Store:
+    """The configured store; ``existing``: refuse to create one (a mistyped path in
+    TIERDESK_DATABASE must not give an empty history)."""
+    if existing and "://" not in settings.database and not Path(settings.database).exists():
+        raise click.ClickException(f"no database at {settings.database} (TIERDESK_DATABASE)")
     try:
         return open_store(settings.database)
     except StoreError as exc:

@@ -38,6 +38,7 @@ The TOML file::
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -49,7 +50,15 @@ from webhooks.settings import FieldMap, Secret, Settings, Tenant
 
 VENDORS = ("zendesk", "jsm")
 _TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_SECRET_KEYS = {"webhook_secret", "webhook_secrets", "api_token", "bearer_token", "password"}
+_SECRET_KEYS = {
+    "webhook_secret",
+    "webhook_secrets",
+    "api_token",
+    "bearer_token",
+    "password",
+    "token",
+    "secret",
+}
 
 
 class ConfigError(Exception):
@@ -74,6 +83,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     file: dict[str, Any] = {}
     if env.get("TIERDESK_CONFIG"):
         file = _read_toml(Path(env["TIERDESK_CONFIG"]))
+        _refuse_secrets(file, "the top level", "TIERDESK_API_TOKEN")
     mappings = env.get("TIERDESK_MAPPINGS") or file.get("mappings")
     return Settings(
         mappings_dir=Path(mappings) if mappings else None,
@@ -81,7 +91,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         api_token=secret_from(env, "TIERDESK_API_TOKEN"),
         tenants=_tenants(env, file.get("tenants", {})),
         lease_s=_number(env, file, "TIERDESK_LEASE_SECONDS", "lease_seconds", 30.0),
-        max_attempts=int(_number(env, file, "TIERDESK_MAX_ATTEMPTS", "max_attempts", 5)),
+        max_attempts=_count(env, file, "TIERDESK_MAX_ATTEMPTS", "max_attempts", 5),
     )
 
 
@@ -97,14 +107,21 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _number(
     env: Mapping[str, str], file: dict[str, Any], var: str, key: str, default: float
 ) -> float:
-    raw = env.get(var, file.get(key, default))
+    raw = env.get(var) or file.get(key, default)  # an empty variable counts as unset
     try:
         value = float(raw)
     except (TypeError, ValueError):
         raise ConfigError(f"{var} / {key}: expected a number") from None
-    if value <= 0:
-        raise ConfigError(f"{var} / {key}: must be greater than zero")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{var} / {key}: must be greater than zero (and finite)")
     return value
+
+
+def _count(env: Mapping[str, str], file: dict[str, Any], var: str, key: str, default: int) -> int:
+    value = _number(env, file, var, key, default)
+    if value != int(value):
+        raise ConfigError(f"{var} / {key}: expected a whole number")
+    return int(value)
 
 
 def _tenants(env: Mapping[str, str], table: Any) -> dict[str, Tenant]:
@@ -114,17 +131,33 @@ def _tenants(env: Mapping[str, str], table: Any) -> dict[str, Tenant]:
     for tenant_id, spec in table.items():
         if not isinstance(spec, dict):
             raise ConfigError(f"[tenants.{tenant_id}] must be a table")
-        leaked = _SECRET_KEYS & set(spec)
-        if leaked:
-            raise ConfigError(
-                f"[tenants.{tenant_id}] {sorted(leaked)[0]}: secrets come from the environment,"
-                f" e.g. {_var(tenant_id, 'WEBHOOK_SECRET')} (or …_FILE naming a file)"
-            )
+        _refuse_secrets(spec, f"[tenants.{tenant_id}]", _var(tenant_id, "WEBHOOK_SECRET"))
         specs[tenant_id] = dict(spec)
     for item in filter(None, (p.strip() for p in env.get("TIERDESK_TENANTS", "").split(","))):
         tenant_id, _, vendor = item.partition("=")
         specs.setdefault(tenant_id.strip(), {})["vendor"] = vendor.strip()
     return {tenant_id: _tenant(tenant_id, spec, env) for tenant_id, spec in specs.items()}
+
+
+def _refuse_secrets(table: dict[str, Any], where: str, variable: str) -> None:
+    leaked = _SECRET_KEYS & set(table)
+    if leaked:
+        raise ConfigError(
+            f"{where} {sorted(leaked)[0]}: secrets come from the environment,"
+            f" e.g. {variable} (or {variable}_FILE naming a file)"
+        )
+
+
+def _values(tenant_id: str, values: Any) -> dict[str, dict[str, str]]:
+    where = f"[tenants.{tenant_id}.fields.values]"
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where} must be a table of tables (field → helpdesk value → slug)")
+    out = {}
+    for name, table in values.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} {name}: expected a table of helpdesk value = slug")
+        out[str(name)] = {str(raw): str(slug) for raw, slug in table.items()}
+    return out
 
 
 def _var(tenant_id: str, suffix: str) -> str:
@@ -166,7 +199,7 @@ def _tenant(tenant_id: str, spec: dict[str, Any], env: Mapping[str, str]) -> Ten
             environment=_opt(fields.get("environment")),
             category=_opt(fields.get("category")),
             organizations=_opt(fields.get("organizations")),
-            values={str(k): {str(a): str(b) for a, b in v.items()} for k, v in values.items()},
+            values=_values(tenant_id, values),
         ),
     )
 

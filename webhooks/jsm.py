@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from entitlements.tickets import OrganizationRef, Ticket
+from entitlements.tickets import EARLIEST_YEAR, LATEST_YEAR, OrganizationRef, Ticket
 from webhooks.events import (
     Comment,
     Ignored,
@@ -192,9 +192,12 @@ def _occurred(body: dict[str, Any]) -> datetime:
     if isinstance(stamp, bool) or not isinstance(stamp, int | float):
         return datetime.now(UTC)  # Automation calls carry no timestamp
     try:
-        return datetime.fromtimestamp(stamp / 1000, UTC)
+        occurred = datetime.fromtimestamp(stamp / 1000, UTC)
     except (OverflowError, OSError, ValueError):
         raise PayloadError("timestamp", "expected epoch milliseconds") from None
+    if not EARLIEST_YEAR <= occurred.year <= LATEST_YEAR:
+        raise PayloadError("timestamp", f"outside {EARLIEST_YEAR}–{LATEST_YEAR}")
+    return occurred
 
 
 def _verify(tenant: Tenant, body: bytes) -> None:

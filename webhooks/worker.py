@@ -99,7 +99,10 @@ class Worker:
         return Outcome(claimed.id, "done")
 
     def _process(self, claimed: Claimed) -> AuditRecord:
-        event = TicketEvent.from_json(claimed.normalized)
+        try:
+            event = TicketEvent.from_json(claimed.normalized)
+        except (ValueError, KeyError, TypeError, EntitlementError) as exc:
+            raise _PermanentError(f"unreadable event: {type(exc).__name__}: {exc}") from None
         if event.ticket is None:
             # Comments and worklogs feed the SLA lifecycle and the hours ledger; with
             # no ticket state in the payload there is nothing to decide here.

@@ -1,0 +1,628 @@
+"""The worker: claim an event, decide, write back (dry run), audit; and every way that fails.
+
+Each test runs a real `SqliteStore` in tmp_path with the bundled mappings. Time is a
+`Clock` the test moves by hand, so backoffs and leases expire because the test says
+so and nothing sleeps (only `Worker.run` uses a real thread, stopped by its event).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from entitlements.decide import Decision
+from entitlements.tickets import OrganizationRef, Ticket
+from mappings import BUNDLED
+from store import AuditRecord, AuditRow, EventRow, LeaseLost, NewEvent, SqliteStore
+from tests.shared import VENDOR
+from webhooks.events import PayloadError, TicketEvent, Worklog
+from webhooks.live_mappings import LiveMappings
+from webhooks.settings import Settings, Tenant
+from webhooks.worker import MAX_BACKOFF_S, Outcome, Worker
+from webhooks.writeback import DryRun, WriteBack, WriteBackError, WriteResult
+
+# The moment of deciding: a minute after the README's acme ticket was opened.
+T0 = datetime(2026, 3, 6, 16, 31, tzinfo=UTC).timestamp()
+CREATED = datetime(2026, 3, 6, 16, 30, tzinfo=UTC)
+TENANT = Tenant(id="acme-zd", vendor="zendesk")
+SETTINGS = Settings(tenants={TENANT.id: TENANT}, lease_s=30.0, max_attempts=4)
+
+# -- helpers ------------------------------------------------------------------------
+
+
+class Clock:
+    """The worker's time: moves only when a test moves it."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def acme_ticket(**changes: Any) -> Ticket:
+    """What a filled-in Zendesk trigger body gives for the README's acme example: a
+    Premier named contact (alice) reports an outage (severity 1) in production."""
+    ticket = Ticket(
+        id="123",
+        created_at=CREATED,
+        requester="alice@acme.example",
+        organization=OrganizationRef("zendesk", "360001"),
+        severity=1,
+        priority="urgent",
+        product="jira-software",
+        environment="production",
+        vendor="zendesk",
+    )
+    return replace(ticket, **changes)
+
+
+def ticket_event(
+    event_id: str = "ev-1",
+    *,
+    ticket: Ticket | None = None,
+    tenant: str = TENANT.id,
+    kind: str = "ticket.updated",
+) -> TicketEvent:
+    ticket = ticket or acme_ticket()
+    return TicketEvent(
+        tenant=tenant,
+        vendor="zendesk",
+        event_id=event_id,
+        kind=kind,
+        ticket_id=ticket.id,
+        ticket_key=ticket.id,
+        occurred_at=CREATED,
+        ticket=ticket,
+        actor="alice@acme.example",
+    )
+
+
+def worklog_event(event_id: str = "wl-1") -> TicketEvent:
+    # Jira names only the issue id in worklog events: there is no ticket state to decide.
+    return TicketEvent(
+        tenant=TENANT.id,
+        vendor="jsm",
+        event_id=event_id,
+        kind="worklog.created",
+        ticket_id="10014",
+        ticket_key="10014",
+        occurred_at=CREATED,
+        worklog=Worklog("10066", 3600),
+    )
+
+
+def put(store: SqliteStore, event: TicketEvent, now: float = T0) -> int:
+    """Queue ``event`` as the intake would; its inbox row id."""
+    assert store.put(
+        NewEvent(
+            tenant=event.tenant,
+            event_id=event.event_id,
+            vendor=event.vendor,
+            kind=event.kind,
+            ticket=event.ticket_id,
+            ticket_key=event.ticket_key,
+            payload=b"{}",
+            normalized=event.to_json(),
+        ),
+        now,
+    )
+    return max(row.id for row in store.events())
+
+
+def row(store: SqliteStore, event: int) -> EventRow:
+    (found,) = [r for r in store.events(limit=1000) if r.id == event]
+    return found
+
+
+def audit(store: SqliteStore, ticket: str = "123") -> list[AuditRow]:
+    return store.history(ticket)
+
+
+def make_worker(
+    store: SqliteStore,
+    mappings: LiveMappings,
+    clock: Clock,
+    *,
+    settings: Settings = SETTINGS,
+    writeback: Callable[[Tenant], WriteBack] | None = None,
+    name: str = "w1",
+) -> Worker:
+    return Worker(store, mappings, settings, writeback=writeback, clock=clock, name=name)
+
+
+@dataclass
+class FakeWriteBack:
+    """A connector: raises ``error`` when given, else answers ``result``; records calls."""
+
+    error: Exception | None = None
+    result: WriteResult = field(default_factory=lambda: WriteResult("written", {"x": 1}))
+    calls: list[tuple[Tenant, TicketEvent, Decision]] = field(default_factory=list)
+    during: Callable[[], None] | None = None  # runs inside the write (a slow helpdesk)
+
+    def write(self, tenant: Tenant, event: TicketEvent, decision: Decision) -> WriteResult:
+        self.calls.append((tenant, event, decision))
+        if self.during is not None:
+            self.during()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+@pytest.fixture(scope="module")
+def bundled() -> LiveMappings:
+    # Read-only for the tests that share it; loading takes a noticeable fraction of a second.
+    mappings = LiveMappings(None)
+    assert mappings.rulebook is not None, mappings.problems
+    return mappings
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    db = SqliteStore(tmp_path / "inbox.sqlite3")
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+# -- a ticket decided ------------------------------------------------------------------
+
+
+def test_a_ticket_event_is_decided_written_as_dry_run_and_audited(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    event = put(store, ticket_event())
+    worker = make_worker(store, bundled, clock)
+
+    assert worker.run_once() == Outcome(event, "done")
+
+    (entry,) = audit(store)
+    assert (entry.event, entry.tenant, entry.ticket_key, entry.event_id, entry.outcome) == (
+        event,
+        "acme-zd",
+        "123",
+        "ev-1",
+        "decided",
+    )
+    assert entry.at == T0
+    assert entry.note.startswith("mappings ")
+    assert entry.decision is not None
+    assert entry.written is not None
+    decision = json.loads(entry.decision)
+    assert decision["tier"] == "premier"
+    assert decision["severity"] == 1
+    assert decision["first_response_due"] == "2026-03-06T17:00:00Z"
+    assert decision["named_contact"]["status"] == "valid"
+    written = json.loads(entry.written)
+    assert written["outcome"] == "dry_run"
+    assert "nothing was sent" in written["note"]
+    update = written["update"]
+    assert set(update) == {
+        "tier",
+        "severity",
+        "first_response_due",
+        "named_contact",
+        "covered",
+        "reasons",
+        "priority",
+        "team",
+        "tags",
+    }
+    assert update["tier"] == "premier"
+    assert update["severity"] == 1
+    assert update["first_response_due"] == "2026-03-06T17:00:00Z"
+    assert update["priority"] == "urgent"  # written back from severity 1 (Zendesk's scale)
+    assert update["covered"] is True
+    assert "tierdesk_tier_premier" in update["tags"]
+    # The update says what the decision says: one source of truth.
+    for key in ("tier", "severity", "first_response_due", "priority", "team", "tags"):
+        assert update[key] == decision[key]
+
+    assert row(store, event).state == "done"
+    assert row(store, event).last_error is None
+    assert worker.run_once() is None
+    assert store.counts() == {"done": 1}
+
+
+def test_the_connector_gets_the_tenant_the_event_and_the_decision(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    connector = FakeWriteBack(result=WriteResult("written", {"priority": "urgent"}, "sent"))
+    asked: list[Tenant] = []
+
+    def factory(tenant: Tenant) -> WriteBack:
+        asked.append(tenant)
+        return connector
+
+    put(store, ticket_event())
+    assert make_worker(store, bundled, clock, writeback=factory).run_once() is not None
+
+    assert asked == [TENANT]
+    ((tenant, event, decision),) = connector.calls
+    assert tenant == TENANT
+    assert event == ticket_event()  # the inbox's JSON round-trips to the same event
+    assert decision.tier == "premier"
+    (entry,) = audit(store)
+    assert entry.written is not None
+    assert json.loads(entry.written) == {
+        "outcome": "written",
+        "update": {"priority": "urgent"},
+        "note": "sent",
+    }
+
+
+def test_an_event_without_ticket_state_is_recorded_not_decided(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    event = put(store, worklog_event())
+    connector = FakeWriteBack()
+
+    outcome = make_worker(store, bundled, clock, writeback=lambda t: connector).run_once()
+
+    assert outcome == Outcome(event, "done")
+    (entry,) = audit(store, "10014")
+    assert (entry.outcome, entry.kind, entry.decision, entry.written) == (
+        "recorded",
+        "worklog.created",
+        None,
+        None,
+    )
+    assert "no ticket state" in entry.note
+    assert connector.calls == []  # nothing decided, so nothing to write back
+
+
+# -- dead letters ---------------------------------------------------------------------
+
+BAD_DATA = [
+    pytest.param(acme_ticket(severity=9), "undecidable: severity: 9 ", id="severity-9"),
+    pytest.param(acme_ticket(product="jira"), "undecidable: product: 'jira' ", id="product-jira"),
+    pytest.param(acme_ticket(severity="P9"), "undecidable: severity: 'P9' ", id="severity-name"),
+]
+
+
+@pytest.mark.parametrize(("ticket", "note"), BAD_DATA)
+def test_bad_data_is_a_dead_letter_at_once_and_dies_again_after_replay(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock, ticket: Ticket, note: str
+) -> None:
+    event = put(store, ticket_event(ticket=ticket))
+    connector = FakeWriteBack()
+    worker = make_worker(store, bundled, clock, writeback=lambda t: connector)
+
+    # Retrying cannot fix a value the mappings do not know: no backoff, no second try.
+    assert worker.run_once() == Outcome(event, "dead")
+    assert (row(store, event).state, row(store, event).attempts) == ("dead", 1)
+    assert row(store, event).last_error == audit(store)[0].note
+    assert worker.run_once() is None
+    (entry,) = audit(store)
+    assert entry.outcome == "dead_letter"
+    assert entry.note.startswith(note), entry.note
+    assert connector.calls == []
+
+    # Replay queues it again (attempts from zero); the data is still bad, so it dies again.
+    clock.advance(60)
+    assert store.replay(clock.now, dead=True) == 1
+    assert row(store, event).state == "pending"
+    assert worker.run_once() == Outcome(event, "dead")
+    assert (row(store, event).state, row(store, event).attempts) == ("dead", 1)
+    assert [e.outcome for e in audit(store)] == ["dead_letter", "dead_letter"]
+
+
+def test_a_tenant_no_longer_configured_is_a_dead_letter(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    event = put(store, ticket_event(tenant="gone"))
+    worker = make_worker(store, bundled, clock)
+
+    assert worker.run_once() == Outcome(event, "dead")
+    (entry,) = store.history("123", "gone")
+    assert entry.outcome == "dead_letter"
+    assert entry.note == "tenant 'gone' is no longer configured"
+
+
+JSM_SAMPLE = VENDOR / "jsm/payloads/jira-issue_created_with_custom_fields.json"
+
+
+def test_a_jira_timestamp_before_1970_is_refused_at_the_door() -> None:
+    from webhooks import jsm
+
+    body = json.loads(JSM_SAMPLE.read_text(encoding="utf-8"))
+    body["timestamp"] = -1000  # a second before the epoch: Jira never sends it, a forger may
+    with pytest.raises(PayloadError) as caught:
+        jsm.normalize(body, Tenant(id=TENANT.id, vendor="jsm"), "d-1")
+    assert caught.value.field == "timestamp"
+
+
+@pytest.mark.parametrize(
+    "normalized",
+    [
+        "not json at all",
+        '{"tenant": "acme-zd"}',  # keys missing
+        json.dumps(  # a timestamp the reader refuses
+            {
+                "tenant": "acme-zd",
+                "vendor": "jsm",
+                "event_id": "d-1",
+                "kind": "ticket.created",
+                "ticket_id": "10033",
+                "ticket_key": "KAN-3",
+                "occurred_at": "1969-12-31T23:59:59Z",
+            }
+        ),
+    ],
+    ids=["not-json", "missing-keys", "out-of-range-instant"],
+)
+def test_an_event_the_worker_cannot_read_is_a_dead_letter_at_once(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock, normalized: str
+) -> None:
+    store.put(
+        NewEvent("acme-zd", "d-1", "jsm", "ticket.created", "10033", "KAN-3", b"{}", normalized),
+        clock(),
+    )
+    # Reading it back fails the same way every time: no retries, a dead letter now.
+    outcome = make_worker(store, bundled, clock).run_once()
+    assert outcome is not None and outcome.state == "dead"
+    (entry,) = audit(store, "10033")
+    assert entry.outcome == "dead_letter"
+    assert "unreadable event" in entry.note
+
+
+# -- write-back failures and retries -----------------------------------------------------
+
+WRITE_FAILURES = [
+    pytest.param(
+        WriteBackError("503 Service Unavailable", transient=True),
+        "retry",
+        "WriteBackError: 503 Service Unavailable",
+        id="transient",
+    ),
+    pytest.param(
+        WriteBackError("401 Unauthorized", transient=False),
+        "dead",
+        "write-back refused: 401 Unauthorized",
+        id="permanent",
+    ),
+    # Anything the worker did not foresee is assumed to pass (a bug fixed, a lock freed).
+    pytest.param(RuntimeError("boom"), "retry", "RuntimeError: boom", id="unexpected"),
+]
+
+
+@pytest.mark.parametrize(("error", "state", "message"), WRITE_FAILURES)
+def test_a_failed_write_back_is_retried_or_dead_by_its_kind(
+    store: SqliteStore,
+    bundled: LiveMappings,
+    clock: Clock,
+    error: Exception,
+    state: str,
+    message: str,
+) -> None:
+    event = put(store, ticket_event())
+    worker = make_worker(store, bundled, clock, writeback=lambda t: FakeWriteBack(error))
+
+    assert worker.run_once() == Outcome(event, state)
+
+    found = row(store, event)
+    assert found.last_error == message
+    assert found.attempts == 1
+    if state == "retry":
+        assert found.state == "pending"
+        assert audit(store) == []  # a retry is not an outcome yet: no audit row
+    else:
+        assert found.state == "dead"
+        assert [(e.outcome, e.note) for e in audit(store)] == [("dead_letter", message)]
+
+
+@pytest.mark.parametrize("max_attempts", [1, 4, 11])
+def test_transient_failures_back_off_exponentially_then_dead_letter(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock, max_attempts: int
+) -> None:
+    settings = replace(SETTINGS, max_attempts=max_attempts)
+    failing = FakeWriteBack(WriteBackError("helpdesk down", transient=True))
+    event = put(store, ticket_event())
+    worker = make_worker(store, bundled, clock, settings=settings, writeback=lambda t: failing)
+
+    for attempt in range(1, max_attempts):
+        failed_at = clock.now
+        assert worker.run_once() == Outcome(event, "retry")
+        assert (row(store, event).state, row(store, event).attempts) == ("pending", attempt)
+        # Available again exactly 2**attempts seconds later (capped), and not a moment before.
+        backoff = min(2.0**attempt, MAX_BACKOFF_S)
+        clock.now = failed_at + backoff - 0.5
+        assert worker.run_once() is None, f"claimed again before the backoff of {backoff}s"
+        clock.now = failed_at + backoff
+
+    assert worker.run_once() == Outcome(event, "dead")
+    assert (row(store, event).state, row(store, event).attempts) == ("dead", max_attempts)
+    assert len(failing.calls) == max_attempts
+    assert [(e.outcome, e.note) for e in audit(store)] == [
+        ("dead_letter", "WriteBackError: helpdesk down")
+    ]
+    assert worker.run_once() is None
+
+
+def test_without_mappings_events_are_retried_and_decided_once_mappings_load(
+    tmp_path: Path, store: SqliteStore, clock: Clock
+) -> None:
+    directory = tmp_path / "mappings"
+    shutil.copytree(BUNDLED, directory)
+    (directory / "tiers.json").write_text("{not json", encoding="utf-8")
+    mappings = LiveMappings(directory)
+    assert mappings.rulebook is None
+    event = put(store, ticket_event())
+    worker = make_worker(store, mappings, clock)
+
+    # Not the event's fault: retried with backoff, never a dead letter at once.
+    assert worker.run_once() == Outcome(event, "retry")
+    assert row(store, event).last_error == "RuntimeError: no valid mappings are loaded"
+    assert audit(store) == []
+
+    shutil.copy(BUNDLED / "tiers.json", directory / "tiers.json")
+    assert mappings.reload()
+    clock.advance(2)
+    assert worker.run_once() == Outcome(event, "done")
+    assert [e.outcome for e in audit(store)] == ["decided"]
+
+
+# -- leases -----------------------------------------------------------------------------
+
+
+def test_an_expired_lease_passes_the_event_to_another_worker(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    event = put(store, ticket_event())
+    stalled = store.claim("A", clock.now, SETTINGS.lease_s)  # A claims, then goes quiet
+    assert stalled is not None
+    b = make_worker(store, bundled, clock, name="B")
+
+    clock.advance(SETTINGS.lease_s - 1)
+    assert b.run_once() is None  # A's lease still holds
+    clock.advance(1)
+    assert b.run_once() == Outcome(event, "done")
+
+    # A wakes up: whatever it did is discarded, decided or failed.
+    with pytest.raises(LeaseLost):
+        store.complete(stalled, AuditRecord("decided"), clock.now)
+    with pytest.raises(LeaseLost):
+        store.fail(stalled, "late", clock.now, None)
+    assert [e.outcome for e in audit(store)] == ["decided"]
+    assert (row(store, event).state, row(store, event).attempts) == ("done", 2)
+
+
+@pytest.mark.parametrize(
+    "error", [None, WriteBackError("timeout", transient=True)], ids=["succeeds", "fails"]
+)
+def test_a_worker_that_outlives_its_lease_reports_lost_and_audits_nothing(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock, error: Exception | None
+) -> None:
+    event = put(store, ticket_event())
+    b = make_worker(store, bundled, clock, name="B")
+    b_outcomes: list[Outcome | None] = []
+
+    def helpdesk_hangs() -> None:
+        # While A waits on the helpdesk, its lease runs out and B does the work.
+        clock.advance(SETTINGS.lease_s)
+        b_outcomes.append(b.run_once())
+
+    slow = FakeWriteBack(error, during=helpdesk_hangs)
+    a = make_worker(store, bundled, clock, writeback=lambda t: slow, name="A")
+
+    assert a.run_once() == Outcome(event, "lost")
+    assert b_outcomes == [Outcome(event, "done")]
+    assert row(store, event).state == "done"
+    assert row(store, event).last_error is None
+    assert [e.outcome for e in audit(store)] == ["decided"]
+
+
+# -- order ------------------------------------------------------------------------------
+
+
+def test_one_tickets_events_are_processed_in_arrival_order_others_go_ahead(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    first = acme_ticket()
+    other = acme_ticket(id="456")
+    arrivals = [
+        ticket_event("a1", ticket=first, kind="ticket.created"),
+        ticket_event("b1", ticket=other, kind="ticket.created"),
+        ticket_event("a2", ticket=first),
+        ticket_event("a3", ticket=first),
+    ]
+    for event in arrivals:
+        put(store, event)
+    # The helpdesk is down for the first write only: ticket 123 must wait for a1.
+    writes: list[str] = []
+
+    def connector(tenant: Tenant) -> WriteBack:
+        class Once:
+            def write(self, tenant: Tenant, event: TicketEvent, decision: Decision) -> WriteResult:
+                writes.append(event.event_id)
+                if len(writes) == 1:
+                    raise WriteBackError("503", transient=True)
+                return DryRun().write(tenant, event, decision)
+
+        return Once()
+
+    worker = make_worker(store, bundled, clock, writeback=connector)
+    assert worker.run_once() is not None  # a1 fails, back off 2 s
+    assert worker.run_once() is not None  # b1: another ticket goes ahead
+    assert worker.run_once() is None  # a2, a3 wait behind a1, though they are due
+    clock.advance(2)
+    while worker.run_once() is not None:
+        pass
+
+    assert writes == ["a1", "b1", "a1", "a2", "a3"]
+    assert [e.event_id for e in audit(store, "123")] == ["a1", "a2", "a3"]
+    assert [e.event_id for e in audit(store, "456")] == ["b1"]
+    assert store.counts() == {"done": 4}
+
+
+def test_threads_sharing_the_inbox_decide_each_event_once_in_ticket_order(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    tickets = ["101", "102", "103"]
+    for n in range(6):
+        for t in tickets:
+            put(store, ticket_event(f"{t}-{n}", ticket=acme_ticket(id=t)))
+    stop = threading.Event()
+    threads = [
+        threading.Thread(
+            target=make_worker(store, bundled, clock, name=f"w{i}").run,
+            args=(stop,),
+            kwargs={"idle_s": 0.01},
+        )
+        for i in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while store.counts() != {"done": 18} and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
+    assert store.counts() == {"done": 18}
+    for t in tickets:
+        entries = audit(store, t)
+        assert [e.event_id for e in entries] == [f"{t}-{n}" for n in range(6)]
+        assert {e.outcome for e in entries} == {"decided"}
+
+
+# -- the loop ---------------------------------------------------------------------------
+
+
+def test_run_processes_events_and_stops_promptly_when_told(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    put(store, ticket_event("ev-1"))
+    put(store, worklog_event("wl-1"))
+    worker = make_worker(store, bundled, clock)
+    stop = threading.Event()
+    # A long idle sleep: stopping must not wait for it to end.
+    thread = threading.Thread(target=worker.run, args=(stop,), kwargs={"idle_s": 30.0})
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10  # two events take a few ms; 10 s only if stuck
+        while store.counts() != {"done": 2} and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert store.counts() == {"done": 2}
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+    assert not thread.is_alive(), "Worker.run did not stop within 2 s of stop.set()"
