@@ -3,7 +3,10 @@ that answers 204 under the same gunicorn settings, both run here on 127.0.0.1.
 
     .venv/bin/python bench/ingest.py [--seconds 5] [--rate 200] [--quick]
 
-Prints, in one run (these machines are noisy, so the verdicts are ratios):
+Three servers are measured in one run: the bare app, tierdesk's intake alone
+(``--worker-processes 0``) and the whole ``tierdesk serve`` (intake + inbox worker,
+which decides every event on the same two cores). Prints (these machines are noisy,
+so the verdicts are ratios):
 
 1. throughput: requests/s with 16 keep-alive connections for a few seconds; tierdesk
    as a share of the bare app. Goal: >= 60 %.
@@ -227,33 +230,21 @@ def main(argv: list[str] | None = None) -> None:
             "PYTHONPATH": str(work),
         }
         results = {}
-        for name in ("bare", "tierdesk"):
+        for name in ("bare", "intake", "tierdesk"):
             port = free_port()
-            if name == "tierdesk":
-                command = [
-                    sys.executable,
-                    "-m",
-                    "tierdesk",
-                    "serve",
-                    "--bind",
-                    f"127.0.0.1:{port}",
-                    *GUNICORN,
-                ]
-            else:
-                command = [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "-k",
-                    "gthread",
-                    *GUNICORN,
-                    "-b",
-                    f"127.0.0.1:{port}",
-                    "bare_app:app",
-                ]
+            serve = [sys.executable, "-m", "tierdesk", "serve", "--bind", f"127.0.0.1:{port}"]
+            command = {
+                "bare": [
+                    *(sys.executable, "-m", "gunicorn", "-k", "gthread", *GUNICORN),
+                    *("-b", f"127.0.0.1:{port}", "bare_app:app"),
+                ],
+                # The intake alone: acknowledgements with no inbox worker beside them.
+                "intake": [*serve, *GUNICORN, "--worker-processes", "0"],
+                "tierdesk": [*serve, *GUNICORN],
+            }[name]
             server = start(command, env, work)
             try:
-                wait_ready(port, "/healthz" if name == "tierdesk" else "/")
+                wait_ready(port, "/" if name == "bare" else "/healthz")
                 load(port, seconds=min(seconds, 1.0))  # warm up
                 throughput, _ = load(port, seconds=seconds)
                 _, latencies = load(port, seconds=seconds, rate=args.rate)
@@ -278,10 +269,12 @@ def main(argv: list[str] | None = None) -> None:
     for name, (throughput, p50, p99, _) in results.items():
         print(f"  {name:<9} {throughput:8.0f} {p50 * 1000:8.2f} {p99 * 1000:8.2f}")
     share = results["tierdesk"][0] / results["bare"][0]
+    intake_share = results["intake"][0] / results["bare"][0]
     p99 = results["tierdesk"][2] * 1000
     share_verdict = "met" if share >= 0.6 else "MISSED"
     p99_verdict = "met" if p99 < 50 else "MISSED"
     print(f"  tierdesk throughput is {share:.0%} of the bare app (goal >= 60%): {share_verdict}")
+    print(f"  (the intake alone, no inbox worker on these 2 cores: {intake_share:.0%})")
     print(
         f"  tierdesk p99 ack at {args.rate:.0f} req/s is {p99:.1f} ms (goal < 50 ms): {p99_verdict}"
     )

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -127,7 +128,7 @@ def serve(
 ) -> None:
     """Run the service: webhooks and API over HTTP, and the inbox workers."""
     # Flask and gunicorn only when serving: `tierdesk explain` should start fast.
-    from tierdesk.serve import Server, WorkerSupervisor  # noqa: PLC0415
+    from tierdesk.serve import Server, start_supervisor  # noqa: PLC0415
     from webhooks.app import create_app  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -142,12 +143,38 @@ def serve(
         "errorlog": "-",
         "timeout": 30,
     }
-    supervisor = WorkerSupervisor(worker_processes, worker_threads) if worker_processes else None
     click.echo(
         f"tierdesk serving on http://{bind} (mappings: {settings.mappings_dir or 'bundled'},"
         f" store: {settings.database}, tenants: {', '.join(settings.tenants) or 'none'})"
     )
-    Server(app, options, supervisor).run()
+    supervisor = start_supervisor(worker_processes, worker_threads) if worker_processes else None
+    if supervisor is not None:
+        options["on_exit"] = lambda server: _stop_process(supervisor)
+    try:
+        Server(app, options).run()
+    finally:
+        if supervisor is not None:
+            _stop_process(supervisor)
+
+
+def _stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@main.command("supervise-workers", hidden=True)
+@click.option("--processes", default=1, show_default=True)
+@click.option("--threads", default=2, show_default=True)
+def supervise_workers(processes: int, threads: int) -> None:
+    """Keep worker processes running (started by `tierdesk serve`)."""
+    from tierdesk.serve import WorkerSupervisor  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    WorkerSupervisor(processes, threads).run()
 
 
 @main.command()

@@ -56,7 +56,7 @@ def _holder() -> LiveMappings:
 def _rulebook() -> Rulebook:
     rulebook = _holder().rulebook
     if rulebook is None:
-        raise ApiError(503, "mappings_unavailable", "no valid mappings are loaded")
+        raise ApiError(503, "mappings_unavailable", "no valid mappings are loaded", retry_after=30)
     return rulebook
 
 
@@ -152,7 +152,8 @@ def _render_error(error: Exception) -> Any:
     """Every error leaves as JSON; anything unexpected is logged and answered 500
     without details (they could carry personal data from a payload)."""
     if isinstance(error, ApiError):
-        return jsonify(error.body()), error.status
+        headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
+        return jsonify(error.body()), error.status, headers
     if isinstance(error, HTTPException):
         code = error.code or 500
         name = (error.name or "error").lower().replace(" ", "_")

@@ -40,7 +40,7 @@ def receive(vendor: str, tenant_id: str, *, verify: Verify, normalize: Normalize
     if tenant is None or tenant.vendor != vendor:
         # 404, not 410: a vendor that sees 410 may switch the webhook off for good.
         raise ApiError(404, "unknown_tenant", f"no {vendor} tenant called {tenant_id!r}")
-    body = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: 413 from werkzeug
+    body = _body(settings.max_body_bytes)
     try:
         verify(tenant, body)
     except SignatureError as exc:
@@ -48,12 +48,22 @@ def receive(vendor: str, tenant_id: str, *, verify: Verify, normalize: Normalize
         raise ApiError(401, "invalid_signature", str(exc)) from None
     try:
         doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"the body is not JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers bad JSON, bad UTF-8 and integers too long to convert;
+        # RecursionError, nesting deeper than the parser goes.
+        raise ApiError(
+            400, "invalid_json", f"the body is not JSON tierdesk can read: {exc}"
+        ) from None
     try:
         result = normalize(doc, tenant)
     except PayloadError as exc:
         raise ApiError(400, "invalid_payload", exc.message, field=exc.field) from None
+    if isinstance(result, TicketEvent):
+        # Identifiers are stored as text columns: a lone surrogate ("\ud800", which
+        # json.loads accepts) could never be stored, and a 503 would be retried forever.
+        for field, value in (("event id", result.event_id), ("ticket id", result.ticket_id)):
+            if not _storable(value) or not _storable(result.ticket_key):
+                raise ApiError(400, "invalid_payload", f"the {field} is not valid Unicode")
     if isinstance(result, Ignored):
         log.info("tenant=%s vendor=%s outcome=ignored reason=%s", tenant.id, vendor, result.reason)
         return _answer(202, status="ignored", reason=result.reason)
@@ -74,19 +84,49 @@ def receive(vendor: str, tenant_id: str, *, verify: Verify, normalize: Normalize
         )
     except StoreError as exc:
         log.error("tenant=%s vendor=%s outcome=store_unavailable error=%s", tenant.id, vendor, exc)
-        # Retry-After: the vendor retries a 503 later; nothing is acknowledged as stored.
-        raise ApiError(503, "store_unavailable", "the event could not be stored; retry") from None
+        # Nothing is acknowledged as stored; the vendor retries a 503 later.
+        raise ApiError(
+            503, "store_unavailable", "the event could not be stored; retry", retry_after=5
+        ) from None
     outcome = "queued" if fresh else "duplicate"
     log.info(
         "tenant=%s vendor=%s ticket=%s event=%s kind=%s outcome=%s",
         tenant.id,
         vendor,
-        result.ticket_key,
-        event_id,
+        _loggable(result.ticket_key),
+        _loggable(event_id),
         result.kind,
         outcome,
     )
     return _answer(202 if fresh else 200, status=outcome, event_id=event_id)
+
+
+def _body(limit: int) -> bytes:
+    """The raw body, at most ``limit`` bytes. With a Content-Length werkzeug refuses a
+    larger one (413) before reading; a chunked body has none and would be cut at the
+    limit without a word, so it is read to one byte past the limit and refused."""
+    if request.content_length is not None:
+        return request.get_data(cache=False)
+    body = request.environ["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        raise ApiError(413, "request_entity_too_large", f"the body is over {limit} bytes")
+    return bytes(body)
+
+
+def _storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_CONTROL = dict.fromkeys(range(32), "?")
+
+
+def _loggable(value: str) -> str:
+    """A sender's value in a log line: one line, bounded (no forged log entries)."""
+    return value.translate(_CONTROL)[:200]
 
 
 def _with_event_id(event: TicketEvent, event_id: str) -> TicketEvent:

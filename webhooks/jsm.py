@@ -69,13 +69,23 @@ def normalize(
         kind = EVENTS[name]
     occurred = _occurred(body)
     actor = _person(body.get("user"))
-    if kind.startswith("worklog."):
+    if kind.startswith("worklog.") and ("worklog" in body or "issue" not in body):
         return _worklog(body, tenant, delivery, kind, occurred, actor)
     issue = need_object(need(body, "issue", ""), "issue")
     issue_id = text_id(need(issue, "id", "issue."), "issue.id")
     key = text(issue, "key") or issue_id
     fields = obj(issue, "fields")
     comment = obj(body, "comment")
+    worklog = None
+    if kind.startswith("worklog."):
+        # The older form (jira:worklog_updated with the issue and a changelog): the
+        # worklog is named only by its id; the changelog's "timespent" is the issue's
+        # total, not this worklog's, so its seconds stay unknown here.
+        logged = [i for i in arr(obj(body, "changelog"), "items") if isinstance(i, dict)]
+        ids = [i.get("to") for i in logged if i.get("field") == "WorklogId" and i.get("to")]
+        if not ids:
+            raise PayloadError("worklog", "required: the worklog, or a WorklogId change")
+        worklog = Worklog(str(ids[0]), None)
     # Comment events carry a reduced issue (no creation time): no decision from them.
     ticket = _ticket(key, fields, tenant) if "created" in fields else None
     if ticket is None and kind in ("ticket.created", "ticket.updated"):
@@ -92,6 +102,7 @@ def normalize(
         ticket=ticket,
         actor=actor or _person(comment.get("author")),
         comment=_comment(comment),
+        worklog=worklog,
         changes=tuple(str(i.get("field")) for i in items if isinstance(i, dict) and i.get("field")),
     )
 
@@ -111,7 +122,7 @@ def _ticket(key: str, fields: dict[str, Any], tenant: Tenant) -> Ticket:
         requester=_email(fields.get("reporter")),
         organization=OrganizationRef("jsm", organization) if organization else None,
         severity=custom("severity"),
-        priority=priority.get("name") if isinstance(priority, dict) else None,
+        priority=text(priority, "name") if isinstance(priority, dict) else None,
         product=custom("product"),
         environment=custom("environment"),
         category=custom("category"),

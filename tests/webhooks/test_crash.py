@@ -55,9 +55,16 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def descendants(pid: int) -> list[int]:
+    found = []
+    for child in children(pid):
+        found += [child, *descendants(child)]
+    return found
+
+
 def worker_pids(serve_pid: int) -> list[int]:
     pids = []
-    for pid in children(serve_pid):
+    for pid in descendants(serve_pid):
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
