@@ -67,8 +67,11 @@ def from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
+_ONE_US = timedelta(microseconds=1)
+
+
 def duration_us(span: timedelta) -> int:
-    return span // timedelta(microseconds=1)
+    return span // _ONE_US
 
 
 def zone(name: str) -> ZoneInfo:

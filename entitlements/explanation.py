@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from entitlements.calendars import zone
 from entitlements.tickets import format_instant
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(NamedTuple):
     """One step of the explanation: ``template.format(*args)``, tagged with the reason
-    code it gave, if any."""
+    code it gave, if any. A named tuple, not a dataclass: a decision writes several and
+    this is the hot path (immutable all the same)."""
 
     template: str
     args: tuple[object, ...] = ()

@@ -25,13 +25,20 @@ class Target:
     business_days: Fraction = Fraction(0)
 
     def on(self, business_day: timedelta) -> timedelta:
+        if not self.business_days:  # most targets: no need to look at the calendar
+            return _FIXED.get(self.minutes) or timedelta(minutes=self.minutes)
         return _span(self.minutes, self.business_days, business_day)
 
     def __str__(self) -> str:
+        if not self.business_days:
+            return _FIXED_TEXT.get(self.minutes) or _text(self.minutes, self.business_days)
         return _text(self.minutes, self.business_days)
 
 
-# Targets are few and decisions many: both answers are memoised.
+# Targets are few and decisions many: the answers are memoised.
+_FIXED = {minutes: timedelta(minutes=minutes) for minutes in range(0, 7 * 24 * 60 + 1, 15)}
+
+
 @lru_cache(maxsize=256)
 def _span(minutes: int, business_days: Fraction, business_day: timedelta) -> timedelta:
     days = business_days
@@ -128,3 +135,6 @@ class Tier:
             if rule.when.matches(severity, environment, product):
                 return rule.calendar, rule
         return self.default_calendar, None
+
+
+_FIXED_TEXT = {minutes: _text(minutes, Fraction(0)) for minutes in _FIXED}
