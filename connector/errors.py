@@ -8,9 +8,12 @@ emails, comments), and a message ends up in logs and dead letters.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+
+_DELTA_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 class ConnectorError(Exception):
@@ -64,10 +67,10 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     if value is None or not value.strip():
         return None
     text = value.strip()
-    try:
-        return max(float(text), 0.0)
-    except ValueError:
-        pass
+    if _DELTA_SECONDS.fullmatch(text):  # RFC 9110: digits (float() would take "nan", "inf")
+        return float(text)
+    if text[:1] in "-+" or text[:1].isdigit():
+        return None  # a number, but not a delay we can honour
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError):

@@ -27,9 +27,10 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.auth import AuthBase
-from tenacity import RetryCallState, Retrying, retry_if_exception_type
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from connector.errors import (
+    Conflict,
     ConnectorError,
     RateLimited,
     Rejected,
@@ -125,6 +126,9 @@ class TicketWindow:
 
 def _allowed_base(base_url: str) -> tuple[str, str]:
     parts = urlsplit(base_url)
+    if parts.username is not None or parts.password is not None:
+        # Never quote it back: the URL itself holds a credential.
+        raise ConnectorError("a base URL must not carry credentials; configure the API token")
     if not parts.netloc or parts.scheme not in ("https", "http"):
         raise ConnectorError(f"base URL {base_url!r} is not an http(s) URL")
     if parts.scheme == "http":
@@ -180,7 +184,11 @@ class HttpClient:
             raise ConnectorError(f"{path!r}: only paths on the tenant's own host are called")
         deadline = self._clock() + self.policy.deadline_s
         retrying = Retrying(
-            retry=retry_if_exception_type(TransientError),
+            # A 409 goes back to the connector, which re-reads the ticket: repeating the
+            # same safe update could only conflict again (or overwrite an agent's edit).
+            retry=retry_if_exception(
+                lambda e: isinstance(e, TransientError) and not isinstance(e, Conflict)
+            ),
             wait=self._wait,
             stop=lambda state: self._stop(state, deadline),
             sleep=self._sleep,
@@ -193,6 +201,7 @@ class HttpClient:
     ) -> Any:
         self._budget.take(deadline)
         url = self._base + path
+        where = f"{method} {path.split('?', 1)[0]}"  # queries can hold emails: never in messages
         self.calls += 1
         try:
             response = self._session.request(
@@ -206,12 +215,12 @@ class HttpClient:
                 headers={"Accept": "application/json"},
             )
         except requests.Timeout:
-            raise ServerError(f"{method} {path}: timed out") from None
+            raise ServerError(f"{where}: timed out") from None
         except requests.RequestException as exc:
-            raise ServerError(f"{method} {path}: {type(exc).__name__}") from None
+            raise ServerError(f"{where}: {type(exc).__name__}") from None
         if 300 <= response.status_code < 400:
             raise Rejected(
-                f"{method} {path}: HTTP {response.status_code} redirect refused "
+                f"{where}: HTTP {response.status_code} redirect refused "
                 "(credentials never follow a redirect)",
                 status=response.status_code,
             )
@@ -224,7 +233,7 @@ class HttpClient:
         try:
             return response.json()
         except ValueError:
-            raise Rejected(f"{method} {path}: the answer is not JSON", status=200) from None
+            raise Rejected(f"{where}: the answer is not JSON", status=200) from None
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None

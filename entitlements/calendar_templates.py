@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from entitlements.calendars import (
-    MINUTES_PER_DAY,
     NO_HOLIDAYS,
     AlwaysOpen,
     Boundary,
@@ -43,8 +42,6 @@ def daily_window(weekday: int, opens: int, closes: int, zone_name: str) -> SpanS
     minutes; a close at or before the opening means the next day (a night shift), and
     1440 means midnight at the end of the day."""
     close_day = weekday if opens < closes else (weekday + 1) % 7
-    if closes == MINUTES_PER_DAY:
-        close_day = weekday
     return SpanSpec(
         BoundarySpec(weekday, opens, zone_name), BoundarySpec(close_day, closes, zone_name)
     )

@@ -106,6 +106,10 @@ class Store(Protocol):
         worker holds the event now."""
         ...
 
+    def superseded(self, claimed: Claimed) -> bool:
+        """True when a later event of the same ticket is already done."""
+        ...
+
     def fail(self, claimed: Claimed, error: str, now: float, retry_at: float | None) -> str:
         """Release for another attempt at ``retry_at``, or (None) make it a dead letter.
         Returns the new state."""

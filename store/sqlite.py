@@ -141,6 +141,11 @@ class SqliteStore:
             self._db().execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot create the schema: {exc}") from exc
+        finally:
+            # The store is often built in a process that forks afterwards (the gunicorn
+            # master): no SQLite connection may be carried across fork(). Each thread
+            # opens its own on first use.
+            self.close()
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -303,6 +308,16 @@ class SqliteStore:
                 self._audit(db, claimed, record, now)
         except (sqlite3.Error, UnicodeEncodeError) as exc:
             raise StoreError(f"{self.path}: cannot complete event {claimed.id}: {exc}") from exc
+
+    def superseded(self, claimed: Claimed) -> bool:
+        if not claimed.ticket:
+            return False
+        rows = self._read(
+            "SELECT 1 FROM inbox WHERE tenant = ? AND ticket = ? AND id > ? AND state = 'done'"
+            " LIMIT 1",
+            (claimed.tenant, claimed.ticket, claimed.id),
+        )
+        return bool(rows)
 
     def fail(self, claimed: Claimed, error: str, now: float, retry_at: float | None) -> str:
         state = "dead" if retry_at is None else "pending"

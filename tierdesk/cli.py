@@ -190,7 +190,9 @@ def worker(threads: int) -> None:
     mappings = LiveMappings(settings.mappings_dir)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        # Event.set() takes a lock the interrupted main thread may hold (inside
+        # stop.wait): set it from a thread of its own, never in the handler itself.
+        signal.signal(signum, lambda *_: threading.Thread(target=stop.set, daemon=True).start())
     host = f"{socket.gethostname()}:{os.getpid()}"
     pool = [
         threading.Thread(

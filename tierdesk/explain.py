@@ -91,4 +91,9 @@ def explain_native(
             None,
             f"{vendor} {event.kind} event for {event.ticket_key} carries no ticket to decide",
         )
+    if event.partial:
+        return None, (
+            f"{vendor} {event.kind} event for {event.ticket_key} carries no requester or custom"
+            " fields: tierdesk decides Zendesk tickets from its trigger body"
+        )
     return explain_one(Item(f"{vendor} {event.kind}", ticket_to_json(event.ticket)), rulebook, now)

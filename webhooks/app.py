@@ -96,10 +96,16 @@ def _authorise() -> None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not settings.api_token.matches(token.strip()):
             raise ApiError(401, "unauthorized", "send Authorization: Bearer <TIERDESK_API_TOKEN>")
-    elif not _loopback(request.remote_addr):
+    elif not _loopback(request.remote_addr) or _proxied():
+        # A reverse proxy makes every caller look like 127.0.0.1: a forwarded request
+        # is someone else's, so without a token it is refused too.
         raise ApiError(
             401, "unauthorized", "set TIERDESK_API_TOKEN to call the API from another host"
         )
+
+
+def _proxied() -> bool:
+    return any(h in request.headers for h in ("Forwarded", "X-Forwarded-For", "X-Real-Ip"))
 
 
 def _loopback(address: str | None) -> bool:

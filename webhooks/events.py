@@ -68,6 +68,9 @@ class TicketEvent:
     comment: Comment | None = None
     worklog: Worklog | None = None
     changes: tuple[str, ...] = ()  # the fields an update changed, where the vendor says
+    # The payload lacks fields the rules need (a Zendesk event webhook has no requester
+    # email and no custom fields): deciding from it would downgrade the ticket.
+    partial: bool = False
 
     def to_json(self) -> str:
         doc: dict[str, Any] = {
@@ -83,6 +86,7 @@ class TicketEvent:
             "comment": _fields(self.comment),
             "worklog": _fields(self.worklog),
             "changes": list(self.changes),
+            "partial": self.partial,
         }
         # ASCII escapes: a payload's lone surrogate ("\ud800") stays valid in the store.
         return json.dumps(doc, separators=(",", ":"))
@@ -104,6 +108,7 @@ class TicketEvent:
             comment=Comment(**comment) if comment else None,
             worklog=Worklog(**worklog) if worklog else None,
             changes=tuple(doc.get("changes", ())),
+            partial=bool(doc.get("partial", False)),
         )
 
 
@@ -111,6 +116,14 @@ def _fields(value: Comment | Worklog | None) -> dict[str, Any] | None:
     if value is None:
         return None
     return {name: getattr(value, name) for name in value.__slots__}
+
+
+_CONTROL = dict.fromkeys(range(32), "?")
+
+
+def loggable(value: object) -> str:
+    """A sender's value in a log line: one line, bounded (no forged log entries)."""
+    return str(value).translate(_CONTROL)[:200]
 
 
 # -- small readers shared by the vendor parsers --------------------------------------

@@ -23,7 +23,7 @@ from flask import Response, current_app, request
 
 from store import NewEvent, Store, StoreError
 from webhooks.errors import ApiError
-from webhooks.events import Ignored, PayloadError, TicketEvent
+from webhooks.events import Ignored, PayloadError, TicketEvent, loggable
 from webhooks.settings import FieldMap, Settings, Tenant
 from webhooks.signatures import SignatureError
 
@@ -61,13 +61,22 @@ def receive(vendor: str, tenant_id: str, *, verify: Verify, normalize: Normalize
     if isinstance(result, TicketEvent):
         # Identifiers are stored as text columns: a lone surrogate ("\ud800", which
         # json.loads accepts) could never be stored, and a 503 would be retried forever.
-        for field, value in (("event id", result.event_id), ("ticket id", result.ticket_id)):
-            if not _storable(value) or not _storable(result.ticket_key):
+        for field, value in (
+            ("event id", result.event_id),
+            ("ticket id", result.ticket_id),
+            ("ticket key", result.ticket_key),
+        ):
+            if not _storable(value):
                 raise ApiError(400, "invalid_payload", f"the {field} is not valid Unicode")
     if isinstance(result, Ignored):
         log.info("tenant=%s vendor=%s outcome=ignored reason=%s", tenant.id, vendor, result.reason)
         return _answer(202, status="ignored", reason=result.reason)
-    event_id = result.event_id or "sha256:" + hashlib.sha256(body).hexdigest()
+    # Dedupe on what the vendor signed. Delivery ids (X-Zendesk-Webhook-Invocation-Id,
+    # X-Atlassian-Webhook-Identifier) are outside the signature: keyed on them, one
+    # captured body could be queued again and again under new ids. A vendor's retry
+    # repeats the body, so it is still a duplicate; the id only goes to the log.
+    delivery = result.event_id
+    event_id = "sha256:" + hashlib.sha256(body).hexdigest()
     try:
         fresh = store.put(
             NewEvent(
@@ -90,11 +99,12 @@ def receive(vendor: str, tenant_id: str, *, verify: Verify, normalize: Normalize
         ) from None
     outcome = "queued" if fresh else "duplicate"
     log.info(
-        "tenant=%s vendor=%s ticket=%s event=%s kind=%s outcome=%s",
+        "tenant=%s vendor=%s ticket=%s event=%s delivery=%s kind=%s outcome=%s",
         tenant.id,
         vendor,
-        _loggable(result.ticket_key),
-        _loggable(event_id),
+        loggable(result.ticket_key),
+        event_id,
+        loggable(delivery or "-"),
         result.kind,
         outcome,
     )
@@ -119,14 +129,6 @@ def _storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-_CONTROL = dict.fromkeys(range(32), "?")
-
-
-def _loggable(value: str) -> str:
-    """A sender's value in a log line: one line, bounded (no forged log entries)."""
-    return value.translate(_CONTROL)[:200]
 
 
 def _with_event_id(event: TicketEvent, event_id: str) -> TicketEvent:

@@ -9,7 +9,8 @@ refusal. Every comparison is constant-time, and every secret of a tenant is trie
   ``X-Zendesk-Webhook-Signature-Timestamp`` (ISO 8601, e.g. ``2024-04-17T17:18:10Z``).
   A timestamp more than five minutes away from our clock, either way, is refused.
 - Jira admin webhooks send ``X-Hub-Signature: sha256=<hex HMAC-SHA256 of the body>``.
-  There is no timestamp to check; replays are caught by the inbox's dedupe.
+  There is no timestamp to check: the inbox dedupes on the body's hash, so a captured
+  body can be replayed only as a duplicate.
 - JSM Automation's "Send web request" cannot sign: a per-tenant bearer token instead.
 """
 

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from entitlements.decide import decide
 from entitlements.errors import EntitlementError
 from store import AuditRecord, Claimed, LeaseLost, Store, StoreError
-from webhooks.events import TicketEvent
+from webhooks.events import TicketEvent, loggable
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import Settings, Tenant
 from webhooks.writeback import DryRun, WriteBack, WriteBackError
@@ -74,25 +74,33 @@ class Worker:
         claimed = self.store.claim(self.name, now, self.settings.lease_s)
         if claimed is None:
             return None
+        if claimed.attempts > self.settings.max_attempts:
+            # Claims count attempts; only a lease that ran out gets here: the event
+            # kills or outlasts its workers every time. It must not block its ticket.
+            return self._fail(
+                claimed,
+                f"abandoned {claimed.attempts - 1} times (worker killed or past its lease)",
+                dead=True,
+            )
         try:
             record = self._process(claimed)
         except _PermanentError as exc:
             return self._fail(claimed, str(exc), dead=True)
-        except (StoreError, LeaseLost):
-            raise
         except Exception as exc:
-            log.exception("event=%s ticket=%s failed", claimed.event_id, claimed.ticket)
+            log.exception(
+                "event=%s ticket=%s failed", loggable(claimed.event_id), loggable(claimed.ticket)
+            )
             return self._fail(claimed, f"{type(exc).__name__}: {exc}", dead=False)
         try:
             self.store.complete(claimed, record, self._clock())
         except LeaseLost:
-            log.warning("event=%s lease lost; another worker owns it", claimed.event_id)
+            log.warning("event=%s lease lost; another worker owns it", loggable(claimed.event_id))
             return Outcome(claimed.id, "lost")
         log.info(
             "tenant=%s ticket=%s event=%s kind=%s outcome=%s",
             claimed.tenant,
-            claimed.ticket,
-            claimed.event_id,
+            loggable(claimed.ticket),
+            loggable(claimed.event_id),
             claimed.kind,
             record.outcome,
         )
@@ -103,10 +111,16 @@ class Worker:
             event = TicketEvent.from_json(claimed.normalized)
         except (ValueError, KeyError, TypeError, EntitlementError) as exc:
             raise _PermanentError(f"unreadable event: {type(exc).__name__}: {exc}") from None
-        if event.ticket is None:
-            # Comments and worklogs feed the SLA lifecycle and the hours ledger; with
-            # no ticket state in the payload there is nothing to decide here.
-            return AuditRecord("recorded", note=f"{event.kind}: no ticket state to decide on")
+        if event.ticket is None or event.partial:
+            # Comments and worklogs feed the SLA lifecycle and the hours ledger, and a
+            # Zendesk event webhook lacks the requester and custom fields: nothing to
+            # decide from here (the trigger body, or a REST read, brings the rest).
+            what = "a partial ticket" if event.partial else "no ticket state"
+            return AuditRecord("recorded", note=f"{event.kind}: {what} to decide on")
+        if self.store.superseded(claimed):
+            # A replayed (or late) snapshot after a newer one was decided: writing it
+            # would undo the newer decision.
+            return AuditRecord("superseded", note="a later event of this ticket is done")
         tenant = self.settings.tenants.get(event.tenant)
         if tenant is None:
             raise _PermanentError(f"tenant {event.tenant!r} is no longer configured")
@@ -143,11 +157,11 @@ class Worker:
         log.warning(
             "tenant=%s ticket=%s event=%s outcome=%s attempts=%d error=%s",
             claimed.tenant,
-            claimed.ticket,
-            claimed.event_id,
+            loggable(claimed.ticket),
+            loggable(claimed.event_id),
             "dead_letter" if state == "dead" else "retry",
             claimed.attempts,
-            error,
+            loggable(error),
         )
         return Outcome(claimed.id, "dead" if state == "dead" else "retry")
 

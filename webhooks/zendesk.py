@@ -117,6 +117,7 @@ def _event_webhook(body: dict[str, Any], tenant: Tenant, delivery: str) -> Ticke
         actor=f"zendesk-user:{detail['actor_id']}" if detail.get("actor_id") else None,
         comment=_comment(event.get("comment")) if kind == "comment.created" else None,
         changes=(name.removeprefix("ticket."),) if kind == "ticket.updated" else (),
+        partial=True,  # no requester email, no custom fields: see the module docstring
     )
 
 

@@ -335,20 +335,43 @@ def explain(*args: str, env: dict[str, str] | None = None) -> Result:
     return run(["explain", "--now", AT, *args], Path("unused.sqlite3"), **(env or {}))
 
 
-def test_explain_a_zendesk_event_webhook() -> None:
+def test_explain_a_zendesk_event_webhook_is_refused_as_partial() -> None:
+    # An event webhook has no requester email and no custom fields: deciding from it
+    # would downgrade a Premier ticket to its fallback, so explain says so instead.
     result = explain("--vendor", "zendesk", str(ZENDESK_CREATED))
 
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert "carries no requester or custom fields" in result.stderr
+    assert "trigger body" in result.stderr
+
+
+def test_explain_a_zendesk_trigger_body(tmp_path: Path) -> None:
+    body = {
+        "schema": "tierdesk.zendesk.trigger/1",
+        "event": "ticket.created",
+        "ticket": {
+            "id": "5158",
+            "created_at": "2026-03-06T16:30:00Z",
+            "requester": "alice@acme.example",
+            "organization_id": "360001",
+            "priority": "urgent",
+            "product": "jira-software",
+        },
+        "updated_by": "alice@acme.example",
+    }
+    source = tmp_path / "trigger.json"
+    source.write_text(json.dumps(body))
+    result = explain("--vendor", "zendesk", str(source))
+
     assert result.exit_code == 0, result.output
-    (line,) = result.stdout.splitlines()
-    decision = json.loads(line)
-    assert decision["ticket"] == "5158"
-    assert decision["account"] is None  # no account maps organization 8447346622462
-    assert decision["reasons"] == ["unknown_account"]
-    assert decision["tier"] == "select"
-    assert decision["severity"] == 2  # from the event API's priority "HIGH"
-    assert decision["priority"] == "high"
-    assert decision["first_response_due"] == "2025-01-08T16:12:07Z"  # 6 h on business hours
-    assert any("zendesk:8447346622462" in why for why in decision["explanation"])
+    decision = json.loads(result.stdout)
+    assert (decision["ticket"], decision["account"], decision["tier"]) == (
+        "5158",
+        "acme",
+        "premier",
+    )
+    assert decision["named_contact"] == {"status": "valid", "reason": None}
 
 
 def test_explain_a_jira_issue_event() -> None:

@@ -231,3 +231,10 @@ def test_settings_never_show_a_secret() -> None:
     assert "s3cret-token" not in repr(settings_)
     assert "s3cret-token" not in str(settings_.api_token)
     assert settings_.api_token is not None and settings_.api_token.matches("s3cret-token")
+
+
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "Forwarded", "X-Real-Ip"])
+def test_without_a_token_a_proxied_request_is_refused(client: FlaskClient, header: str) -> None:
+    # Behind a reverse proxy every caller looks like 127.0.0.1.
+    response = client.post("/api/decisions", json=TICKET, headers={header: "203.0.113.9"})
+    assert response.status_code == 401

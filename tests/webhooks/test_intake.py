@@ -249,22 +249,40 @@ def test_jira_independently_computed_signature_is_accepted(intake: Intake) -> No
     assert (response.status_code, answer(response)["status"]) == (202, "queued")
 
 
-def test_the_dedupe_keys_are_the_delivery_ids(intake: Intake) -> None:
+def test_the_dedupe_key_is_the_hash_of_the_signed_body(intake: Intake) -> None:
     post_zendesk(intake.client, "acme-zd", ZD_CREATED, invocation="zd-inv-1")
     post_jsm(intake.client, "acme-jsm", JIRA_CREATED, identifier="atl-1")
-    post_jsm(intake.client, "acme-jsm", jira_doc(timestamp=1), identifier=None)
     ids = [event_id for _, event_id, *_ in intake.rows()]
-    assert ids[:2] == ["zd-inv-1", "atl-1"]
-    # No identifier: the SHA-256 of the raw body.
-    assert ids[2] == "sha256:" + hashlib.sha256(jira_doc(timestamp=1)).hexdigest()
+    assert ids == [
+        "sha256:" + hashlib.sha256(ZD_CREATED).hexdigest(),
+        "sha256:" + hashlib.sha256(JIRA_CREATED).hexdigest(),
+    ]
 
 
-def test_zendesk_without_invocation_id_dedupes_on_the_event_id(intake: Intake) -> None:
+@pytest.mark.parametrize("vendor", ["zendesk", "jsm"])
+def test_a_captured_body_replayed_under_new_delivery_ids_is_a_duplicate(
+    intake: Intake, vendor: str
+) -> None:
+    # Delivery ids are not signed: keyed on them, one captured body could be queued
+    # again and again. Keyed on the signed body, every replay is a duplicate.
+    statuses = []
+    for delivery in ("orig-1", "orig-1", "attacker-2", "attacker-3"):
+        if vendor == "zendesk":
+            response = post_zendesk(intake.client, "acme-zd", ZD_CREATED, invocation=delivery)
+        else:
+            response = post_jsm(intake.client, "acme-jsm", JIRA_CREATED, identifier=delivery)
+        statuses.append(response.status_code)
+    assert statuses == [202, 200, 200, 200]
+    assert len(intake.rows()) == 1
+
+
+def test_zendesk_without_invocation_id_dedupes_on_the_body(intake: Intake) -> None:
     first = post_zendesk(intake.client, "acme-zd", ZD_CREATED)
     again = post_zendesk(intake.client, "acme-zd", ZD_CREATED)
+    key = "sha256:" + hashlib.sha256(ZD_CREATED).hexdigest()
     assert (first.status_code, again.status_code) == (202, 200)
-    assert answer(first)["event_id"] == json.loads(ZD_CREATED)["id"]
-    assert answer(again) == {"status": "duplicate", "event_id": json.loads(ZD_CREATED)["id"]}
+    assert answer(first)["event_id"] == key
+    assert answer(again) == {"status": "duplicate", "event_id": key}
 
 
 ZD_WEBHOOKS = sorted(ZD_DIR.glob("dust-event-webhook-*.json"))
@@ -667,7 +685,8 @@ def test_dedupe_is_per_tenant(intake: Intake) -> None:
     one = post_zendesk(intake.client, "acme-zd", ZD_CREATED, invocation="inv-1")
     two = post_zendesk(intake.client, "globex-zd", ZD_CREATED, invocation="inv-1", secret="g1")
     assert (one.status_code, two.status_code) == (202, 202)
-    assert [row[:2] for row in intake.rows()] == [("acme-zd", "inv-1"), ("globex-zd", "inv-1")]
+    key = "sha256:" + hashlib.sha256(ZD_CREATED).hexdigest()
+    assert [row[:2] for row in intake.rows()] == [("acme-zd", key), ("globex-zd", key)]
 
 
 # -- the store ---------------------------------------------------------------------------------
@@ -706,7 +725,8 @@ def test_acknowledged_event_is_readable_from_a_fresh_store(intake: Intake) -> No
     assert post_zendesk(intake.client, "acme-zd", ZD_CREATED, invocation="inv-9").status_code == 202
     fresh = SqliteStore(intake.database)
     try:
-        assert [(e.tenant, e.event_id) for e in fresh.events()] == [("acme-zd", "inv-9")]
+        key = "sha256:" + hashlib.sha256(ZD_CREATED).hexdigest()
+        assert [(e.tenant, e.event_id) for e in fresh.events()] == [("acme-zd", key)]
     finally:
         fresh.close()
 

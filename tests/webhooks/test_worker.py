@@ -626,3 +626,49 @@ def test_run_processes_events_and_stops_promptly_when_told(
         stop.set()
         thread.join(timeout=2)
     assert not thread.is_alive(), "Worker.run did not stop within 2 s of stop.set()"
+
+
+# -- regressions from the code review ----------------------------------------------------
+
+
+def test_an_event_whose_lease_keeps_running_out_becomes_a_dead_letter(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    # A worker killed on the event each time never calls fail(): only claims count the
+    # attempts. Past max_attempts the next claim dead-letters it, so its ticket moves on.
+    event = put(store, ticket_event("ev-1"))
+    later = put(store, ticket_event("ev-2"))
+    for _ in range(SETTINGS.max_attempts):
+        assert store.claim("killed", clock(), SETTINGS.lease_s) is not None
+        clock.advance(SETTINGS.lease_s)
+    assert make_worker(store, bundled, clock).run_once() == Outcome(event, "dead")
+    (entry,) = audit(store)[:1]
+    assert entry.outcome == "dead_letter"
+    assert "abandoned 4 times" in entry.note
+    assert make_worker(store, bundled, clock).run_once() == Outcome(later, "done")
+
+
+def test_a_replayed_snapshot_older_than_a_decided_one_is_superseded(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    worker = make_worker(store, bundled, clock)
+    old = put(store, ticket_event("ev-old", ticket=acme_ticket(severity=4)))
+    assert worker.run_once() == Outcome(old, "done")
+    put(store, ticket_event("ev-new", ticket=acme_ticket(severity=1)))
+    assert worker.run_once() is not None
+    assert store.replay(clock(), event=str(old)) == 1
+    assert worker.run_once() == Outcome(old, "done")
+    outcomes = [row.outcome for row in audit(store)]
+    assert outcomes == ["decided", "decided", "superseded"]
+
+
+def test_a_partial_event_is_recorded_not_decided(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    # A Zendesk event webhook has no requester: deciding would drop Premier to Select.
+    writes = FakeWriteBack()
+    put(store, replace(ticket_event("ev-1"), partial=True))
+    make_worker(store, bundled, clock, writeback=lambda tenant: writes).run_once()
+    (entry,) = audit(store)
+    assert (entry.outcome, entry.decision, writes.calls) == ("recorded", None, [])
+    assert "partial ticket" in entry.note
