@@ -44,7 +44,10 @@ from connector.errors import (
 class Policy:
     connect_timeout_s: float = 3.05
     read_timeout_s: float = 15.0
-    deadline_s: float = 60.0  # one call, all attempts and waits included
+    # One call, all attempts and waits included. It must stay under the worker's lease
+    # (TIERDESK_LEASE_SECONDS, 30 s): a call that outlives the lease lets a second
+    # worker take the same event.
+    deadline_s: float = 20.0
     max_attempts: int = 6
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0

@@ -7,13 +7,12 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 
@@ -102,10 +101,26 @@ def explain(
     sys.exit(2 if failed else 0)
 
 
+_HTTP_OPTIONS = [
+    click.option("--bind", default="127.0.0.1:8080", show_default=True, help="host:port."),
+    click.option("--workers", default=2, show_default=True, help="gunicorn HTTP processes."),
+    click.option("--threads", default=4, show_default=True, help="Threads per HTTP process."),
+    click.option(
+        "--access-log/--no-access-log",
+        default=False,
+        help="gunicorn's line per request, besides tierdesk's line per event.",
+    ),
+]
+
+
+def _http_options(command: Any) -> Any:
+    for option in reversed(_HTTP_OPTIONS):
+        command = option(command)
+    return command
+
+
 @main.command()
-@click.option("--bind", default="127.0.0.1:8080", show_default=True, help="host:port to listen on.")
-@click.option("--workers", default=2, show_default=True, help="gunicorn HTTP worker processes.")
-@click.option("--threads", default=4, show_default=True, help="Threads per HTTP worker.")
+@_http_options
 @click.option(
     "--worker-processes",
     default=1,
@@ -113,27 +128,41 @@ def explain(
     help="Inbox worker processes to run and supervise (0: run `tierdesk worker` yourself).",
 )
 @click.option("--worker-threads", default=2, show_default=True, help="Threads per inbox worker.")
-@click.option(
-    "--access-log/--no-access-log",
-    default=False,
-    help="gunicorn's line per request, besides tierdesk's line per event.",
-)
 def serve(
     bind: str,
     workers: int,
     threads: int,
+    access_log: bool,
     worker_processes: int,
     worker_threads: int,
-    access_log: bool,
 ) -> None:
     """Run the service: webhooks and API over HTTP, and the inbox workers."""
+    from tierdesk.serve import Supervisor  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = _settings()  # refuse a bad configuration before starting anything
+    http = [
+        *(sys.executable, "-m", "tierdesk", "http", "--bind", bind),
+        *("--workers", str(workers), "--threads", str(threads)),
+        "--access-log" if access_log else "--no-access-log",
+    ]
+    click.echo(
+        f"tierdesk serving on http://{bind} (mappings: {settings.mappings_dir or 'bundled'},"
+        f" store: {settings.database}, tenants: {', '.join(settings.tenants) or 'none'},"
+        f" inbox workers: {worker_processes})"
+    )
+    sys.exit(Supervisor(http, worker_processes, worker_threads).run())
+
+
+@main.command(hidden=True)
+@_http_options
+def http(bind: str, workers: int, threads: int, access_log: bool) -> None:
+    """The HTTP side alone: gunicorn around the app (what `tierdesk serve` starts)."""
     # Flask and gunicorn only when serving: `tierdesk explain` should start fast.
-    from tierdesk.serve import Server, start_supervisor  # noqa: PLC0415
+    from tierdesk.serve import Server  # noqa: PLC0415
     from webhooks.app import create_app  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings = _settings()
-    app = create_app(settings)
     options = {
         "bind": bind,
         "workers": workers,
@@ -143,38 +172,7 @@ def serve(
         "errorlog": "-",
         "timeout": 30,
     }
-    click.echo(
-        f"tierdesk serving on http://{bind} (mappings: {settings.mappings_dir or 'bundled'},"
-        f" store: {settings.database}, tenants: {', '.join(settings.tenants) or 'none'})"
-    )
-    supervisor = start_supervisor(worker_processes, worker_threads) if worker_processes else None
-    if supervisor is not None:
-        options["on_exit"] = lambda server: _stop_process(supervisor)
-    try:
-        Server(app, options).run()
-    finally:
-        if supervisor is not None:
-            _stop_process(supervisor)
-
-
-def _stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-@main.command("supervise-workers", hidden=True)
-@click.option("--processes", default=1, show_default=True)
-@click.option("--threads", default=2, show_default=True)
-def supervise_workers(processes: int, threads: int) -> None:
-    """Keep worker processes running (started by `tierdesk serve`)."""
-    from tierdesk.serve import WorkerSupervisor  # noqa: PLC0415
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    WorkerSupervisor(processes, threads).run()
+    Server(create_app(_settings()), options).run()
 
 
 @main.command()

@@ -1,24 +1,23 @@
-"""``tierdesk serve``: gunicorn for HTTP, plus supervised inbox workers, so that one
-command runs the whole embedded default.
+"""``tierdesk serve``: gunicorn for HTTP plus the inbox workers, so that one command
+runs the whole embedded default.
 
 Process tree::
 
-    tierdesk serve (gunicorn master)
-    ├── gunicorn HTTP workers
-    └── tierdesk supervise-workers          (started before gunicorn forks anything)
-        └── tierdesk worker  × N            (restarted when one dies)
+    tierdesk serve                (supervisor: single-threaded, no HTTP)
+    ├── tierdesk http             (gunicorn master) ── gunicorn HTTP workers
+    └── tierdesk worker  × N      (restarted when one dies)
 
-The supervisor is a process of its own, single-threaded, started before the gunicorn
-master forks its HTTP workers. Spawning from a thread of the master instead raced
-with those forks: an HTTP worker could inherit subprocess's exec-status pipe and keep
-``Popen`` waiting until it exited. The gunicorn master also reaps every child it has,
-which hid the exit status of workers started from it.
+The supervisor is the parent of everything it watches. Spawning workers from a
+thread of the gunicorn master, as a first version did, raced with the master's
+forks: an HTTP worker could inherit subprocess's exec-status pipe and hang ``Popen``.
+The master also reaps every child it has, which hid the workers' exit status and
+would have hidden a dead supervisor. If gunicorn itself exits, the supervisor stops
+the workers and exits with gunicorn's status.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -31,67 +30,59 @@ from gunicorn.app.base import BaseApplication
 log = logging.getLogger("tierdesk.serve")
 
 
-class WorkerSupervisor:
-    """Keeps ``count`` worker processes running until stopped, or until its parent
-    (``tierdesk serve``) is gone."""
+class Supervisor:
+    """Runs ``companion`` (the HTTP server) and ``count`` worker processes; restarts a
+    worker that dies; stops everything on SIGTERM/SIGINT or when the companion exits."""
 
-    def __init__(self, count: int, threads: int) -> None:
+    def __init__(self, companion: list[str], count: int, threads: int) -> None:
+        self.companion_command = companion
         self.count = count
         self.threads = threads
         self._stopping = False
-        self._children: list[subprocess.Popen[bytes]] = []
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
+    def _worker(self) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "tierdesk", "worker", "--threads", str(self.threads)]
         child = subprocess.Popen(command)
         log.info("worker process %d started", child.pid)
         return child
 
-    def run(self) -> None:
-        parent = os.getppid()
+    def _stop(self, *_: object) -> None:
+        self._stopping = True  # only a flag: nothing that takes a lock in a signal handler
+
+    def run(self) -> int:
+        """Until stopped; the exit status for ``tierdesk serve``."""
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
-        self._children = [self._spawn() for _ in range(self.count)]
+        companion = subprocess.Popen(self.companion_command)
+        workers = [self._worker() for _ in range(self.count)]
+        status = 0
         while not self._stopping:
-            if os.getppid() != parent:  # serve died without stopping us: do not linger
-                log.warning("tierdesk serve is gone; stopping the workers")
+            if companion.poll() is not None:
+                status = companion.returncode
+                log.error("the HTTP server exited (%s); stopping the workers", status)
                 break
-            for i, child in enumerate(self._children):
-                status = child.poll()
-                if status is not None and not self._stopping:
-                    log.warning("worker process %d exited (%s); restarting it", child.pid, status)
+            for i, child in enumerate(workers):
+                if child.poll() is not None and not self._stopping:
+                    log.warning(
+                        "worker process %d exited (%s); restarting it", child.pid, child.returncode
+                    )
                     time.sleep(0.2)  # a worker that dies at once must not spin the CPU
-                    self._children[i] = self._spawn()
+                    workers[i] = self._worker()
             time.sleep(0.25)
-        self._terminate()
-
-    def _stop(self, *_: object) -> None:
-        self._stopping = True
-
-    def _terminate(self) -> None:
-        for child in self._children:
-            if child.poll() is None:
-                child.terminate()
-        for child in self._children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        _terminate([companion, *workers])
+        return status
 
 
-def start_supervisor(count: int, threads: int) -> subprocess.Popen[bytes]:
-    """The supervisor process; call before gunicorn starts (no threads, no forks yet)."""
-    command = [
-        sys.executable,
-        "-m",
-        "tierdesk",
-        "supervise-workers",
-        "--processes",
-        str(count),
-        "--threads",
-        str(threads),
-    ]
-    return subprocess.Popen(command)
+def _terminate(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 class Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints

@@ -101,7 +101,8 @@ def body(i: int) -> bytes:
     ).encode()
 
 
-def post(port: int, payload: bytes, invocation: str) -> int:
+def post(port: int, payload: bytes, invocation: str) -> tuple[int, str]:
+    """(HTTP status, the event id the inbox keyed it by)."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -117,8 +118,8 @@ def post(port: int, payload: bytes, invocation: str) -> int:
             },
         )
         response = connection.getresponse()
-        response.read()
-        return response.status
+        answer = json.loads(response.read() or b"{}")
+        return response.status, str(answer.get("event_id", ""))
     finally:
         connection.close()
 
@@ -183,10 +184,9 @@ def test_sigkilled_worker_loses_nothing_and_decides_nothing_twice(
     acknowledged: list[str] = []
     killed: list[int] = []
     for i in range(EVENTS):
-        invocation = f"crash-{i}"
-        status = post(port, body(i), invocation)
+        status, event_id = post(port, body(i), f"crash-{i}")
         assert status == 202, f"event {i}: HTTP {status}"
-        acknowledged.append(invocation)
+        acknowledged.append(event_id)
         if len(acknowledged) in KILL_AFTER:
             # After the first kill, the supervisor needs a moment to start a new one.
             wait_for(lambda: set(worker_pids(serve_pid)) - set(killed), 30, "a worker to kill")
@@ -195,7 +195,7 @@ def test_sigkilled_worker_loses_nothing_and_decides_nothing_twice(
                 os.kill(pid, signal.SIGKILL)
             killed.extend(pids)
     # Duplicates of acknowledged events change nothing.
-    assert post(port, body(0), "crash-0") == 200
+    assert post(port, body(0), "crash-0-again") == (200, acknowledged[0])
 
     db = sqlite3.connect(database)
 
@@ -224,3 +224,35 @@ def test_sigkilled_worker_loses_nothing_and_decides_nothing_twice(
     for ticket, inbox_id in order:
         assert inbox_id > last.get(ticket, 0), f"ticket {ticket} decided out of order"
         last[ticket] = inbox_id
+
+
+def test_sigterm_to_serve_alone_stops_every_process_it_started(tmp_path: Path) -> None:
+    # `tierdesk serve` is the parent of gunicorn and the workers: stopping it (not its
+    # process group, as a service manager might) must leave nothing running.
+    env = {
+        **os.environ,
+        "TIERDESK_DATABASE": str(tmp_path / "tierdesk.sqlite3"),
+        "TIERDESK_TENANTS": "acme-zd=zendesk",
+    }
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tierdesk", "serve", "--bind", f"127.0.0.1:{port}"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: len(descendants(process.pid)) >= 4, 30, "gunicorn and a worker")
+        started = descendants(process.pid)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        wait_for(
+            lambda: not [p for p in started if Path(f"/proc/{p}").exists()],
+            30,
+            "every child to exit",
+        )
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
