@@ -15,6 +15,7 @@ from store.base import (
     NewEvent,
     Store,
     StoreError,
+    WrittenState,
 )
 from store.sqlite import SqliteStore
 
@@ -28,6 +29,7 @@ __all__ = [
     "SqliteStore",
     "Store",
     "StoreError",
+    "WrittenState",
     "open_store",
 ]
 

@@ -63,6 +63,15 @@ class AuditRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class WrittenState:
+    """What a writer has put on a ticket: the next decision compares with it, so an
+    unchanged one (our own write-back's webhook among them) costs no call."""
+
+    writer: str  # dry_run, zendesk, jsm: a dry run never stands for a real write
+    state: str  # JSON
+
+
+@dataclass(frozen=True, slots=True)
 class AuditRow:
     id: int
     event: int
@@ -101,9 +110,19 @@ class Store(Protocol):
         """Lease the next event whose ticket has nothing earlier open, or None."""
         ...
 
-    def complete(self, claimed: Claimed, record: AuditRecord, now: float) -> None:
-        """Mark done and write the audit row in one transaction; `LeaseLost` if another
-        worker holds the event now."""
+    def complete(
+        self,
+        claimed: Claimed,
+        record: AuditRecord,
+        now: float,
+        written: WrittenState | None = None,
+    ) -> None:
+        """Mark done, write the audit row and (when given) what is now written on the
+        ticket, in one transaction; `LeaseLost` if another worker holds the event now."""
+        ...
+
+    def last_written(self, tenant: str, ticket: str, writer: str) -> str | None:
+        """What ``writer`` last wrote on the ticket (JSON), or None."""
         ...
 
     def superseded(self, claimed: Claimed) -> bool:

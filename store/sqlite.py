@@ -19,7 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from store.base import AuditRecord, AuditRow, Claimed, EventRow, LeaseLost, NewEvent, StoreError
+from store.base import (
+    AuditRecord,
+    AuditRow,
+    Claimed,
+    EventRow,
+    LeaseLost,
+    NewEvent,
+    StoreError,
+    WrittenState,
+)
 
 SCHEMA_VERSION = 1
 
@@ -64,6 +73,15 @@ CREATE TABLE IF NOT EXISTS audit (
     note      TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS audit_ticket ON audit (ticket, id);
+
+CREATE TABLE IF NOT EXISTS written (
+    tenant  TEXT NOT NULL,
+    ticket  TEXT NOT NULL,
+    writer  TEXT NOT NULL,
+    state   TEXT NOT NULL,
+    at      REAL NOT NULL,
+    PRIMARY KEY (tenant, ticket, writer)
+);
 CREATE INDEX IF NOT EXISTS audit_event ON audit (event);
 """
 
@@ -295,7 +313,13 @@ class SqliteStore:
             owner,
         )
 
-    def complete(self, claimed: Claimed, record: AuditRecord, now: float) -> None:
+    def complete(
+        self,
+        claimed: Claimed,
+        record: AuditRecord,
+        now: float,
+        written: WrittenState | None = None,
+    ) -> None:
         try:
             with self._transaction(durable=False) as db:
                 done = db.execute(
@@ -306,8 +330,22 @@ class SqliteStore:
                 if done.rowcount != 1:
                     raise LeaseLost(f"event {claimed.id} is no longer leased to {claimed.owner}")
                 self._audit(db, claimed, record, now)
+                if written is not None:
+                    db.execute(
+                        "INSERT INTO written (tenant, ticket, writer, state, at)"
+                        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, ticket, writer)"
+                        " DO UPDATE SET state = excluded.state, at = excluded.at",
+                        (claimed.tenant, claimed.ticket, written.writer, written.state, now),
+                    )
         except (sqlite3.Error, UnicodeEncodeError) as exc:
             raise StoreError(f"{self.path}: cannot complete event {claimed.id}: {exc}") from exc
+
+    def last_written(self, tenant: str, ticket: str, writer: str) -> str | None:
+        rows = self._read(
+            "SELECT state FROM written WHERE tenant = ? AND ticket = ? AND writer = ?",
+            (tenant, ticket, writer),
+        )
+        return str(rows[0][0]) if rows else None
 
     def superseded(self, claimed: Claimed) -> bool:
         if not claimed.ticket:

@@ -29,11 +29,18 @@ from datetime import UTC, datetime
 
 from entitlements.decide import decide
 from entitlements.errors import EntitlementError
-from store import AuditRecord, Claimed, LeaseLost, Store, StoreError
+from store import AuditRecord, Claimed, LeaseLost, Store, StoreError, WrittenState
 from webhooks.events import TicketEvent, loggable
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import Settings, Tenant
-from webhooks.writeback import DryRun, WriteBack, WriteBackError
+from webhooks.writeback import (
+    DryRun,
+    WriteBack,
+    WriteBackError,
+    WriteResult,
+    canonical,
+    ticket_update,
+)
 
 log = logging.getLogger("tierdesk.worker")
 
@@ -83,7 +90,7 @@ class Worker:
                 dead=True,
             )
         try:
-            record = self._process(claimed)
+            record, written = self._process(claimed)
         except _PermanentError as exc:
             return self._fail(claimed, str(exc), dead=True)
         except Exception as exc:
@@ -92,7 +99,7 @@ class Worker:
             )
             return self._fail(claimed, f"{type(exc).__name__}: {exc}", dead=False)
         try:
-            self.store.complete(claimed, record, self._clock())
+            self.store.complete(claimed, record, self._clock(), written)
         except LeaseLost:
             log.warning("event=%s lease lost; another worker owns it", loggable(claimed.event_id))
             return Outcome(claimed.id, "lost")
@@ -106,7 +113,7 @@ class Worker:
         )
         return Outcome(claimed.id, "done")
 
-    def _process(self, claimed: Claimed) -> AuditRecord:
+    def _process(self, claimed: Claimed) -> tuple[AuditRecord, WrittenState | None]:
         try:
             event = TicketEvent.from_json(claimed.normalized)
         except (ValueError, KeyError, TypeError, EntitlementError) as exc:
@@ -116,11 +123,11 @@ class Worker:
             # Zendesk event webhook lacks the requester and custom fields: nothing to
             # decide from here (the trigger body, or a REST read, brings the rest).
             what = "a partial ticket" if event.partial else "no ticket state"
-            return AuditRecord("recorded", note=f"{event.kind}: {what} to decide on")
+            return AuditRecord("recorded", note=f"{event.kind}: {what} to decide on"), None
         if self.store.superseded(claimed):
             # A replayed (or late) snapshot after a newer one was decided: writing it
             # would undo the newer decision.
-            return AuditRecord("superseded", note="a later event of this ticket is done")
+            return AuditRecord("superseded", note="a later event of this ticket is done"), None
         tenant = self.settings.tenants.get(event.tenant)
         if tenant is None:
             raise _PermanentError(f"tenant {event.tenant!r} is no longer configured")
@@ -132,18 +139,29 @@ class Worker:
             decision = decide(event.ticket, rulebook, now)
         except EntitlementError as exc:
             raise _PermanentError(f"undecidable: {exc}") from None
-        try:
-            written = self._writeback(tenant).write(tenant, event, decision)
-        except WriteBackError as exc:
-            if exc.transient:
-                raise
-            raise _PermanentError(f"write-back refused: {exc}") from None
-        return AuditRecord(
+        writer = self._writeback(tenant)
+        desired = ticket_update(decision)
+        state = canonical(desired)
+        if self.store.last_written(event.tenant, claimed.ticket, writer.name) == state:
+            # Nothing to change, which is also what stops our own write-back's webhook
+            # from looping: it brings back the state we wrote.
+            result = WriteResult("unchanged", desired, "same as last written: no call made")
+            written = None
+        else:
+            try:
+                result = writer.write(tenant, event, decision)
+            except WriteBackError as exc:
+                if exc.transient:
+                    raise
+                raise _PermanentError(f"write-back refused: {exc}") from None
+            written = WrittenState(writer.name, state)
+        record = AuditRecord(
             "decided",
             decision=json.dumps(decision.to_json()),
-            written=json.dumps(written.to_json()),
+            written=json.dumps(result.to_json()),
             note=f"mappings {rulebook.version}",
         )
+        return record, written
 
     def _fail(self, claimed: Claimed, error: str, *, dead: bool) -> Outcome:
         now = self._clock()

@@ -7,6 +7,7 @@ and sends nothing; the audit trail keeps it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -34,7 +35,15 @@ class WriteResult:
 
 
 class WriteBack(Protocol):
+    # Whose writes these are: a dry run's "last written" never stands for a real one.
+    name: str
+
     def write(self, tenant: Tenant, event: TicketEvent, decision: Decision) -> WriteResult: ...
+
+
+def canonical(update: dict[str, Any]) -> str:
+    """One text per update, so that equal updates compare equal as stored JSON."""
+    return json.dumps(update, sort_keys=True, separators=(",", ":"))
 
 
 def ticket_update(decision: Decision) -> dict[str, Any]:
@@ -55,6 +64,8 @@ def ticket_update(decision: Decision) -> dict[str, Any]:
 
 class DryRun:
     """Sends nothing; records what would have been written."""
+
+    name = "dry_run"
 
     def write(self, tenant: Tenant, event: TicketEvent, decision: Decision) -> WriteResult:
         return WriteResult(

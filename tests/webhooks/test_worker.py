@@ -151,6 +151,7 @@ class FakeWriteBack:
     result: WriteResult = field(default_factory=lambda: WriteResult("written", {"x": 1}))
     calls: list[tuple[Tenant, TicketEvent, Decision]] = field(default_factory=list)
     during: Callable[[], None] | None = None  # runs inside the write (a slow helpdesk)
+    name: str = "fake"
 
     def write(self, tenant: Tenant, event: TicketEvent, decision: Decision) -> WriteResult:
         self.calls.append((tenant, event, decision))
@@ -536,11 +537,12 @@ def test_one_tickets_events_are_processed_in_arrival_order_others_go_ahead(
 ) -> None:
     first = acme_ticket()
     other = acme_ticket(id="456")
+    # Each event changes the severity: an unchanged decision would make no call at all.
     arrivals = [
         ticket_event("a1", ticket=first, kind="ticket.created"),
         ticket_event("b1", ticket=other, kind="ticket.created"),
-        ticket_event("a2", ticket=first),
-        ticket_event("a3", ticket=first),
+        ticket_event("a2", ticket=replace(first, severity=2)),
+        ticket_event("a3", ticket=replace(first, severity=3)),
     ]
     for event in arrivals:
         put(store, event)
@@ -549,6 +551,8 @@ def test_one_tickets_events_are_processed_in_arrival_order_others_go_ahead(
 
     def connector(tenant: Tenant) -> WriteBack:
         class Once:
+            name = "once"
+
             def write(self, tenant: Tenant, event: TicketEvent, decision: Decision) -> WriteResult:
                 writes.append(event.event_id)
                 if len(writes) == 1:
@@ -672,3 +676,57 @@ def test_a_partial_event_is_recorded_not_decided(
     (entry,) = audit(store)
     assert (entry.outcome, entry.decision, writes.calls) == ("recorded", None, [])
     assert "partial ticket" in entry.note
+
+
+# -- no wasted calls: the last written state ---------------------------------------------
+
+
+def test_an_unchanged_decision_costs_no_call(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    # The second event is what our own write-back's webhook brings back: the same
+    # ticket state, so the same decision. It must not be written again (no loop).
+    writes = FakeWriteBack(result=WriteResult("written", {"ok": 1}))
+    worker = make_worker(store, bundled, clock, writeback=lambda tenant: writes)
+    put(store, ticket_event("ev-1"))
+    put(store, ticket_event("ev-2"))
+    worker.run_once()
+    worker.run_once()
+    assert [call[1].event_id for call in writes.calls] == ["ev-1"]
+    second = json.loads(audit(store)[1].written or "{}")
+    assert second["outcome"] == "unchanged"
+
+
+def test_a_changed_decision_is_written_once(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    writes = FakeWriteBack()
+    worker = make_worker(store, bundled, clock, writeback=lambda tenant: writes)
+    for event_id, severity in (("ev-1", 1), ("ev-2", 1), ("ev-3", 2), ("ev-4", 2)):
+        put(store, ticket_event(event_id, ticket=acme_ticket(severity=severity)))
+        worker.run_once()
+    assert [call[1].event_id for call in writes.calls] == ["ev-1", "ev-3"]
+
+
+def test_a_dry_run_never_stands_for_a_real_write(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    # A tenant that ran dry and then got credentials: its tickets are written for real.
+    put(store, ticket_event("ev-1"))
+    make_worker(store, bundled, clock).run_once()  # DryRun
+    live = FakeWriteBack(name="zendesk")
+    put(store, ticket_event("ev-2"))
+    make_worker(store, bundled, clock, writeback=lambda tenant: live).run_once()
+    assert [call[1].event_id for call in live.calls] == ["ev-2"]
+    assert store.last_written(TENANT.id, "123", "dry_run") == store.last_written(
+        TENANT.id, "123", "zendesk"
+    )
+
+
+def test_a_failed_write_leaves_the_last_written_state_as_it_was(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    failing = FakeWriteBack(error=WriteBackError("503", transient=True))
+    put(store, ticket_event("ev-1"))
+    make_worker(store, bundled, clock, writeback=lambda tenant: failing).run_once()
+    assert store.last_written(TENANT.id, "123", "fake") is None
