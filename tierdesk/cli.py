@@ -179,6 +179,7 @@ def http(bind: str, workers: int, threads: int, access_log: bool) -> None:
 @click.option("--threads", default=2, show_default=True, help="Worker threads in this process.")
 def worker(threads: int) -> None:
     """Process the inbox until stopped (SIGTERM or Ctrl-C); run as many as you like."""
+    from webhooks.connectors import Connectors  # noqa: PLC0415
     from webhooks.live_mappings import LiveMappings  # noqa: PLC0415
     from webhooks.worker import Worker  # noqa: PLC0415
 
@@ -186,6 +187,7 @@ def worker(threads: int) -> None:
     settings = _settings()
     store = _store(settings, existing=False)
     mappings = LiveMappings(settings.mappings_dir)
+    connectors = Connectors(mappings)  # one HTTP client and budget per tenant, all threads
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         # Event.set() takes a lock the interrupted main thread may hold (inside
@@ -194,7 +196,7 @@ def worker(threads: int) -> None:
     host = f"{socket.gethostname()}:{os.getpid()}"
     pool = [
         threading.Thread(
-            target=Worker(store, mappings, settings, name=f"{host}:{i}").run,
+            target=Worker(store, mappings, settings, writeback=connectors, name=f"{host}:{i}").run,
             args=(stop,),
             name=f"worker-{i}",
         )

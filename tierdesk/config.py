@@ -160,6 +160,18 @@ def _values(tenant_id: str, values: Any) -> dict[str, dict[str, str]]:
     return out
 
 
+def _groups(tenant_id: str, groups: Any) -> dict[str, str]:
+    if not isinstance(groups, dict):
+        raise ConfigError(f"[tenants.{tenant_id}.fields.groups] must be a table of team = group id")
+    return {str(team): str(group) for team, group in groups.items()}
+
+
+def _deployment(tenant_id: str, vendor: str, value: Any) -> str:
+    if value not in ("cloud", "datacenter") or (vendor == "zendesk" and value != "cloud"):
+        raise ConfigError(f"tenant {tenant_id}: deployment must be 'cloud' or 'datacenter' (JSM)")
+    return str(value)
+
+
 def _var(tenant_id: str, suffix: str) -> str:
     return f"TIERDESK_TENANT_{tenant_id.upper().replace('-', '_')}_{suffix}"
 
@@ -200,7 +212,15 @@ def _tenant(tenant_id: str, spec: dict[str, Any], env: Mapping[str, str]) -> Ten
             category=_opt(fields.get("category")),
             organizations=_opt(fields.get("organizations")),
             values=_values(tenant_id, values),
+            tier=_opt(fields.get("tier")),
+            first_response_due=_opt(fields.get("first_response_due")),
+            named_contact=_opt(fields.get("named_contact")),
+            named_contact_reason=_opt(fields.get("named_contact_reason")),
+            coverage=_opt(fields.get("coverage")),
+            team=_opt(fields.get("team")),
+            groups=_groups(tenant_id, fields.get("groups", {})),
         ),
+        deployment=_deployment(tenant_id, vendor, spec.get("deployment", "cloud")),
     )
 
 

@@ -10,6 +10,10 @@ import hmac
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from connector.fields import FieldMap
+
+__all__ = ["FieldMap", "Secret", "Settings", "Tenant"]  # FieldMap: tenants carry one
+
 
 class Secret:
     """A credential: compare it or reveal it on purpose, never print it."""
@@ -44,20 +48,6 @@ class Secret:
 
 
 @dataclass(frozen=True, slots=True)
-class FieldMap:
-    """Where a tenant's helpdesk keeps what the rules need, beyond the standard fields:
-    custom field ids (``customfield_10071`` in Jira, ``360000123`` in Zendesk) and how
-    their values translate into the mappings' slugs."""
-
-    severity: str | None = None
-    product: str | None = None
-    environment: str | None = None
-    category: str | None = None
-    organizations: str | None = None  # JSM: the Organizations field
-    values: dict[str, dict[str, str]] = field(default_factory=dict)  # field → value → slug
-
-
-@dataclass(frozen=True, slots=True)
 class Tenant:
     """One helpdesk instance tierdesk serves; its id is in the webhook URL."""
 
@@ -69,6 +59,7 @@ class Tenant:
     webhook_secrets: tuple[Secret, ...] = ()  # current first; a second while rotating
     bearer_tokens: tuple[Secret, ...] = ()  # JSM Automation "Send web request"
     fields: FieldMap = field(default_factory=FieldMap)
+    deployment: str = "cloud"  # JSM: "cloud" (REST v3, email + token) or "datacenter" (v2, PAT)
 
 
 @dataclass(frozen=True, slots=True)

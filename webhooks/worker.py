@@ -142,14 +142,15 @@ class Worker:
         writer = self._writeback(tenant)
         desired = ticket_update(decision)
         state = canonical(desired)
-        if self.store.last_written(event.tenant, claimed.ticket, writer.name) == state:
+        last = self.store.last_written(event.tenant, claimed.ticket, writer.name)
+        if last == state:
             # Nothing to change, which is also what stops our own write-back's webhook
             # from looping: it brings back the state we wrote.
             result = WriteResult("unchanged", desired, "same as last written: no call made")
             written = None
         else:
             try:
-                result = writer.write(tenant, event, decision)
+                result = writer.write(tenant, event, decision, json.loads(last) if last else None)
             except WriteBackError as exc:
                 if exc.transient:
                     raise

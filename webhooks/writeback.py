@@ -38,7 +38,16 @@ class WriteBack(Protocol):
     # Whose writes these are: a dry run's "last written" never stands for a real one.
     name: str
 
-    def write(self, tenant: Tenant, event: TicketEvent, decision: Decision) -> WriteResult: ...
+    def write(
+        self,
+        tenant: Tenant,
+        event: TicketEvent,
+        decision: Decision,
+        previous: dict[str, Any] | None,
+    ) -> WriteResult:
+        """Put ``decision`` on the ticket; ``previous`` is what this writer last wrote
+        there (`ticket_update`'s shape), None the first time."""
+        ...
 
 
 def canonical(update: dict[str, Any]) -> str:
@@ -67,7 +76,13 @@ class DryRun:
 
     name = "dry_run"
 
-    def write(self, tenant: Tenant, event: TicketEvent, decision: Decision) -> WriteResult:
+    def write(
+        self,
+        tenant: Tenant,
+        event: TicketEvent,
+        decision: Decision,
+        previous: dict[str, Any] | None,
+    ) -> WriteResult:
         return WriteResult(
             "dry_run",
             ticket_update(decision),

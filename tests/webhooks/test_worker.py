@@ -153,7 +153,13 @@ class FakeWriteBack:
     during: Callable[[], None] | None = None  # runs inside the write (a slow helpdesk)
     name: str = "fake"
 
-    def write(self, tenant: Tenant, event: TicketEvent, decision: Decision) -> WriteResult:
+    def write(
+        self,
+        tenant: Tenant,
+        event: TicketEvent,
+        decision: Decision,
+        previous: dict[str, Any] | None = None,
+    ) -> WriteResult:
         self.calls.append((tenant, event, decision))
         if self.during is not None:
             self.during()
@@ -553,11 +559,17 @@ def test_one_tickets_events_are_processed_in_arrival_order_others_go_ahead(
         class Once:
             name = "once"
 
-            def write(self, tenant: Tenant, event: TicketEvent, decision: Decision) -> WriteResult:
+            def write(
+                self,
+                tenant: Tenant,
+                event: TicketEvent,
+                decision: Decision,
+                previous: dict[str, Any] | None = None,
+            ) -> WriteResult:
                 writes.append(event.event_id)
                 if len(writes) == 1:
                     raise WriteBackError("503", transient=True)
-                return DryRun().write(tenant, event, decision)
+                return DryRun().write(tenant, event, decision, previous)
 
         return Once()
 

@@ -1,0 +1,27 @@
+"""Where a tenant's helpdesk keeps what tierdesk reads and writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMap:
+    """Where a tenant's helpdesk keeps what the rules need, beyond the standard fields:
+    custom field ids (``customfield_10071`` in Jira, ``360000123`` in Zendesk) and how
+    their values translate into the mappings' slugs."""
+
+    severity: str | None = None  # read, and written back
+    product: str | None = None
+    environment: str | None = None
+    category: str | None = None
+    organizations: str | None = None  # JSM: the Organizations field
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # field → value → slug
+    # Written by tierdesk (ids `tierdesk setup` creates; hand-editable):
+    tier: str | None = None
+    first_response_due: str | None = None  # Zendesk: text (ISO UTC); Jira: a date-time
+    named_contact: str | None = None  # valid / invalid / not_required
+    named_contact_reason: str | None = None
+    coverage: str | None = None  # covered / not_covered
+    team: str | None = None  # Jira has no groups: the team goes to a field
+    groups: dict[str, str] = field(default_factory=dict)  # Zendesk: team → group id

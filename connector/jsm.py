@@ -1,0 +1,106 @@
+"""Decisions onto Jira / JSM issues.
+
+Cloud: ``PUT /rest/api/3/issue/{key}?notifyUsers=false`` (email + API token); Data
+Center: ``/rest/api/2`` (a personal access token). One PUT with the custom fields, the
+priority and ``update.labels`` add/remove (no read needed: Jira applies label
+operations to whatever the issue has, so agents' labels stay). The internal note goes
+through JSM's ``POST /rest/servicedeskapi/request/{key}/comment`` with
+``"public": false``, only when the decision changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connector.errors import NotFound
+from connector.fields import FieldMap
+from connector.http import HttpClient
+from connector.render import field_values, keep_agents_priority, material_change, note, our_tags
+from connector.zendesk import Outcome
+from entitlements.decide import Decision
+
+PRIORITY_ORDER = {
+    "Highest": 0,
+    "Blocker": 0,
+    "High": 1,
+    "Critical": 1,
+    "Medium": 2,
+    "Major": 2,
+    "Low": 3,
+    "Minor": 3,
+    "Lowest": 4,
+    "Trivial": 4,
+}
+
+
+def jira_datetime(iso_utc: str) -> str:
+    """``2026-03-06T17:00:00Z`` as Jira writes date-times: ``2026-03-06T17:00:00.000+0000``."""
+    return iso_utc.replace("Z", "").split(".")[0] + ".000+0000" if iso_utc else ""
+
+
+def render(
+    decision: Decision,
+    current_priority: str | None,
+    previous: dict[str, Any] | None,
+    fields: FieldMap,
+    tag_prefix: str,
+) -> dict[str, Any]:
+    values: dict[str, Any] = dict(field_values(decision, fields))
+    if fields.first_response_due and fields.first_response_due in values:
+        due = values[fields.first_response_due]
+        values[fields.first_response_due] = jira_datetime(due) if due else None  # empty: clear it
+    body: dict[str, Any] = {"fields": values}
+    if decision.priority != current_priority and not keep_agents_priority(
+        current_priority, decision.priority, previous, PRIORITY_ORDER
+    ):
+        body["fields"]["priority"] = {"name": decision.priority}
+    before = our_tags(set((previous or {}).get("tags") or []), tag_prefix)
+    wanted = set(decision.tags)
+    labels = [{"remove": t} for t in sorted(before - wanted)] + [
+        {"add": t} for t in sorted(wanted - before)
+    ]
+    if labels:
+        body["update"] = {"labels": labels}
+    if not body["fields"]:
+        del body["fields"]
+    return body
+
+
+class JsmIssues:
+    def __init__(
+        self, client: HttpClient, fields: FieldMap, tag_prefix: str, *, deployment: str = "cloud"
+    ) -> None:
+        self.client = client
+        self.fields = fields
+        self.tag_prefix = tag_prefix
+        self.api = "/rest/api/3" if deployment == "cloud" else "/rest/api/2"
+
+    def apply(
+        self,
+        key: str,
+        decision: Decision,
+        update: dict[str, Any],
+        previous: dict[str, Any] | None,
+        current_priority: str | None,
+    ) -> Outcome:
+        body = render(decision, current_priority, previous, self.fields, self.tag_prefix)
+        calls = 0
+        try:
+            if body:
+                calls += 1
+                self.client.request(
+                    "PUT",
+                    f"{self.api}/issue/{key}",
+                    params={"notifyUsers": "false"},
+                    json_body=body,
+                )
+            if material_change(update, previous):
+                calls += 1
+                self.client.request(
+                    "POST",
+                    f"/rest/servicedeskapi/request/{key}/comment",
+                    json_body={"body": note(decision), "public": False},
+                )
+        except NotFound:
+            return Outcome("ticket_gone", {}, calls, "the issue no longer exists (404)")
+        return Outcome("written" if calls else "unchanged", body, calls)

@@ -1,0 +1,65 @@
+"""What a decision asks of a ticket, vendor-neutral and pure: field values, the note
+text, and the rules that keep tierdesk from fighting agents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connector.fields import FieldMap
+from entitlements.decide import Decision
+from entitlements.tickets import format_instant
+
+# The parts of a decision whose change deserves an internal note; routing and tags
+# alone do not.
+MATERIAL = ("tier", "severity", "first_response_due", "named_contact", "covered")
+
+
+def field_values(decision: Decision, fields: FieldMap) -> dict[str, str]:
+    """Custom field id → the text tierdesk writes there (configured fields only)."""
+    due = decision.first_response_due
+    contact = decision.named_contact
+    wanted = {
+        fields.tier: decision.tier,
+        fields.severity: str(decision.severity),
+        fields.first_response_due: format_instant(due) if due else "",
+        fields.named_contact: contact.status,
+        fields.named_contact_reason: contact.reason or "",
+        fields.coverage: "covered" if decision.covered else "not_covered",
+        fields.team: decision.team or "",
+    }
+    return {field_id: value for field_id, value in wanted.items() if field_id}
+
+
+def material_change(update: dict[str, Any], previous: dict[str, Any] | None) -> bool:
+    return previous is None or any(update.get(k) != previous.get(k) for k in MATERIAL)
+
+
+def note(decision: Decision) -> str:
+    """The internal note: the decision in one line, then why."""
+    due = decision.first_response_due
+    head = f"tierdesk: {decision.tier_name}, L{decision.severity} ({decision.severity_name}), " + (
+        f"first response due {format_instant(due)}" if due else "no SLA (not covered)"
+    )
+    contact = decision.named_contact
+    lines = [
+        head,
+        f"Named contact: {contact.status}" + (f" ({contact.reason})" if contact.reason else ""),
+    ]
+    if decision.reasons:
+        lines.append("Reasons: " + ", ".join(decision.reasons))
+    return "\n".join([*lines, "", *decision.explanation])
+
+
+def keep_agents_priority(
+    current: str | None, wanted: str, previous: dict[str, Any] | None, order: dict[str, int]
+) -> bool:
+    """True when an agent set the priority by hand after tierdesk's last write (it is not
+    what tierdesk wrote) and tierdesk would not raise it: tierdesk never lowers a priority
+    an agent chose, and only raises it for a more severe decision."""
+    if current is None or previous is None or current == previous.get("priority"):
+        return False
+    return order.get(wanted, 99) >= order.get(current, 99)
+
+
+def our_tags(tags: set[str], prefix: str) -> set[str]:
+    return {t for t in tags if prefix and t.startswith(prefix)}

@@ -1,0 +1,96 @@
+"""Which write-back a tenant gets: its vendor's connector when it has credentials, a
+dry run otherwise. One HTTP client, and so one request budget, per tenant per process,
+shared by the worker threads."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from requests.auth import AuthBase, HTTPBasicAuth
+from requests.models import PreparedRequest
+
+from connector.errors import ConnectorError
+from connector.http import HttpClient
+from connector.jsm import JsmIssues
+from connector.zendesk import ZendeskTickets
+from entitlements.decide import Decision
+from webhooks.events import TicketEvent
+from webhooks.live_mappings import LiveMappings
+from webhooks.settings import Tenant
+from webhooks.writeback import DryRun, WriteBack, WriteBackError, WriteResult, ticket_update
+
+
+class _Bearer(AuthBase):
+    """Jira Data Center personal access token."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_Bearer(***)"
+
+
+def _auth(tenant: Tenant) -> AuthBase:
+    token = tenant.api_token.reveal() if tenant.api_token else ""
+    if tenant.vendor == "zendesk":
+        return HTTPBasicAuth(f"{tenant.email}/token", token)  # Zendesk API token auth
+    if tenant.deployment == "datacenter":
+        return _Bearer(token)
+    return HTTPBasicAuth(tenant.email, token)  # Jira Cloud: email + API token
+
+
+class VendorWriteBack:
+    """The WriteBack of a tenant with credentials, over its vendor's connector."""
+
+    def __init__(self, tenant: Tenant, mappings: LiveMappings) -> None:
+        self.name = tenant.vendor
+        self._mappings = mappings
+        self._client = HttpClient(tenant.base_url, _auth(tenant))
+        self._tenant = tenant
+
+    def write(
+        self,
+        tenant: Tenant,
+        event: TicketEvent,
+        decision: Decision,
+        previous: dict[str, Any] | None,
+    ) -> WriteResult:
+        rulebook = self._mappings.rulebook
+        prefix = rulebook.tag_prefix if rulebook else "tierdesk_"
+        update = ticket_update(decision)
+        try:
+            if tenant.vendor == "zendesk":
+                zendesk = ZendeskTickets(self._client, tenant.fields, prefix)
+                outcome = zendesk.apply(event.ticket_id, decision, update, previous)
+            else:
+                jsm = JsmIssues(self._client, tenant.fields, prefix, deployment=tenant.deployment)
+                current = event.ticket.priority if event.ticket else None
+                outcome = jsm.apply(event.ticket_key, decision, update, previous, current)
+        except ConnectorError as exc:
+            raise WriteBackError(str(exc), transient=exc.transient) from None
+        return WriteResult(
+            outcome.outcome, outcome.update, f"{outcome.calls} call(s). {outcome.note}"
+        )
+
+
+class Connectors:
+    """``Connectors(mappings)(tenant)`` → the tenant's WriteBack, built once."""
+
+    def __init__(self, mappings: LiveMappings) -> None:
+        self._mappings = mappings
+        self._writers: dict[str, WriteBack] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, tenant: Tenant) -> WriteBack:
+        with self._lock:
+            writer = self._writers.get(tenant.id)
+            if writer is None:
+                live = bool(tenant.base_url and tenant.api_token)
+                writer = VendorWriteBack(tenant, self._mappings) if live else DryRun()
+                self._writers[tenant.id] = writer
+            return writer
