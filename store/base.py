@@ -38,6 +38,7 @@ class NewEvent:
     ticket_key: str  # what people call it (Jira key, Zendesk id)
     payload: bytes  # the body exactly as received
     normalized: str  # the TicketEvent as JSON
+    decidable: bool = True  # carries the whole ticket state (a newer one supersedes it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +103,14 @@ class EventRow:
 
 
 class Store(Protocol):
-    def put(self, event: NewEvent, now: float) -> bool:
-        """Store durably; False when (tenant, event_id) is already there."""
+    def put(self, event: NewEvent, now: float, *, hold_s: float = 0.0) -> bool:
+        """Store durably; False when (tenant, event_id) is already there. The event is
+        not claimable for ``hold_s`` seconds (bursts of one ticket coalesce)."""
+        ...
+
+    def newer_decidable(self, claimed: Claimed) -> bool:
+        """True when a later decidable event of the same ticket is waiting: deciding
+        this one would only be overwritten."""
         ...
 
     def claim(self, owner: str, now: float, lease_s: float) -> Claimed | None:

@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS inbox (
     lease_until  REAL,
     attempts     INTEGER NOT NULL DEFAULT 0,
     last_error   TEXT,
+    decidable    INTEGER NOT NULL DEFAULT 1,
     UNIQUE (tenant, event_id)
 );
 -- Only open events are scanned by claims; done ones pile up outside this index.
@@ -114,13 +115,13 @@ _AUDIT_COLUMNS = (
 
 _INSERT = (
     "INSERT INTO inbox (tenant, event_id, vendor, kind, ticket, ticket_key,"
-    " payload, normalized, received_at, available_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " payload, normalized, received_at, available_at, decidable)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (tenant, event_id) DO NOTHING"
 )
 
 
-def _insert_values(event: NewEvent, now: float) -> tuple[object, ...]:
+def _insert_values(event: NewEvent, now: float, hold_s: float) -> tuple[object, ...]:
     return (
         event.tenant,
         event.event_id,
@@ -131,7 +132,8 @@ def _insert_values(event: NewEvent, now: float) -> tuple[object, ...]:
         event.payload,
         event.normalized,
         now,
-        now,
+        now + hold_s,
+        int(event.decidable),
     )
 
 
@@ -141,6 +143,7 @@ class _Put:
 
     event: NewEvent
     now: float
+    hold_s: float = 0.0
     fresh: bool = False
     error: StoreError | None = None
     done: bool = False
@@ -257,11 +260,11 @@ class SqliteStore:
 
     # -- the inbox ------------------------------------------------------------------
 
-    def put(self, event: NewEvent, now: float) -> bool:
+    def put(self, event: NewEvent, now: float, *, hold_s: float = 0.0) -> bool:
         """Durable before it returns, with group commit: the thread that takes the
         leader lock writes every event queued so far in one transaction (one fsync), and
         the threads that queued behind it find theirs already committed."""
-        item = _Put(event, now)
+        item = _Put(event, now, hold_s)
         with self._queue_lock:
             self._queue.append(item)
         with self._leader:
@@ -278,7 +281,8 @@ class SqliteStore:
             with self._transaction() as db:
                 for item in batch:
                     try:
-                        cursor = db.execute(_INSERT, _insert_values(item.event, item.now))
+                        values = _insert_values(item.event, item.now, item.hold_s)
+                        cursor = db.execute(_INSERT, values)
                         item.fresh = cursor.rowcount == 1
                     except (sqlite3.Error, UnicodeEncodeError) as exc:
                         # This event alone is refused; the rest of the batch goes on.
@@ -346,6 +350,17 @@ class SqliteStore:
             (tenant, ticket, writer),
         )
         return str(rows[0][0]) if rows else None
+
+    def newer_decidable(self, claimed: Claimed) -> bool:
+        if not claimed.ticket:
+            return False
+        rows = self._read(
+            "SELECT 1 FROM inbox INDEXED BY inbox_open_ticket"
+            " WHERE tenant = ? AND ticket = ? AND id > ? AND state IN ('pending', 'leased')"
+            " AND decidable = 1 LIMIT 1",
+            (claimed.tenant, claimed.ticket, claimed.id),
+        )
+        return bool(rows)
 
     def superseded(self, claimed: Claimed) -> bool:
         if not claimed.ticket:

@@ -92,6 +92,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         tenants=_tenants(env, file.get("tenants", {})),
         lease_s=_number(env, file, "TIERDESK_LEASE_SECONDS", "lease_seconds", 30.0),
         max_attempts=_count(env, file, "TIERDESK_MAX_ATTEMPTS", "max_attempts", 5),
+        coalesce_s=_seconds(env, file, "TIERDESK_COALESCE_SECONDS", "coalesce_seconds", 2.0),
     )
 
 
@@ -114,6 +115,20 @@ def _number(
         raise ConfigError(f"{var} / {key}: expected a number") from None
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{var} / {key}: must be greater than zero (and finite)")
+    return value
+
+
+def _seconds(
+    env: Mapping[str, str], file: dict[str, Any], var: str, key: str, default: float
+) -> float:
+    """Like `_number`, but zero is allowed (no waiting)."""
+    raw = env.get(var) or file.get(key, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{var} / {key}: expected a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{var} / {key}: must be a finite number, zero or more")
     return value
 
 

@@ -88,8 +88,10 @@ def receive(vendor: str, tenant_id: str, *, verify: Verify, normalize: Normalize
                 ticket_key=result.ticket_key,
                 payload=body,
                 normalized=_with_event_id(result, event_id).to_json(),
+                decidable=result.ticket is not None and not result.partial,
             ),
             time.time(),
+            hold_s=settings.coalesce_s,
         )
     except StoreError as exc:
         log.error("tenant=%s vendor=%s outcome=store_unavailable error=%s", tenant.id, vendor, exc)

@@ -71,3 +71,6 @@ class Settings:
     tenants: dict[str, Tenant] = field(default_factory=dict)
     lease_s: float = 30.0  # a killed worker's event is claimed again after this
     max_attempts: int = 5  # then the event is a dead letter
+    # A new event waits this long before a worker takes it: a burst of one ticket's
+    # events (an agent's quick edits) coalesces into one decision and one write.
+    coalesce_s: float = 2.0

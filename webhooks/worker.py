@@ -143,7 +143,13 @@ class Worker:
         desired = ticket_update(decision)
         state = canonical(desired)
         last = self.store.last_written(event.tenant, claimed.ticket, writer.name)
-        if last == state:
+        if self.store.newer_decidable(claimed):
+            # A burst: a newer full snapshot of this ticket is already queued. It is
+            # decided here all the same (every event gets its decision in the audit),
+            # but its write would be undone at once: the newer event's write carries it.
+            result = WriteResult("coalesced", desired, "a newer event of this ticket is queued")
+            written = None
+        elif last == state:
             # Nothing to change, which is also what stops our own write-back's webhook
             # from looping: it brings back the state we wrote.
             result = WriteResult("unchanged", desired, "same as last written: no call made")

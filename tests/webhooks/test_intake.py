@@ -698,7 +698,7 @@ class BrokenStore:
     def __init__(self) -> None:
         self.puts: list[NewEvent] = []
 
-    def put(self, event: NewEvent, now: float) -> bool:
+    def put(self, event: NewEvent, now: float, *, hold_s: float = 0.0) -> bool:
         self.puts.append(event)
         raise StoreError("database is locked")
 

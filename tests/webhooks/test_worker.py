@@ -550,8 +550,7 @@ def test_one_tickets_events_are_processed_in_arrival_order_others_go_ahead(
         ticket_event("a2", ticket=replace(first, severity=2)),
         ticket_event("a3", ticket=replace(first, severity=3)),
     ]
-    for event in arrivals:
-        put(store, event)
+    put(store, arrivals[0])
     # The helpdesk is down for the first write only: ticket 123 must wait for a1.
     writes: list[str] = []
 
@@ -575,13 +574,17 @@ def test_one_tickets_events_are_processed_in_arrival_order_others_go_ahead(
 
     worker = make_worker(store, bundled, clock, writeback=connector)
     assert worker.run_once() is not None  # a1 fails, back off 2 s
+    for event in arrivals[1:]:
+        put(store, event)
     assert worker.run_once() is not None  # b1: another ticket goes ahead
     assert worker.run_once() is None  # a2, a3 wait behind a1, though they are due
     clock.advance(2)
     while worker.run_once() is not None:
         pass
 
-    assert writes == ["a1", "b1", "a1", "a2", "a3"]
+    # Behind a1 were two newer snapshots of its ticket: a1 and a2 are decided, and only
+    # a3, the newest, is written (a burst coalesces).
+    assert writes == ["a1", "b1", "a3"]
     assert [e.event_id for e in audit(store, "123")] == ["a1", "a2", "a3"]
     assert [e.event_id for e in audit(store, "456")] == ["b1"]
     assert store.counts() == {"done": 4}
@@ -701,8 +704,8 @@ def test_an_unchanged_decision_costs_no_call(
     writes = FakeWriteBack(result=WriteResult("written", {"ok": 1}))
     worker = make_worker(store, bundled, clock, writeback=lambda tenant: writes)
     put(store, ticket_event("ev-1"))
-    put(store, ticket_event("ev-2"))
     worker.run_once()
+    put(store, ticket_event("ev-2"))  # arrives after ev-1 was written, as an echo does
     worker.run_once()
     assert [call[1].event_id for call in writes.calls] == ["ev-1"]
     second = json.loads(audit(store)[1].written or "{}")
@@ -742,3 +745,51 @@ def test_a_failed_write_leaves_the_last_written_state_as_it_was(
     put(store, ticket_event("ev-1"))
     make_worker(store, bundled, clock, writeback=lambda tenant: failing).run_once()
     assert store.last_written(TENANT.id, "123", "fake") is None
+
+
+def test_a_burst_is_decided_event_by_event_but_written_once(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    # Quick edits of one ticket, queued before a worker gets to them: each gets its
+    # decision in the audit (nothing is lost), only the newest is written.
+    writes = FakeWriteBack()
+    worker = make_worker(store, bundled, clock, writeback=lambda tenant: writes)
+    for event_id, severity in (("ev-1", 4), ("ev-2", 3), ("ev-3", 1)):
+        put(store, ticket_event(event_id, ticket=acme_ticket(severity=severity)))
+    while worker.run_once() is not None:
+        pass
+    assert [call[1].event_id for call in writes.calls] == ["ev-3"]
+    rows = audit(store)
+    assert [row.outcome for row in rows] == ["decided"] * 3
+    assert [json.loads(row.written or "{}")["outcome"] for row in rows] == [
+        "coalesced",
+        "coalesced",
+        "written",
+    ]
+
+
+def test_a_partial_event_never_stands_for_a_full_one(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    # A Zendesk event webhook queued after a trigger body must not make it coalesce:
+    # the partial event carries no decision of its own.
+    writes = FakeWriteBack()
+    worker = make_worker(store, bundled, clock, writeback=lambda tenant: writes)
+    put(store, ticket_event("ev-full"))
+    store.put(
+        NewEvent(
+            TENANT.id,
+            "ev-partial",
+            "zendesk",
+            "ticket.updated",
+            "123",
+            "123",
+            b"{}",
+            replace(ticket_event("ev-partial"), partial=True).to_json(),
+            decidable=False,
+        ),
+        clock(),
+    )
+    while worker.run_once() is not None:
+        pass
+    assert [call[1].event_id for call in writes.calls] == ["ev-full"]
