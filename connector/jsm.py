@@ -49,6 +49,9 @@ def render(
     if fields.first_response_due and fields.first_response_due in values:
         due = values[fields.first_response_due]
         values[fields.first_response_due] = jira_datetime(due) if due else None  # empty: clear it
+    if fields.severity and fields.severity in values and fields.values.get("severity"):
+        # A severity with a value table is a select list in Jira: options go as {value}.
+        values[fields.severity] = {"value": values[fields.severity]}
     body: dict[str, Any] = {"fields": values}
     if decision.priority != current_priority and not keep_agents_priority(
         current_priority, decision.priority, previous, PRIORITY_ORDER
@@ -94,13 +97,19 @@ class JsmIssues:
                     params={"notifyUsers": "false"},
                     json_body=body,
                 )
-            if material_change(update, previous):
-                calls += 1
-                self.client.request(
-                    "POST",
-                    f"/rest/servicedeskapi/request/{key}/comment",
-                    json_body={"body": note(decision), "public": False},
-                )
         except NotFound:
             return Outcome("ticket_gone", {}, calls, "the issue no longer exists (404)")
-        return Outcome("written" if calls else "unchanged", body, calls)
+        if not material_change(update, previous):
+            return Outcome("written" if calls else "unchanged", body, calls)
+        try:
+            calls += 1
+            self.client.request(
+                "POST",
+                f"/rest/servicedeskapi/request/{key}/comment",
+                json_body={"body": note(decision), "public": False},
+            )
+        except NotFound:
+            # The issue exists (the PUT went through) but is no service desk request:
+            # JSM's internal comments are not available for it.
+            return Outcome("written", body, calls, "no internal note: not a JSM request")
+        return Outcome("written", body, calls)

@@ -14,13 +14,22 @@ from entitlements.tickets import format_instant
 MATERIAL = ("tier", "severity", "first_response_due", "named_contact", "covered")
 
 
+def helpdesk_value(fields: FieldMap, name: str, slug: str) -> str:
+    """The helpdesk's own value for a slug, through the table the intake reads with
+    ("Sev 1" → "1" there, "1" → "Sev 1" here); the slug itself when none is mapped."""
+    for raw, mapped in fields.values.get(name, {}).items():
+        if mapped == slug:
+            return raw
+    return slug
+
+
 def field_values(decision: Decision, fields: FieldMap) -> dict[str, str]:
     """Custom field id → the text tierdesk writes there (configured fields only)."""
     due = decision.first_response_due
     contact = decision.named_contact
     wanted = {
         fields.tier: decision.tier,
-        fields.severity: str(decision.severity),
+        fields.severity: helpdesk_value(fields, "severity", str(decision.severity)),
         fields.first_response_due: format_instant(due) if due else "",
         fields.named_contact: contact.status,
         fields.named_contact_reason: contact.reason or "",
@@ -53,12 +62,15 @@ def note(decision: Decision) -> str:
 def keep_agents_priority(
     current: str | None, wanted: str, previous: dict[str, Any] | None, order: dict[str, int]
 ) -> bool:
-    """True when an agent set the priority by hand after tierdesk's last write (it is not
-    what tierdesk wrote) and tierdesk would not raise it: tierdesk never lowers a priority
-    an agent chose, and only raises it for a more severe decision."""
+    """True when the ticket's priority is an agent's: set by hand since tierdesk's last
+    write (it differs from what tierdesk wrote). Tierdesk then leaves it alone, never
+    lowering it, and changes it only when its own decision became more severe than the
+    one it last wrote, and only to raise it."""
     if current is None or previous is None or current == previous.get("priority"):
         return False
-    return order.get(wanted, 99) >= order.get(current, 99)
+    wanted_rank = order.get(wanted, 99)  # lower is more urgent
+    more_severe_decision = wanted_rank < order.get(previous.get("priority") or "", 99)
+    return not (more_severe_decision and wanted_rank < order.get(current, 99))
 
 
 def our_tags(tags: set[str], prefix: str) -> set[str]:

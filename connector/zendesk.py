@@ -92,6 +92,9 @@ class ZendeskTickets:
             try:
                 calls += 1
                 fresh = (self.client.request("GET", path) or {}).get("ticket") or {}
+                if fresh.get("status") == "closed":
+                    # Zendesk refuses any update of a closed ticket (422 RecordInvalid).
+                    return Outcome("ticket_closed", {}, calls, "closed tickets cannot change")
                 body = render(decision, fresh, previous, update, self.fields, self.tag_prefix)
                 if not body:
                     return Outcome("unchanged", {}, calls, "the ticket already shows this")
