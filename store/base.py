@@ -39,6 +39,10 @@ class NewEvent:
     payload: bytes  # the body exactly as received
     normalized: str  # the TicketEvent as JSON
     decidable: bool = True  # carries the whole ticket state (a newer one supersedes it)
+    # When the snapshot was taken (the trigger body's updated_at, Jira's timestamp), in
+    # epoch seconds. Snapshots are ordered by it, not by arrival: the echo of our own
+    # write can arrive after an agent's later edit while carrying the older state.
+    occurred_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +113,8 @@ class Store(Protocol):
         ...
 
     def newer_decidable(self, claimed: Claimed) -> bool:
-        """True when a later decidable event of the same ticket is waiting: deciding
-        this one would only be overwritten."""
+        """True when a decidable event of the same ticket with a newer (or equally new,
+        later arrived) snapshot is waiting: this one's write would only be overwritten."""
         ...
 
     def claim(self, owner: str, now: float, lease_s: float) -> Claimed | None:
@@ -133,7 +137,8 @@ class Store(Protocol):
         ...
 
     def superseded(self, claimed: Claimed) -> bool:
-        """True when a later event of the same ticket is already done."""
+        """True when an event of the same ticket with a newer snapshot (or an equally new
+        one that arrived later) is already done: this one is stale."""
         ...
 
     def fail(self, claimed: Claimed, error: str, now: float, retry_at: float | None) -> str:

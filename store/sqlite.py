@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS inbox (
     attempts     INTEGER NOT NULL DEFAULT 0,
     last_error   TEXT,
     decidable    INTEGER NOT NULL DEFAULT 1,
+    occurred_at  REAL NOT NULL DEFAULT 0,
     UNIQUE (tenant, event_id)
 );
 -- Only open events are scanned by claims; done ones pile up outside this index.
@@ -113,10 +114,14 @@ _AUDIT_COLUMNS = (
 )
 
 
+# Event o holds a newer snapshot of the ticket than event me: a later snapshot time,
+# or the same time and a later arrival.
+_NEWER = "(o.occurred_at > me.occurred_at OR (o.occurred_at = me.occurred_at AND o.id > me.id))"
+
 _INSERT = (
     "INSERT INTO inbox (tenant, event_id, vendor, kind, ticket, ticket_key,"
-    " payload, normalized, received_at, available_at, decidable)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " payload, normalized, received_at, available_at, decidable, occurred_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (tenant, event_id) DO NOTHING"
 )
 
@@ -134,6 +139,7 @@ def _insert_values(event: NewEvent, now: float, hold_s: float) -> tuple[object, 
         now,
         now + hold_s,
         int(event.decidable),
+        event.occurred_at,
     )
 
 
@@ -355,10 +361,11 @@ class SqliteStore:
         if not claimed.ticket:
             return False
         rows = self._read(
-            "SELECT 1 FROM inbox INDEXED BY inbox_open_ticket"
-            " WHERE tenant = ? AND ticket = ? AND id > ? AND state IN ('pending', 'leased')"
-            " AND decidable = 1 LIMIT 1",
-            (claimed.tenant, claimed.ticket, claimed.id),
+            "SELECT 1 FROM inbox AS o INDEXED BY inbox_open_ticket, inbox AS me"
+            " WHERE me.id = ? AND o.tenant = me.tenant AND o.ticket = me.ticket"
+            " AND o.id <> me.id AND o.state IN ('pending', 'leased') AND o.decidable = 1"
+            f" AND {_NEWER} LIMIT 1",
+            (claimed.id,),
         )
         return bool(rows)
 
@@ -366,9 +373,10 @@ class SqliteStore:
         if not claimed.ticket:
             return False
         rows = self._read(
-            "SELECT 1 FROM inbox WHERE tenant = ? AND ticket = ? AND id > ? AND state = 'done'"
-            " LIMIT 1",
-            (claimed.tenant, claimed.ticket, claimed.id),
+            "SELECT 1 FROM inbox AS o INDEXED BY inbox_ticket, inbox AS me"
+            " WHERE me.id = ? AND o.tenant = me.tenant AND o.ticket = me.ticket"
+            f" AND o.id <> me.id AND o.state = 'done' AND {_NEWER} LIMIT 1",
+            (claimed.id,),
         )
         return bool(rows)
 

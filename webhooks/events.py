@@ -112,6 +112,13 @@ class TicketEvent:
         )
 
 
+def own_write(event: TicketEvent, api_user: str) -> bool:
+    """The webhook that tierdesk's own write-back caused: its author is the tenant's API
+    user. It brings back what tierdesk wrote, and every agent edit sends a webhook of
+    its own, so there is nothing to decide from it."""
+    return bool(api_user) and (event.actor or "").casefold() == api_user.casefold()
+
+
 def _fields(value: Comment | Worklog | None) -> dict[str, Any] | None:
     if value is None:
         return None

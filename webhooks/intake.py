@@ -23,7 +23,7 @@ from flask import Response, current_app, request
 
 from store import NewEvent, Store, StoreError
 from webhooks.errors import ApiError
-from webhooks.events import Ignored, PayloadError, TicketEvent, loggable
+from webhooks.events import Ignored, PayloadError, TicketEvent, loggable, own_write
 from webhooks.settings import FieldMap, Settings, Tenant
 from webhooks.signatures import SignatureError
 
@@ -88,7 +88,12 @@ def receive(vendor: str, tenant_id: str, *, verify: Verify, normalize: Normalize
                 ticket_key=result.ticket_key,
                 payload=body,
                 normalized=_with_event_id(result, event_id).to_json(),
-                decidable=result.ticket is not None and not result.partial,
+                decidable=(
+                    result.ticket is not None
+                    and not result.partial
+                    and not own_write(result, tenant.email)
+                ),
+                occurred_at=result.occurred_at.timestamp(),
             ),
             time.time(),
             hold_s=settings.coalesce_s,

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from entitlements.decide import decide
 from entitlements.errors import EntitlementError
 from store import AuditRecord, Claimed, LeaseLost, Store, StoreError, WrittenState
-from webhooks.events import TicketEvent, loggable
+from webhooks.events import TicketEvent, loggable, own_write
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import Settings, Tenant
 from webhooks.writeback import (
@@ -127,10 +127,17 @@ class Worker:
         if self.store.superseded(claimed):
             # A replayed (or late) snapshot after a newer one was decided: writing it
             # would undo the newer decision.
-            return AuditRecord("superseded", note="a later event of this ticket is done"), None
+            # An older snapshot than one already decided: a replay, or the late echo of
+            # our own write arriving after an agent's newer edit. Writing it would undo
+            # the newer state.
+            return AuditRecord("superseded", note="a newer snapshot of this ticket is done"), None
         tenant = self.settings.tenants.get(event.tenant)
         if tenant is None:
             raise _PermanentError(f"tenant {event.tenant!r} is no longer configured")
+        if own_write(event, tenant.email):
+            # Deciding it could only write back an older state than an agent's edit
+            # that arrived in the same second (Zendesk stamps whole seconds).
+            return AuditRecord("echo", note="the webhook of tierdesk's own write"), None
         rulebook = self.mappings.rulebook
         if rulebook is None:
             raise RuntimeError("no valid mappings are loaded")  # transient: fix and reload

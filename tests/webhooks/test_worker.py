@@ -793,3 +793,56 @@ def test_a_partial_event_never_stands_for_a_full_one(
     while worker.run_once() is not None:
         pass
     assert [call[1].event_id for call in writes.calls] == ["ev-full"]
+
+
+def test_a_late_echo_of_an_older_snapshot_never_undoes_an_agents_newer_edit(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    # tierdesk writes at t; an agent edits at t+1; the echo of tierdesk's write (the
+    # state as of t) arrives after the agent's webhook. By arrival it is "newer"; by
+    # snapshot it is older, and it must neither coalesce the agent's edit away nor be
+    # written over it.
+    writes = FakeWriteBack()
+    worker = make_worker(store, bundled, clock, writeback=lambda tenant: writes)
+    t = CREATED.timestamp()
+
+    def arrive(event_id: str, severity: int, snapshot_at: float) -> None:
+        event = ticket_event(event_id, ticket=acme_ticket(severity=severity))
+        store.put(
+            NewEvent(
+                TENANT.id,
+                event_id,
+                "zendesk",
+                event.kind,
+                "123",
+                "123",
+                b"{}",
+                event.to_json(),
+                occurred_at=snapshot_at,
+            ),
+            clock(),
+        )
+
+    arrive("ours", 3, t)
+    worker.run_once()  # written: severity 3
+    arrive("agent", 1, t + 1)  # the agent raises it to severity 1
+    arrive("echo", 3, t)  # the echo of our write, with the older state, arrives after
+    while worker.run_once() is not None:
+        pass
+    assert [call[1].event_id for call in writes.calls] == ["ours", "agent"]
+    outcomes = {row.event_id: row.outcome for row in audit(store)}
+    assert outcomes == {"ours": "decided", "agent": "decided", "echo": "superseded"}
+
+
+def test_the_webhook_of_tierdesks_own_write_is_not_decided(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    # Its author is the tenant's API user: it brings back what tierdesk wrote.
+    api_user = replace(TENANT, email="tierdesk-api@support.example")
+    settings = replace(SETTINGS, tenants={TENANT.id: api_user})
+    writes = FakeWriteBack()
+    worker = make_worker(store, bundled, clock, settings=settings, writeback=lambda t: writes)
+    put(store, replace(ticket_event("ev-1"), actor="Tierdesk-API@support.example"))
+    worker.run_once()
+    (entry,) = audit(store)
+    assert (entry.outcome, entry.decision, writes.calls) == ("echo", None, [])
