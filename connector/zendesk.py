@@ -15,7 +15,7 @@ from typing import Any
 
 from connector.errors import Conflict, NotFound
 from connector.fields import FieldMap
-from connector.http import HttpClient
+from connector.http import HttpClient, TicketWindow
 from connector.render import field_values, keep_agents_priority, material_change, note, our_tags
 from entitlements.decide import Decision
 
@@ -74,10 +74,21 @@ def _id(value: str) -> int | str:
 
 
 class ZendeskTickets:
-    def __init__(self, client: HttpClient, fields: FieldMap, tag_prefix: str) -> None:
+    def __init__(
+        self,
+        client: HttpClient,
+        fields: FieldMap,
+        tag_prefix: str,
+        window: TicketWindow | None = None,
+    ) -> None:
         self.client = client
         self.fields = fields
         self.tag_prefix = tag_prefix
+        # Zendesk allows 30 updates of one ticket in 10 minutes; past that every PUT is
+        # refused. Share one window per tenant between callers.
+        self.window = window or TicketWindow(
+            client.policy.ticket_updates_per_window, client.policy.ticket_window_s
+        )
 
     def apply(
         self,
@@ -99,6 +110,7 @@ class ZendeskTickets:
                 if not body:
                     return Outcome("unchanged", {}, calls, "the ticket already shows this")
                 body |= {"safe_update": True, "updated_stamp": fresh.get("updated_at")}
+                self.window.claim(ticket_id)  # RateLimited (transient) when it is full
                 calls += 1
                 self.client.request("PUT", path, json_body={"ticket": body})
                 return Outcome("written", body, calls)

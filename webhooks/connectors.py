@@ -11,7 +11,7 @@ from requests.auth import AuthBase, HTTPBasicAuth
 from requests.models import PreparedRequest
 
 from connector.errors import ConnectorError
-from connector.http import HttpClient
+from connector.http import HttpClient, TicketWindow
 from connector.jsm import JsmIssues
 from connector.zendesk import ZendeskTickets
 from entitlements.decide import Decision
@@ -51,7 +51,8 @@ class VendorWriteBack:
         self.name = tenant.vendor
         self._mappings = mappings
         self._client = HttpClient(tenant.base_url, _auth(tenant))
-        self._tenant = tenant
+        policy = self._client.policy
+        self._window = TicketWindow(policy.ticket_updates_per_window, policy.ticket_window_s)
 
     def write(
         self,
@@ -65,7 +66,7 @@ class VendorWriteBack:
         update = ticket_update(decision)
         try:
             if tenant.vendor == "zendesk":
-                zendesk = ZendeskTickets(self._client, tenant.fields, prefix)
+                zendesk = ZendeskTickets(self._client, tenant.fields, prefix, self._window)
                 outcome = zendesk.apply(event.ticket_id, decision, update, previous)
             else:
                 jsm = JsmIssues(self._client, tenant.fields, prefix, deployment=tenant.deployment)

@@ -22,9 +22,9 @@ import pytest
 import responses
 from requests.auth import HTTPBasicAuth
 
-from connector.errors import Conflict, Rejected, Unauthorized
+from connector.errors import Conflict, RateLimited, Rejected, Unauthorized
 from connector.fields import FieldMap
-from connector.http import HttpClient
+from connector.http import HttpClient, TicketWindow
 from connector.zendesk import Outcome, ZendeskTickets
 from entitlements.decide import Decision, decide
 from entitlements.rulebook import Rulebook
@@ -560,3 +560,20 @@ def test_a_closed_ticket_is_left_alone() -> None:
             TICKET_ID, alice, ticket_update(alice), None
         )
         assert (outcome.outcome, len(rsps.calls)) == ("ticket_closed", 1)
+
+
+def test_the_per_ticket_update_window_holds_back_a_31st_update() -> None:
+    # Zendesk refuses more than 30 updates of one ticket in 10 minutes: past tierdesk's
+    # own margin the write is put off (RateLimited, transient: the worker retries later).
+    alice = decision()
+    client = HttpClient(BASE, HTTPBasicAuth("ops@acme.example/token", "t"), sleep=lambda s: None)
+    window = TicketWindow(limit=1, window_s=600)
+    tickets = ZendeskTickets(client, FIELDS, PREFIX, window)
+    with responses.RequestsMock() as rsps:
+        answer_get(rsps, ticket())
+        answer_put(rsps, 200)
+        assert tickets.apply(TICKET_ID, alice, ticket_update(alice), None).outcome == "written"
+        with pytest.raises(RateLimited) as caught:
+            tickets.apply(TICKET_ID, alice, ticket_update(alice), None)
+        assert caught.value.transient and caught.value.retry_after is not None
+        assert [call.request.method for call in rsps.calls] == ["GET", "PUT", "GET"]
