@@ -15,8 +15,14 @@ from typing import Any
 from connector.errors import NotFound
 from connector.fields import FieldMap
 from connector.http import HttpClient
-from connector.render import field_values, keep_agents_priority, material_change, note, our_tags
-from connector.zendesk import Outcome
+from connector.render import (
+    Outcome,
+    field_values,
+    keep_agents_priority,
+    material_change,
+    note,
+    our_tags,
+)
 from entitlements.decide import Decision
 
 PRIORITY_ORDER = {

@@ -3,11 +3,23 @@ text, and the rules that keep tierdesk from fighting agents."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from connector.fields import FieldMap
 from entitlements.decide import Decision
 from entitlements.tickets import format_instant
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a connector did with one decision."""
+
+    outcome: str  # written, unchanged, ticket_gone, ticket_closed
+    update: dict[str, Any]  # the body sent (empty when nothing was)
+    calls: int
+    note: str = ""
+
 
 # The parts of a decision whose change deserves an internal note; routing and tags
 # alone do not.

@@ -10,25 +10,23 @@ in between: read again and render again, up to three times.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from connector.errors import Conflict, NotFound
 from connector.fields import FieldMap
 from connector.http import HttpClient, TicketWindow
-from connector.render import field_values, keep_agents_priority, material_change, note, our_tags
+from connector.render import (
+    Outcome,
+    field_values,
+    keep_agents_priority,
+    material_change,
+    note,
+    our_tags,
+)
 from entitlements.decide import Decision
 
 PRIORITY_ORDER = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 MAX_CONFLICTS = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    outcome: str  # written, unchanged, ticket_gone
-    update: dict[str, Any]
-    calls: int
-    note: str = ""
 
 
 def render(

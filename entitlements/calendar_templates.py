@@ -63,18 +63,14 @@ class CalendarTemplate:
         )
 
     def holidays_for(self, account_holidays: HolidaySet) -> HolidaySet:
+        """The template's holidays and, when it says so, the account's: listed dates add
+        up; a calendar has one region for public holidays, the account's when it names
+        one (it is the customer's region that "business hours in region" means)."""
         if not self.account_holidays or not account_holidays:
             return self.holidays
-        if not self.holidays:
-            return account_holidays
-        if self.holidays.country and account_holidays.country:
-            # One country per calendar keeps the holidays library question simple; the
-            # mapping validation refuses a template and account that both name one.
-            return account_holidays
+        region = account_holidays if account_holidays.country else self.holidays
         return HolidaySet(
-            self.holidays.dates | account_holidays.dates,
-            self.holidays.country or account_holidays.country,
-            self.holidays.subdivision or account_holidays.subdivision,
+            self.holidays.dates | account_holidays.dates, region.country, region.subdivision
         )
 
     def bind(self, account_zone: str, account_holidays: HolidaySet = NO_HOLIDAYS) -> Calendar:

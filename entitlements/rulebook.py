@@ -15,7 +15,7 @@ from types import MappingProxyType
 from entitlements.accounts import Account, Subscription
 from entitlements.calendar_templates import CalendarTemplate
 from entitlements.calendars import NO_HOLIDAYS, Calendar, HolidaySet
-from entitlements.contacts import ContactPolicy, on_domains, split
+from entitlements.contacts import ContactPolicy, split
 from entitlements.errors import EntitlementError
 from entitlements.tickets import Ticket
 from entitlements.tiers import Tier
@@ -100,10 +100,7 @@ class Rulebook:
             for vendor, ids in a.organizations.items()
             for org in ids
         }
-        self._domains = sorted(
-            ((d.casefold(), a) for a in accounts for d in a.domains), key=lambda p: -len(p[0])
-        )
-        self._by_domain = dict(self._domains)
+        self._by_domain = {d.casefold(): a for a in accounts for d in a.domains}
         self._shared: dict[tuple[str, str, HolidaySet], Calendar] = {}
         self._calendars: dict[tuple[str, str | None], Calendar] = {}
         for name, template in self.templates.items():
@@ -149,11 +146,14 @@ class Rulebook:
         if org is not None and (org.vendor, org.id) in self._by_org:
             return Match(self._by_org[org.vendor, org.id], f"organization {org.vendor}:{org.id}")
         if ticket.requester:
+            # The domain itself, then each parent (eu.acme.example, acme.example, …): the
+            # longest known one wins, in a few look-ups whatever the number of accounts.
             _, domain = split(ticket.requester)
-            exact = self._by_domain.get(domain)
-            if exact is not None:
-                return Match(exact, f"email domain {domain}")
-            for known, account in self._domains:
-                if on_domains(domain, (known,)):
-                    return Match(account, f"email domain {domain} (under {known})")
+            labels = domain.split(".")
+            for i in range(len(labels)):
+                known = ".".join(labels[i:])
+                account = self._by_domain.get(known)
+                if account is not None:
+                    how = f"email domain {domain}" + (f" (under {known})" if i else "")
+                    return Match(account, how)
         return None

@@ -24,7 +24,7 @@ from responses import matchers
 from connector.fields import FieldMap
 from connector.http import HttpClient
 from connector.jsm import JsmIssues, jira_datetime
-from connector.zendesk import Outcome
+from connector.render import Outcome
 from entitlements.decide import Decision, decide
 from entitlements.rulebook import Rulebook
 from entitlements.tickets import Ticket, parse_ticket

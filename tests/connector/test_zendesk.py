@@ -25,7 +25,8 @@ from requests.auth import HTTPBasicAuth
 from connector.errors import Conflict, RateLimited, Rejected, Unauthorized
 from connector.fields import FieldMap
 from connector.http import HttpClient, TicketWindow
-from connector.zendesk import Outcome, ZendeskTickets
+from connector.render import Outcome
+from connector.zendesk import ZendeskTickets
 from entitlements.decide import Decision, decide
 from entitlements.rulebook import Rulebook
 from entitlements.tickets import parse_ticket
