@@ -13,6 +13,7 @@ are wrapped so that no repr, log line or error shows them.
 | ``TIERDESK_TENANT_<ID>_BASE_URL``, ``…_EMAIL`` | per tenant; ``<ID>`` upper-cased |
 | ``TIERDESK_TENANT_<ID>_WEBHOOK_SECRET``, ``…_WEBHOOK_SECRET_PREVIOUS`` | signing secrets |
 | ``TIERDESK_TENANT_<ID>_BEARER_TOKEN``, ``…_API_TOKEN`` | automation token, API token |
+| ``TIERDESK_TENANT_<ID>_APP_TOKEN``, ``…_APP_TOKEN_PREVIOUS`` | the sidebar app's read token |
 
 Every secret variable also has a ``…_FILE`` form naming a file that holds it.
 
@@ -208,6 +209,14 @@ def _tenant(tenant_id: str, spec: dict[str, Any], env: Mapping[str, str]) -> Ten
         if s
     )
     bearer = secret_from(env, _var(tenant_id, "BEARER_TOKEN"))
+    app_tokens = tuple(
+        s
+        for s in (
+            secret_from(env, _var(tenant_id, "APP_TOKEN")),
+            secret_from(env, _var(tenant_id, "APP_TOKEN_PREVIOUS")),
+        )
+        if s
+    )
     fields = spec.get("fields", {})
     if not isinstance(fields, dict):
         raise ConfigError(f"[tenants.{tenant_id}.fields] must be a table")
@@ -220,6 +229,7 @@ def _tenant(tenant_id: str, spec: dict[str, Any], env: Mapping[str, str]) -> Ten
         api_token=secret_from(env, _var(tenant_id, "API_TOKEN")),
         webhook_secrets=secrets,
         bearer_tokens=(bearer,) if bearer else (),
+        app_tokens=app_tokens,
         fields=FieldMap(
             severity=_opt(fields.get("severity")),
             product=_opt(fields.get("product")),

@@ -58,6 +58,9 @@ class Tenant:
     api_token: Secret | None = None
     webhook_secrets: tuple[Secret, ...] = ()  # current first; a second while rotating
     bearer_tokens: tuple[Secret, ...] = ()  # JSM Automation "Send web request"
+    # The Zendesk sidebar app's read-only token (its secure setting): it reads this
+    # tenant's decisions and nothing else.
+    app_tokens: tuple[Secret, ...] = ()
     fields: FieldMap = field(default_factory=FieldMap)
     deployment: str = "cloud"  # JSM: "cloud" (REST v3, email + token) or "datacenter" (v2, PAT)
 
