@@ -77,14 +77,10 @@ def test_an_unchanged_directory_is_not_read_again(
 ) -> None:
     ticks = Ticks()
     live = LiveMappings(directory, check_every_s=2, clock=ticks)
-    loads: list[Path | None] = []
-    monkeypatch.setattr(
-        "webhooks.live_mappings.load_mappings", lambda d: loads.append(d) or pytest.fail()
-    )
+    monkeypatch.setattr("webhooks.live_mappings.load_mappings", lambda d: pytest.fail())
     for _ in range(5):
         ticks.now += 10
         assert live.rulebook is not None
-    assert loads == []
 
 
 def test_a_broken_file_keeps_the_last_good_mappings_and_says_why(directory: Path) -> None:
@@ -101,13 +97,14 @@ def test_a_broken_file_keeps_the_last_good_mappings_and_says_why(directory: Path
     ), live.problems
 
     # Fixed: in force, and the problems are gone.
-    edit_accounts(directory, lambda d: (break_acme(d), rename_acme(d), fix(d)))
+    edit_accounts(directory, rename_and_fix)
     ticks.now += 2
     assert live.problems == []
     assert acme_name(live) == "Acme Renamed"
 
 
-def fix(document: dict[str, Any]) -> None:
+def rename_and_fix(document: dict[str, Any]) -> None:
+    rename_acme(document)
     document["accounts"][0]["timezone"] = "Europe/London"
 
 
