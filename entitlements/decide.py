@@ -29,6 +29,7 @@ from entitlements.errors import TicketError
 from entitlements.explanation import Line, LocalTime, Trail, Utc
 from entitlements.hours import HoursBalance, balance
 from entitlements.rulebook import Match, Rulebook
+from entitlements.sla import Milestones, milestones
 from entitlements.tickets import Ticket, format_instant
 from entitlements.tiers import Tier
 
@@ -57,6 +58,9 @@ class Decision:
     hours: HoursBalance | None
     escalation_level: str | None
     tags: tuple[str, ...]
+    # When the first-response clock reaches each stage (None when not covered); a
+    # sweep compares them with the clock (entitlements/sla.py).
+    milestones: Milestones | None
     because: tuple[Line, ...]  # rendered by `explanation` when someone reads it
 
     @property
@@ -126,12 +130,20 @@ def decide(ticket: Ticket, mappings: Rulebook, now: datetime) -> Decision:
 
     tier = mappings.tiers[choice.tier]
     covered = _covers(tier, product, category, mappings, trail)
-    calendar_name = target_text = due = None
+    calendar_name = target_text = due = clock = None
     if covered:
         calendar_name, rule = tier.calendar_for(severity, environment, product)
         calendar = mappings.calendar(calendar_name, account)
         target = tier.targets[severity]
-        due = calendar.due(ticket.created_at, target.on(calendar.business_day))
+        clock = milestones(
+            calendar,
+            ticket.created_at,
+            target.on(calendar.business_day),
+            at_risk_fraction=tier.at_risk_fraction,
+            escalation_step=tier.escalation_step,
+            levels=tier.escalation_levels,
+        )
+        due = clock.due
         target_text = str(target)
         if rule is not None:
             trail.say("calendar {}: {} ({}); {}", calendar_name, rule.why, rule.pointer, calendar)
@@ -185,6 +197,7 @@ def decide(ticket: Ticket, mappings: Rulebook, now: datetime) -> Decision:
             reasons=trail.reasons,
         ),
         because=tuple(trail.lines),
+        milestones=clock,
     )
 
 

@@ -119,6 +119,10 @@ class Tier:
     phone_severities: frozenset[int] = frozenset()
     severity_names: Mapping[int, str] = field(default_factory=dict)
     escalation_levels: tuple[str, ...] = ()
+    # RULES.md §3 (assumptions, so settings): each further escalation comes after this
+    # share of the target again; a ticket is at risk after this share of its target.
+    escalation_step: float = 1.0
+    at_risk_fraction: float = 0.75
     pointer: str = ""
 
     def covers_product(self, product: str | None) -> bool:

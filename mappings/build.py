@@ -368,6 +368,8 @@ class _Builder:
             phone_severities=frozenset(spec.get("phone_severities", [])),
             severity_names={int(k): v for k, v in spec.get("severity_names", {}).items()},
             escalation_levels=tuple(spec.get("escalation_levels", [])),
+            escalation_step=spec.get("escalation_step_percent", 100) / 100,
+            at_risk_fraction=spec.get("at_risk_percent", 75) / 100,
             pointer=f"{_TIERS}#{pointer(*where)}",
         )
 
