@@ -10,6 +10,7 @@ are wrapped so that no repr, log line or error shows them.
 | ``TIERDESK_API_TOKEN`` | bearer token for ``/api/*`` |
 | ``TIERDESK_LEASE_SECONDS``, ``TIERDESK_MAX_ATTEMPTS`` | worker lease and retries |
 | ``TIERDESK_TENANTS`` | ``id=vendor,…``: tenants without a config file |
+| ``TIERDESK_STATE_DIR`` | where ``tierdesk setup`` records field ids (below) |
 | ``TIERDESK_TENANT_<ID>_BASE_URL``, ``…_EMAIL`` | per tenant; ``<ID>`` upper-cased |
 | ``TIERDESK_TENANT_<ID>_WEBHOOK_SECRET``, ``…_WEBHOOK_SECRET_PREVIOUS`` | signing secrets |
 | ``TIERDESK_TENANT_<ID>_BEARER_TOKEN``, ``…_API_TOKEN`` | automation token, API token |
@@ -35,15 +36,40 @@ The TOML file::
     organizations = "customfield_10002"
     [tenants.acme-jsm.fields.values.product]
     "Jira Software" = "jira-software"
+
+Field ids recorded by ``tierdesk setup`` (``<state dir>/<tenant>.fields.json``)
+---------------------------------------------------------------------------------
+
+``tierdesk setup zendesk|jsm --apply`` creates the fields tierdesk writes and records
+their ids in a JSON file per tenant, in the state directory: ``TIERDESK_STATE_DIR``,
+else the directory of ``TIERDESK_CONFIG``, else the current directory. A tenant's
+`FieldMap` starts from that file when it exists; every key of ``[tenants.X.fields]``
+in the TOML file then overrides it, so a hand edit always wins (an empty value
+switches a field off). The file is written atomically (temporary file, fsync,
+rename), so a reader never sees half of one::
+
+    {"format": "tierdesk.fields/1", "tenant": "acme-jsm", "vendor": "jsm",
+     "fields": {"tier": {"id": "customfield_10100", "type": "text"},
+                "first_response_due": {"id": "customfield_10101", "type": "datetime"}},
+     "webhook": {"id": "42", "url": "https://tierdesk.example/webhooks/jsm/acme-jsm"},
+     "triggers": {}}
+
+``type`` (``text``, ``textarea`` or ``datetime``) is the kind of field the helpdesk
+holds, recorded for the connector (a Jira date-time field takes another format than
+a text field); `FieldMap` does not carry it yet. ``webhook`` and ``triggers`` say what
+else setup created or found; settings do not read them.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
+import tempfile
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +88,143 @@ _SECRET_KEYS = {
 }
 
 
+FIELDS_FORMAT = "tierdesk.fields/1"
+FIELD_TYPES = ("text", "textarea", "datetime")
+# The FieldMap entries that hold one field id (the others are tables).
+ID_FIELDS = (
+    "severity",
+    "product",
+    "environment",
+    "category",
+    "organizations",
+    "tier",
+    "first_response_due",
+    "named_contact",
+    "named_contact_reason",
+    "coverage",
+    "team",
+)
+
+
 class ConfigError(Exception):
     """A setting that cannot be used; names the variable or key, never a secret value."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRecord:
+    """One helpdesk field `tierdesk setup` created or found."""
+
+    id: str
+    type: str  # one of FIELD_TYPES
+
+
+@dataclass(frozen=True, slots=True)
+class FieldsFile:
+    """``<state dir>/<tenant>.fields.json``: what `tierdesk setup` set up for a tenant."""
+
+    tenant: str
+    vendor: str
+    fields: dict[str, FieldRecord] = field(default_factory=dict)  # FieldMap name → field
+    webhook: dict[str, str] = field(default_factory=dict)  # id, url
+    triggers: dict[str, str] = field(default_factory=dict)  # Zendesk: event → trigger id
+
+    def to_json(self) -> str:
+        doc = {
+            "format": FIELDS_FORMAT,
+            "tenant": self.tenant,
+            "vendor": self.vendor,
+            "fields": {
+                name: {"id": record.id, "type": record.type}
+                for name, record in sorted(self.fields.items())
+            },
+            "webhook": dict(sorted(self.webhook.items())),
+            "triggers": dict(sorted(self.triggers.items())),
+        }
+        return json.dumps(doc, indent=2) + "\n"
+
+
+def state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where `tierdesk setup` keeps what it records: ``TIERDESK_STATE_DIR``, else the
+    directory of ``TIERDESK_CONFIG``, else the current directory."""
+    env = os.environ if env is None else env
+    if env.get("TIERDESK_STATE_DIR"):
+        return Path(env["TIERDESK_STATE_DIR"])
+    if env.get("TIERDESK_CONFIG"):
+        return Path(env["TIERDESK_CONFIG"]).parent
+    return Path()
+
+
+def fields_path(directory: Path, tenant_id: str) -> Path:
+    return directory / f"{tenant_id}.fields.json"
+
+
+def read_fields_file(path: Path) -> FieldsFile | None:
+    """The recorded fields, None when there is no file; `ConfigError` naming the file
+    and the entry when it is not one `tierdesk setup` writes."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FIELDS_FORMAT:
+        raise ConfigError(f'{path}: expected an object with "format": "{FIELDS_FORMAT}"')
+    for key in ("tenant", "vendor"):
+        if not isinstance(doc.get(key), str):
+            raise ConfigError(f"{path}: {key}: expected a string")
+    fields: dict[str, FieldRecord] = {}
+    table = doc.get("fields", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: fields: expected an object")
+    for name, entry in table.items():
+        where = f"{path}: fields.{name}"
+        if name not in ID_FIELDS:
+            raise ConfigError(f"{where}: not a field tierdesk knows ({', '.join(ID_FIELDS)})")
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str) or not entry["id"]:
+            raise ConfigError(f'{where}: expected {{"id": "…", "type": "…"}}')
+        if entry.get("type") not in FIELD_TYPES:
+            raise ConfigError(f"{where}.type: expected one of {list(FIELD_TYPES)}")
+        fields[name] = FieldRecord(entry["id"], entry["type"])
+    return FieldsFile(
+        tenant=doc["tenant"],
+        vendor=doc["vendor"],
+        fields=fields,
+        webhook=_strings(path, "webhook", doc.get("webhook", {})),
+        triggers=_strings(path, "triggers", doc.get("triggers", {})),
+    )
+
+
+def _strings(path: Path, key: str, value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ConfigError(f"{path}: {key}: expected an object of strings")
+    return dict(value)
+
+
+def write_atomically(path: Path, text: str, *, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``text`` all at once: a temporary file beside it, fsync,
+    rename, fsync of the directory. A reader sees the old file or the new one, never
+    half of one; the file has ``mode`` from its first byte (0o600 for secrets)."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temp = Path(name)
+    try:
+        os.fchmod(fd, mode)  # mkstemp makes 0o600; the umask plays no part either way
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temp.replace(path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself survives a crash
+    finally:
+        os.close(directory)
 
 
 def secret_from(env: Mapping[str, str], name: str) -> Secret | None:
@@ -221,6 +382,11 @@ def _tenant(tenant_id: str, spec: dict[str, Any], env: Mapping[str, str]) -> Ten
     if not isinstance(fields, dict):
         raise ConfigError(f"[tenants.{tenant_id}.fields] must be a table")
     values = fields.get("values", {})
+    # What `tierdesk setup` recorded, then every key the TOML file names: hand edits win.
+    ids: dict[str, str | None] = {
+        name: record.id for name, record in _recorded(tenant_id, vendor, env).items()
+    }
+    ids.update({name: _opt(fields[name]) for name in ID_FIELDS if name in fields})
     return Tenant(
         id=tenant_id,
         vendor=vendor,
@@ -231,22 +397,36 @@ def _tenant(tenant_id: str, spec: dict[str, Any], env: Mapping[str, str]) -> Ten
         bearer_tokens=(bearer,) if bearer else (),
         app_tokens=app_tokens,
         fields=FieldMap(
-            severity=_opt(fields.get("severity")),
-            product=_opt(fields.get("product")),
-            environment=_opt(fields.get("environment")),
-            category=_opt(fields.get("category")),
-            organizations=_opt(fields.get("organizations")),
+            severity=ids.get("severity"),
+            product=ids.get("product"),
+            environment=ids.get("environment"),
+            category=ids.get("category"),
+            organizations=ids.get("organizations"),
             values=_values(tenant_id, values),
-            tier=_opt(fields.get("tier")),
-            first_response_due=_opt(fields.get("first_response_due")),
-            named_contact=_opt(fields.get("named_contact")),
-            named_contact_reason=_opt(fields.get("named_contact_reason")),
-            coverage=_opt(fields.get("coverage")),
-            team=_opt(fields.get("team")),
+            tier=ids.get("tier"),
+            first_response_due=ids.get("first_response_due"),
+            named_contact=ids.get("named_contact"),
+            named_contact_reason=ids.get("named_contact_reason"),
+            coverage=ids.get("coverage"),
+            team=ids.get("team"),
             groups=_groups(tenant_id, fields.get("groups", {})),
         ),
         deployment=_deployment(tenant_id, vendor, spec.get("deployment", "cloud")),
     )
+
+
+def _recorded(tenant_id: str, vendor: str, env: Mapping[str, str]) -> dict[str, FieldRecord]:
+    path = fields_path(state_dir(env), tenant_id)
+    recorded = read_fields_file(path)
+    if recorded is None:
+        return {}
+    if (recorded.tenant, recorded.vendor) != (tenant_id, vendor):
+        # A copied or renamed file would point this tenant at another helpdesk's fields.
+        raise ConfigError(
+            f"{path}: written for tenant {recorded.tenant} ({recorded.vendor}),"
+            f" not {tenant_id} ({vendor}); run `tierdesk setup {vendor} --tenant {tenant_id}`"
+        )
+    return recorded.fields
 
 
 def _opt(value: Any) -> str | None:

@@ -7,11 +7,21 @@ for them.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from tierdesk.config import ConfigError, settings_from_env
+from tierdesk.config import (
+    ConfigError,
+    FieldRecord,
+    FieldsFile,
+    fields_path,
+    read_fields_file,
+    settings_from_env,
+    state_dir,
+    write_atomically,
+)
 from webhooks.settings import FieldMap, Secret, Settings, Tenant
 
 S_CURRENT = "whsec-current-7f3a"
@@ -383,3 +393,171 @@ def test_non_finite_or_fractional_numbers_are_config_errors(env: dict[str, str])
 def test_a_values_entry_that_is_not_a_table_is_a_config_error(tmp_path: Path, fields: str) -> None:
     toml = f'[tenants.a]\nvendor = "jsm"\n[tenants.a.fields]\n{fields}\n'
     assert "values" in config_error(config_env(tmp_path, toml))
+
+
+# -- field ids recorded by `tierdesk setup` ----------------------------------------------
+
+RECORDED_JSM = FieldsFile(
+    tenant="acme-jsm",
+    vendor="jsm",
+    fields={
+        "tier": FieldRecord("customfield_10100", "text"),
+        "first_response_due": FieldRecord("customfield_10101", "datetime"),
+        "named_contact": FieldRecord("customfield_10102", "text"),
+        "named_contact_reason": FieldRecord("customfield_10103", "textarea"),
+        "coverage": FieldRecord("customfield_10104", "text"),
+    },
+    webhook={"id": "42", "url": "https://tierdesk.example/webhooks/jsm/acme-jsm"},
+)
+
+
+def record(directory: Path, recorded: FieldsFile) -> Path:
+    path = fields_path(directory, recorded.tenant)
+    write_atomically(path, recorded.to_json())
+    return path
+
+
+def test_recorded_field_ids_fill_the_field_map(tmp_path: Path) -> None:
+    record(tmp_path, RECORDED_JSM)
+    env = {"TIERDESK_TENANTS": "acme-jsm=jsm", "TIERDESK_STATE_DIR": str(tmp_path)}
+
+    fields = settings_from_env(env).tenants["acme-jsm"].fields
+
+    assert fields == FieldMap(
+        tier="customfield_10100",
+        first_response_due="customfield_10101",
+        named_contact="customfield_10102",
+        named_contact_reason="customfield_10103",
+        coverage="customfield_10104",
+    )
+
+
+def test_the_toml_file_overrides_recorded_ids_and_an_empty_value_switches_one_off(
+    tmp_path: Path,
+) -> None:
+    record(tmp_path, RECORDED_JSM)  # beside the TOML file: the default state directory
+    toml = """
+[tenants.acme-jsm]
+vendor = "jsm"
+[tenants.acme-jsm.fields]
+tier = "customfield_20000"      # a hand edit wins
+named_contact_reason = ""       # tierdesk must not write this one
+severity = "customfield_10071"  # not recorded at all
+"""
+    fields = settings_from_env(config_env(tmp_path, toml)).tenants["acme-jsm"].fields
+
+    assert fields == FieldMap(
+        severity="customfield_10071",
+        tier="customfield_20000",
+        first_response_due="customfield_10101",
+        named_contact="customfield_10102",
+        named_contact_reason=None,
+        coverage="customfield_10104",
+    )
+
+
+def test_the_state_directory_is_the_variable_then_the_config_directory_then_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "etc" / "tierdesk.toml"
+    assert state_dir({"TIERDESK_STATE_DIR": "/var/lib/td", "TIERDESK_CONFIG": str(config)}) == (
+        Path("/var/lib/td")
+    )
+    assert state_dir({"TIERDESK_CONFIG": str(config)}) == tmp_path / "etc"
+    assert state_dir({}) == Path()
+
+    # Without either variable the file is looked for in the current directory.
+    monkeypatch.chdir(tmp_path)
+    record(tmp_path, RECORDED_JSM)
+    tenant = settings_from_env({"TIERDESK_TENANTS": "acme-jsm=jsm"}).tenants["acme-jsm"]
+    assert tenant.fields.tier == "customfield_10100"
+
+
+def test_a_file_recorded_for_another_tenant_or_vendor_is_refused(tmp_path: Path) -> None:
+    path = fields_path(tmp_path, "acme-zd")
+    write_atomically(path, RECORDED_JSM.to_json())  # copied over by hand
+    env = {"TIERDESK_TENANTS": "acme-zd=zendesk", "TIERDESK_STATE_DIR": str(tmp_path)}
+
+    message = config_error(env)
+
+    assert message.startswith(str(path))
+    assert "written for tenant acme-jsm (jsm), not acme-zd (zendesk)" in message
+    assert "tierdesk setup zendesk --tenant acme-zd" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("{", "not valid JSON", id="syntax"),
+        pytest.param("[]", '"format": "tierdesk.fields/1"', id="not-an-object"),
+        pytest.param('{"format": "other/1"}', '"format": "tierdesk.fields/1"', id="format"),
+        pytest.param(
+            '{"format": "tierdesk.fields/1", "tenant": "a", "vendor": "jsm",'
+            ' "fields": {"colour": {"id": "1", "type": "text"}}}',
+            "fields.colour: not a field tierdesk knows",
+            id="unknown-field",
+        ),
+        pytest.param(
+            '{"format": "tierdesk.fields/1", "tenant": "a", "vendor": "jsm",'
+            ' "fields": {"tier": "customfield_1"}}',
+            'fields.tier: expected {"id"',
+            id="bare-id",
+        ),
+        pytest.param(
+            '{"format": "tierdesk.fields/1", "tenant": "a", "vendor": "jsm",'
+            ' "fields": {"tier": {"id": "customfield_1", "type": "select"}}}',
+            "fields.tier.type: expected one of",
+            id="type",
+        ),
+        pytest.param(
+            '{"format": "tierdesk.fields/1", "tenant": "a", "vendor": "jsm", "webhook": 3}',
+            "webhook: expected an object of strings",
+            id="webhook",
+        ),
+    ],
+)
+def test_a_damaged_fields_file_is_a_config_error_naming_it(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, "a.fields.json", text)
+
+    error = config_error({"TIERDESK_TENANTS": "a=jsm", "TIERDESK_STATE_DIR": str(tmp_path)})
+
+    assert error.startswith(str(path))
+    assert message in error
+
+
+def test_a_written_fields_file_reads_back_the_same(tmp_path: Path) -> None:
+    path = record(tmp_path, RECORDED_JSM)
+
+    assert read_fields_file(path) == RECORDED_JSM
+    assert read_fields_file(tmp_path / "missing.fields.json") is None
+
+
+def test_an_atomic_write_sets_the_mode_and_replaces_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "a.webhook-secret"
+    path.write_text("old", encoding="utf-8")
+    path.chmod(0o644)
+
+    write_atomically(path, "new", mode=0o600)
+
+    assert path.read_text(encoding="utf-8") == "new"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.webhook-secret"]  # no temp left
+
+
+def test_an_interrupted_atomic_write_leaves_the_old_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = record(tmp_path, RECORDED_JSM)
+    before = path.read_bytes()
+
+    def broken_disk(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", broken_disk)
+    with pytest.raises(OSError, match="Input/output error"):
+        write_atomically(path, FieldsFile(tenant="acme-jsm", vendor="jsm").to_json())
+
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
