@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import lru_cache
 
@@ -29,7 +29,16 @@ from entitlements.errors import TicketError
 from entitlements.explanation import Line, LocalTime, Trail, Utc
 from entitlements.hours import HoursBalance, balance
 from entitlements.rulebook import Match, Rulebook
-from entitlements.sla import Milestones, milestones
+from entitlements.sla import (
+    AT_RISK,
+    BREACHED,
+    MET,
+    MISSED,
+    FirstResponse,
+    Milestones,
+    Status,
+    milestones,
+)
 from entitlements.tickets import Ticket, format_instant
 from entitlements.tiers import Tier
 
@@ -62,6 +71,9 @@ class Decision:
     # sweep compares them with the clock (entitlements/sla.py).
     milestones: Milestones | None
     because: tuple[Line, ...]  # rendered by `explanation` when someone reads it
+    # Where the clock stands (`followed`): on_track, at_risk, breached, met, missed.
+    sla: str | None = None
+    first_response: FirstResponse | None = None
 
     @property
     def explanation(self) -> tuple[str, ...]:
@@ -92,8 +104,59 @@ class Decision:
             "hours": self.hours.to_json() if self.hours else None,
             "escalation_level": self.escalation_level,
             "tags": list(self.tags),
+            "sla": self.sla,
+            "first_response": _response_json(self.first_response),
             "explanation": list(self.explanation),
         }
+
+
+def _response_json(response: FirstResponse | None) -> dict[str, object] | None:
+    if response is None:
+        return None
+    return {
+        "at": format_instant(response.at),
+        "met": response.met,
+        "margin_minutes": round(response.margin.total_seconds() / 60, 1),
+    }
+
+
+def followed(
+    decision: Decision,
+    status: Status,
+    response: FirstResponse | None,
+    tag_prefix: str,
+) -> Decision:
+    """The decision with where its first-response clock stands: the stage's tags, the
+    escalation level reached, and a line that says so. Pure, like `decide`."""
+    m = decision.milestones
+    if m is None:
+        return decision
+    raw: list[str] = []
+    lines = list(decision.because)
+    level = status.level_name(m) or decision.escalation_level
+    if status.stage == AT_RISK:
+        raw.append("sla_at_risk")
+        lines.append(Line("at risk since {}: first response due {}", (Utc(m.at_risk), Utc(m.due))))
+    elif status.stage in (BREACHED, MISSED):
+        raw.append("sla_breached")
+        if status.stage == BREACHED:
+            lines.append(Line("breached: no first response by {}", (Utc(m.due),)))
+        if status.level and m.levels:
+            raw.append(f"escalation_{min(status.level, len(m.levels) - 1) + 1}")
+            lines.append(Line("escalated to {} after {} breach step(s)", (level, status.level)))
+    if status.stage in (MET, MISSED):
+        raw.append("first_response_met" if status.stage == MET else "first_response_missed")
+    if response is not None:
+        lines.append(Line("{} (at {})", (response.describe(), Utc(response.at))))
+    extra = tuple(_tag(tag_prefix, t) for t in raw)
+    return replace(
+        decision,
+        sla=status.stage,
+        first_response=response,
+        escalation_level=level,
+        tags=tuple(dict.fromkeys(decision.tags + extra)),
+        because=tuple(lines),
+    )
 
 
 @dataclass(frozen=True, slots=True)

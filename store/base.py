@@ -16,6 +16,7 @@ Events of one ticket are claimed in order of arrival and never two at once.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -77,6 +78,45 @@ class WrittenState:
 
 
 @dataclass(frozen=True, slots=True)
+class SlaClock:
+    """One ticket's first-response clock (entitlements/sla.py), kept so that sweeps and
+    reports need neither the helpdesk nor a calendar. Instants are integer microseconds
+    since the epoch: "one microsecond past due" must compare exactly."""
+
+    tenant: str
+    ticket: str
+    ticket_key: str
+    vendor: str
+    account: str | None
+    tier: str
+    calendar: str | None
+    requester: str | None
+    created_us: int
+    at_risk_us: int
+    due_us: int
+    steps_us: tuple[int, ...]
+    levels: tuple[str, ...]
+    stage: str  # on_track, at_risk, breached, met, missed
+    level: int
+    next_check_us: int | None  # when the stage changes next; None: nothing more will
+    snapshot: str  # the TicketEvent (JSON) it was decided from: sweeps re-decide from it
+    responded_us: int | None = None
+    margin_us: int | None = None  # business time to spare (met) or missed by
+    closed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A sweep's step of one clock: from ``clock`` to a new stage, level and next check."""
+
+    clock: SlaClock
+    stage: str
+    level: int
+    next_check_us: int | None
+    event: NewEvent | None  # None: only the next check moves, nothing to write
+
+
+@dataclass(frozen=True, slots=True)
 class AuditRow:
     id: int
     event: int
@@ -127,9 +167,32 @@ class Store(Protocol):
         record: AuditRecord,
         now: float,
         written: WrittenState | None = None,
+        clock: SlaClock | None = None,
     ) -> None:
         """Mark done, write the audit row and (when given) what is now written on the
-        ticket, in one transaction; `LeaseLost` if another worker holds the event now."""
+        ticket and its SLA clock, in one transaction; `LeaseLost` if another worker holds
+        the event now."""
+        ...
+
+    def sla_clock(self, tenant: str, ticket: str) -> SlaClock | None: ...
+
+    def due_clocks(self, now_us: int, limit: int) -> list[SlaClock]:
+        """Open clocks whose stage changes at or before ``now_us``, soonest first."""
+        ...
+
+    def advance(self, moves: list[Move], now: float) -> int:
+        """Apply each move and queue its event (the write-back of the change), all in
+        one transaction; a move whose clock changed meanwhile is skipped. Returns how
+        many were applied."""
+        ...
+
+    def clocks(self, since_us: int, until_us: int) -> Iterator[SlaClock]:
+        """Every clock of a ticket created in ``[since_us, until_us)``, streamed."""
+        ...
+
+    def lead(self, role: str, owner: str, now: float, ttl_s: float) -> bool:
+        """Hold (or renew) the lease of ``role`` for ``ttl_s``: True for one owner at a
+        time, so that one of several workers sweeps."""
         ...
 
     def last_written(self, tenant: str, ticket: str, writer: str) -> str | None:

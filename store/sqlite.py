@@ -10,6 +10,7 @@ RETURNING`` hands the claimed row back in that same step.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import sqlite3
 import threading
@@ -25,7 +26,9 @@ from store.base import (
     Claimed,
     EventRow,
     LeaseLost,
+    Move,
     NewEvent,
+    SlaClock,
     StoreError,
     WrittenState,
 )
@@ -85,7 +88,52 @@ CREATE TABLE IF NOT EXISTS written (
     PRIMARY KEY (tenant, ticket, writer)
 );
 CREATE INDEX IF NOT EXISTS audit_event ON audit (event);
+
+-- One row per decided ticket: its first-response clock (store/base.py SlaClock).
+CREATE TABLE IF NOT EXISTS sla (
+    tenant        TEXT NOT NULL,
+    ticket        TEXT NOT NULL,
+    ticket_key    TEXT NOT NULL,
+    vendor        TEXT NOT NULL,
+    account       TEXT,
+    tier          TEXT NOT NULL,
+    calendar      TEXT,
+    requester     TEXT,
+    created_us    INTEGER NOT NULL,
+    at_risk_us    INTEGER NOT NULL,
+    due_us        INTEGER NOT NULL,
+    steps_us      TEXT NOT NULL,
+    levels        TEXT NOT NULL,
+    stage         TEXT NOT NULL,
+    level         INTEGER NOT NULL,
+    next_check_us INTEGER,
+    snapshot      TEXT NOT NULL,
+    responded_us  INTEGER,
+    margin_us     INTEGER,
+    closed        INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant, ticket)
+);
+-- A sweep reads only the clocks whose stage changes now: the rest cost nothing.
+CREATE INDEX IF NOT EXISTS sla_next ON sla (next_check_us) WHERE next_check_us IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sla_created ON sla (created_us);
+
+CREATE TABLE IF NOT EXISTS leases (
+    role   TEXT PRIMARY KEY,
+    owner  TEXT NOT NULL,
+    until  REAL NOT NULL
+);
 """
+
+_SLA_COLUMNS = (
+    "tenant, ticket, ticket_key, vendor, account, tier, calendar, requester, created_us,"
+    " at_risk_us, due_us, steps_us, levels, stage, level, next_check_us, snapshot,"
+    " responded_us, margin_us, closed"
+)
+_SLA_UPSERT = (
+    f"INSERT INTO sla ({_SLA_COLUMNS}) VALUES ({', '.join('?' * 20)})"
+    " ON CONFLICT (tenant, ticket) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _SLA_COLUMNS.replace(" ", "").split(",")[2:])
+)
 
 _CLAIM = """
 UPDATE inbox
@@ -329,6 +377,7 @@ class SqliteStore:
         record: AuditRecord,
         now: float,
         written: WrittenState | None = None,
+        clock: SlaClock | None = None,
     ) -> None:
         try:
             with self._transaction(durable=False) as db:
@@ -347,6 +396,8 @@ class SqliteStore:
                         " DO UPDATE SET state = excluded.state, at = excluded.at",
                         (claimed.tenant, claimed.ticket, written.writer, written.state, now),
                     )
+                if clock is not None:
+                    db.execute(_SLA_UPSERT, _sla_values(clock))
         except (sqlite3.Error, UnicodeEncodeError) as exc:
             raise StoreError(f"{self.path}: cannot complete event {claimed.id}: {exc}") from exc
 
@@ -469,6 +520,115 @@ class SqliteStore:
 
     def counts(self) -> dict[str, int]:
         return dict(self._read("SELECT state, count(*) FROM inbox GROUP BY state"))
+
+    # -- SLA clocks -----------------------------------------------------------------
+
+    def sla_clock(self, tenant: str, ticket: str) -> SlaClock | None:
+        rows = self._read(
+            f"SELECT {_SLA_COLUMNS} FROM sla WHERE tenant = ? AND ticket = ?", (tenant, ticket)
+        )
+        return _sla_row(rows[0]) if rows else None
+
+    def due_clocks(self, now_us: int, limit: int) -> list[SlaClock]:
+        rows = self._read(
+            f"SELECT {_SLA_COLUMNS} FROM sla INDEXED BY sla_next"
+            " WHERE next_check_us IS NOT NULL AND next_check_us <= ?"
+            " ORDER BY next_check_us LIMIT ?",
+            (now_us, limit),
+        )
+        return [_sla_row(row) for row in rows]
+
+    def advance(self, moves: list[Move], now: float) -> int:
+        applied = 0
+        try:
+            with self._transaction(durable=False) as db:
+                for move in moves:
+                    clock = move.clock
+                    # Compare and set: a worker may have re-decided the ticket (a new due
+                    # time) or recorded its first response since the sweep read it.
+                    changed = db.execute(
+                        "UPDATE sla SET stage = ?, level = ?, next_check_us = ?"
+                        " WHERE tenant = ? AND ticket = ? AND stage = ? AND level = ?"
+                        " AND due_us = ? AND responded_us IS NULL",
+                        (
+                            move.stage,
+                            move.level,
+                            move.next_check_us,
+                            clock.tenant,
+                            clock.ticket,
+                            clock.stage,
+                            clock.level,
+                            clock.due_us,
+                        ),
+                    )
+                    if changed.rowcount != 1:
+                        continue
+                    applied += 1
+                    if move.event is not None:
+                        db.execute(_INSERT, _insert_values(move.event, now, 0.0))
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot advance SLA clocks: {exc}") from exc
+        return applied
+
+    def clocks(self, since_us: int, until_us: int) -> Iterator[SlaClock]:
+        db = self._db()
+        try:
+            cursor = db.execute(
+                f"SELECT {_SLA_COLUMNS} FROM sla WHERE created_us >= ? AND created_us < ?"
+                " ORDER BY created_us",
+                (since_us, until_us),
+            )
+            while rows := cursor.fetchmany(1000):
+                yield from (_sla_row(row) for row in rows)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from exc
+
+    def lead(self, role: str, owner: str, now: float, ttl_s: float) -> bool:
+        try:
+            with self._transaction(durable=False) as db:
+                taken = db.execute(
+                    "INSERT INTO leases (role, owner, until) VALUES (?, ?, ?)"
+                    " ON CONFLICT (role) DO UPDATE SET owner = excluded.owner,"
+                    " until = excluded.until WHERE leases.owner = excluded.owner"
+                    " OR leases.until <= ?",
+                    (role, owner, now + ttl_s, now),
+                )
+                return taken.rowcount == 1
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from exc
+
+
+def _sla_values(clock: SlaClock) -> tuple[object, ...]:
+    return (
+        clock.tenant,
+        clock.ticket,
+        clock.ticket_key,
+        clock.vendor,
+        clock.account,
+        clock.tier,
+        clock.calendar,
+        clock.requester,
+        clock.created_us,
+        clock.at_risk_us,
+        clock.due_us,
+        json.dumps(list(clock.steps_us)),
+        json.dumps(list(clock.levels)),
+        clock.stage,
+        clock.level,
+        clock.next_check_us,
+        clock.snapshot,
+        clock.responded_us,
+        clock.margin_us,
+        int(clock.closed),
+    )
+
+
+def _sla_row(row: tuple[Any, ...]) -> SlaClock:
+    values = list(row)
+    values[11] = tuple(json.loads(values[11]))
+    values[12] = tuple(json.loads(values[12]))
+    values[19] = bool(values[19])
+    return SlaClock(*values)
 
 
 def _replay_filter(
