@@ -27,8 +27,19 @@ class HoursBalance:
         return self.balance_s <= 0
 
     @property
+    def low_threshold_s(self) -> int:
+        """Under this many seconds the balance is low: whole seconds, so that a fraction
+        such as 0.1 (not exact in binary) cannot make a balance right at the line low."""
+        return round(self.last_bundle_s * self.low_fraction)
+
+    @property
     def low(self) -> bool:
-        return not self.exhausted and self.balance_s < self.last_bundle_s * self.low_fraction
+        return not self.exhausted and self.balance_s < self.low_threshold_s
+
+    @property
+    def status(self) -> str:
+        """``exhausted``, ``low`` or ``ok``: one word for a tag, a field or a table."""
+        return "exhausted" if self.exhausted else "low" if self.low else "ok"
 
     def to_json(self) -> dict[str, float | bool]:
         return {
