@@ -1,0 +1,501 @@
+"""The hours ledger in the store's SQLite file (RULES.md §3, `entitlements.ledger`).
+
+Three tables beside the inbox:
+
+- ``ledger_purchase``: one row per (account, key): the mappings' bundles, and their
+  ``hours_used`` carried in (``kind = 'carried'``, counted as used);
+- ``ledger_worklog``: one row per (tenant, ticket, worklog): its **latest version**
+  only. The upsert itself keeps the newer version by ``(deleted, updated_us, seq)``, so
+  a replayed, duplicated or late webhook cannot count twice or undo a newer one, even
+  when two workers record versions of one worklog at once;
+- ``ledger_ticket``: one row per (tenant, ticket): the account the ticket belongs to,
+  from its newest snapshot.
+
+A balance is one aggregate query over them. ``seq`` (the order of arrival) comes from
+a one-row counter taken inside the write transaction.
+
+Connections as in `store.sqlite`: one per thread, WAL, a busy timeout, writers queued on
+the same lock file as the inbox's and then ``BEGIN IMMEDIATE``; ``synchronous=FULL``
+(ledger writes are few: worklogs, a ticket changing account, a purchase).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from entitlements.hours import HoursBalance
+from entitlements.ledger import (
+    LedgerError,
+    Purchase,
+    PurchaseKind,
+    TicketMove,
+    Totals,
+    WorklogKey,
+    WorklogVersion,
+    purchases_of,
+)
+from entitlements.rulebook import Rulebook
+from store.base import StoreError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ledger_purchase (
+    account      TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('bundle', 'carried')),
+    seconds      INTEGER NOT NULL CHECK (seconds >= 0),
+    purchased_on TEXT NOT NULL,  -- YYYY-MM-DD: compares as a date
+    UNIQUE (account, key)
+);
+CREATE TABLE IF NOT EXISTS ledger_worklog (
+    tenant     TEXT NOT NULL,
+    ticket     TEXT NOT NULL,
+    worklog    TEXT NOT NULL,
+    seconds    INTEGER NOT NULL CHECK (seconds >= 0),
+    deleted    INTEGER NOT NULL CHECK (deleted IN (0, 1)),
+    updated_us INTEGER NOT NULL,  -- the vendor's updated time, µs since the epoch (UTC)
+    seq        INTEGER NOT NULL,  -- arrival
+    UNIQUE (tenant, ticket, worklog)
+);
+CREATE TABLE IF NOT EXISTS ledger_ticket (
+    tenant  TEXT NOT NULL,
+    ticket  TEXT NOT NULL,
+    account TEXT,  -- NULL: a ticket of no known account
+    seen_us INTEGER NOT NULL,
+    seq     INTEGER NOT NULL,
+    UNIQUE (tenant, ticket)
+);
+CREATE INDEX IF NOT EXISTS ledger_ticket_account ON ledger_ticket (account);
+CREATE TABLE IF NOT EXISTS ledger_seq (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO ledger_seq (id, value) VALUES (1, 0);
+"""
+
+# The newest version wins; an identical one is not written (a replay changes nothing).
+_UPSERT_WORKLOG = """
+INSERT INTO ledger_worklog (tenant, ticket, worklog, seconds, deleted, updated_us, seq)
+VALUES (:tenant, :ticket, :worklog, :seconds, :deleted, :updated_us, :seq)
+ON CONFLICT (tenant, ticket, worklog) DO UPDATE SET
+    seconds = excluded.seconds, deleted = excluded.deleted,
+    updated_us = excluded.updated_us, seq = excluded.seq
+WHERE (excluded.deleted, excluded.updated_us, excluded.seq)
+          > (ledger_worklog.deleted, ledger_worklog.updated_us, ledger_worklog.seq)
+  AND (excluded.seconds, excluded.deleted) <> (ledger_worklog.seconds, ledger_worklog.deleted)
+"""
+
+_UPSERT_TICKET = """
+INSERT INTO ledger_ticket (tenant, ticket, account, seen_us, seq)
+VALUES (:tenant, :ticket, :account, :seen_us, :seq)
+ON CONFLICT (tenant, ticket) DO UPDATE SET
+    account = excluded.account, seen_us = excluded.seen_us, seq = excluded.seq
+WHERE (excluded.seen_us, excluded.seq) > (ledger_ticket.seen_us, ledger_ticket.seq)
+  AND excluded.account IS NOT ledger_ticket.account
+"""
+
+_UPSERT_PURCHASE = """
+INSERT INTO ledger_purchase (account, key, kind, seconds, purchased_on)
+VALUES (:account, :key, :kind, :seconds, :purchased_on)
+ON CONFLICT (account, key) DO UPDATE SET
+    kind = excluded.kind, seconds = excluded.seconds, purchased_on = excluded.purchased_on
+WHERE (excluded.kind, excluded.seconds, excluded.purchased_on)
+      <> (ledger_purchase.kind, ledger_purchase.seconds, ledger_purchase.purchased_on)
+"""
+
+# One statement: bundles bought by :on, usage carried in, the latest version of every
+# worklog on the account's tickets, and the last bundle bought by :on.
+_TOTALS = """
+SELECT
+    (SELECT COALESCE(SUM(seconds), 0) FROM ledger_purchase
+     WHERE account = :account AND kind = 'bundle' AND purchased_on <= :on),
+    (SELECT COALESCE(SUM(seconds), 0) FROM ledger_purchase
+     WHERE account = :account AND kind = 'carried'),
+    (SELECT COALESCE(SUM(w.seconds), 0)
+     FROM ledger_ticket AS t
+     JOIN ledger_worklog AS w ON w.tenant = t.tenant AND w.ticket = t.ticket
+     WHERE t.account = :account AND w.deleted = 0),
+    (SELECT seconds FROM ledger_purchase
+     WHERE account = :account AND kind = 'bundle' AND purchased_on <= :on
+     ORDER BY purchased_on DESC, key DESC LIMIT 1)
+"""
+
+_PURCHASES = "SELECT account, key, kind, seconds, purchased_on FROM ledger_purchase"
+
+_TICKET_S = (
+    "SELECT COALESCE(SUM(seconds), 0) FROM ledger_worklog"
+    " WHERE tenant = ? AND ticket = ? AND deleted = 0"
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+_LAST_DAY = date.max.isoformat()
+
+
+def to_us(instant: datetime) -> int:
+    if instant.tzinfo is None:
+        raise LedgerError(f"{instant.isoformat()}: a ledger time needs a UTC offset")
+    return (instant - _EPOCH) // _ONE_US
+
+
+def from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """An account's ledger for printing: its purchases and the latest version of every
+    worklog on its tickets (deleted ones included, shown as such)."""
+
+    purchases: tuple[Purchase, ...]
+    worklogs: tuple[WorklogVersion, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Synced:
+    recorded: int  # purchases added or corrected
+    removed: int  # purchases no longer in the mappings
+
+
+class Ledger(Protocol):
+    def record_purchase(
+        self,
+        account: str,
+        key: str,
+        seconds: int,
+        purchased_on: date,
+        kind: PurchaseKind = "bundle",
+    ) -> bool:
+        """Record (or correct) one purchase; False when it was already so."""
+        ...
+
+    def record_worklog(
+        self,
+        tenant: str,
+        ticket: str,
+        worklog_id: str,
+        seconds: int,
+        updated_at: datetime,
+        *,
+        deleted: bool = False,
+    ) -> int:
+        """Record one version of a worklog (a deletion: ``deleted``, counted as 0 s).
+        Returns how many seconds the worklog's counted time moved: 0 when this version
+        changed nothing (a replay, an older version, an edit to the same time)."""
+        ...
+
+    def link_ticket(
+        self, tenant: str, ticket: str, account: str | None, seen_at: datetime
+    ) -> TicketMove | None:
+        """The ticket belongs to ``account`` as of its snapshot at ``seen_at``; the move
+        of its logged time when that changed which account it counts for."""
+        ...
+
+    def account_of(self, tenant: str, ticket: str) -> str | None: ...
+
+    def totals(self, account: str, on: date | None = None) -> Totals:
+        """Bundles bought by ``on`` (every one when None), and the time used."""
+        ...
+
+    def balance(
+        self, account: str, low_fraction: float, on: date | None = None
+    ) -> HoursBalance: ...
+
+    def entries(self, account: str) -> Statement: ...
+
+    def unattributed_s(self) -> int:
+        """Seconds logged on tickets whose account is not known (yet)."""
+        ...
+
+    def sync_purchases(self, rulebook: Rulebook) -> Synced:
+        """Make every mapped account's purchases those of its mappings (bundles and
+        carried ``hours_used``); no write at all when they already are."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class SqliteLedger:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        try:
+            self._db().executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot create the ledger tables: {exc}") from exc
+        finally:
+            self.close()  # as SqliteStore: no connection may cross a fork()
+
+    def __repr__(self) -> str:
+        return f"SqliteLedger({self.path!r})"
+
+    # -- connections (as store.sqlite.SqliteStore) ----------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = FULL")
+                db.execute("PRAGMA busy_timeout = 30000")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open {self.path}: {exc}") from exc
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One writer at a time: queue on the inbox's lock file (the kernel wakes the
+        next waiter at once, where SQLite's busy handler would poll), then take SQLite's
+        write lock up front, so that what a transaction reads it also writes on."""
+        db = self._db()
+        fd: int | None = getattr(self._local, "lock", None)
+        if fd is None:
+            try:
+                fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise StoreError(f"cannot open {self.path}.lock: {exc.strerror}") from exc
+            self._local.lock = fd
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: {exc}") from exc
+            try:
+                yield db
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            try:
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise StoreError(f"{self.path}: commit failed: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: ledger write failed: {exc}") from exc
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _read(self, sql: str, args: Any = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._db().execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from exc
+
+    @staticmethod
+    def _next_seq(db: sqlite3.Connection) -> int:
+        row = db.execute("UPDATE ledger_seq SET value = value + 1 RETURNING value").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+        lock = getattr(self._local, "lock", None)
+        if lock is not None:
+            os.close(lock)
+            self._local.lock = None
+
+    # -- writing --------------------------------------------------------------------
+
+    def record_purchase(
+        self,
+        account: str,
+        key: str,
+        seconds: int,
+        purchased_on: date,
+        kind: PurchaseKind = "bundle",
+    ) -> bool:
+        purchase = Purchase(account, key, seconds, purchased_on, kind)
+        with self._transaction() as db:
+            return db.execute(_UPSERT_PURCHASE, _purchase_args(purchase)).rowcount == 1
+
+    def record_worklog(
+        self,
+        tenant: str,
+        ticket: str,
+        worklog_id: str,
+        seconds: int,
+        updated_at: datetime,
+        *,
+        deleted: bool = False,
+    ) -> int:
+        # Validated as the pure model does (no negative time, an aware instant).
+        version = WorklogVersion(
+            WorklogKey(tenant, ticket, worklog_id),
+            0 if deleted else seconds,
+            updated_at,
+            deleted=deleted,
+        )
+        where = (tenant, ticket, worklog_id)
+        with self._transaction() as db:
+            before = _counted(db, where)
+            db.execute(
+                _UPSERT_WORKLOG,
+                {
+                    "tenant": tenant,
+                    "ticket": ticket,
+                    "worklog": worklog_id,
+                    "seconds": version.seconds,
+                    "deleted": int(deleted),
+                    "updated_us": to_us(updated_at),
+                    "seq": self._next_seq(db),
+                },
+            )
+            return _counted(db, where) - before
+
+    def link_ticket(
+        self, tenant: str, ticket: str, account: str | None, seen_at: datetime
+    ) -> TicketMove | None:
+        seen_us = to_us(seen_at)
+        # Most ticket events change nothing here: answer them without a write lock.
+        rows = self._read(
+            "SELECT account, seen_us FROM ledger_ticket WHERE tenant = ? AND ticket = ?",
+            (tenant, ticket),
+        )
+        if rows and (rows[0][0] == account or rows[0][1] > seen_us):
+            return None
+        with self._transaction() as db:
+            args = (tenant, ticket)
+            old = db.execute(
+                "SELECT account FROM ledger_ticket WHERE tenant = ? AND ticket = ?", args
+            ).fetchone()
+            db.execute(
+                _UPSERT_TICKET,
+                {
+                    "tenant": tenant,
+                    "ticket": ticket,
+                    "account": account,
+                    "seen_us": seen_us,
+                    "seq": self._next_seq(db),
+                },
+            )
+            new = db.execute(
+                "SELECT account FROM ledger_ticket WHERE tenant = ? AND ticket = ?", args
+            ).fetchone()
+            source = old[0] if old else None
+            if source == new[0]:
+                return None
+            return TicketMove(source, new[0], int(db.execute(_TICKET_S, args).fetchone()[0]))
+
+    def sync_purchases(self, rulebook: Rulebook) -> Synced:
+        wanted = {
+            (p.account, p.key): p for a in rulebook.accounts for p in purchases_of(a, rulebook)
+        }
+        mapped = {account.id for account in rulebook.accounts}
+        fresh, stale = _diff(wanted, mapped, self._read(_PURCHASES))
+        if not fresh and not stale:
+            return Synced(0, 0)  # the usual case: no write, no write lock
+        with self._transaction() as db:
+            # Again under the lock: another process may have synced meanwhile.
+            fresh, stale = _diff(wanted, mapped, db.execute(_PURCHASES).fetchall())
+            for account, key in stale:
+                db.execute(
+                    "DELETE FROM ledger_purchase WHERE account = ? AND key = ?", (account, key)
+                )
+            for purchase in fresh:
+                db.execute(_UPSERT_PURCHASE, _purchase_args(purchase))
+        return Synced(len(fresh), len(stale))
+
+    # -- reading --------------------------------------------------------------------
+
+    def account_of(self, tenant: str, ticket: str) -> str | None:
+        rows = self._read(
+            "SELECT account FROM ledger_ticket WHERE tenant = ? AND ticket = ?", (tenant, ticket)
+        )
+        return rows[0][0] if rows else None
+
+    def totals(self, account: str, on: date | None = None) -> Totals:
+        day = on.isoformat() if on is not None else _LAST_DAY
+        bought, carried, logged, last = self._read(_TOTALS, {"account": account, "on": day})[0]
+        return Totals(int(bought), int(carried) + int(logged), int(last or 0))
+
+    def balance(self, account: str, low_fraction: float, on: date | None = None) -> HoursBalance:
+        return self.totals(account, on).balance(low_fraction)
+
+    def entries(self, account: str) -> Statement:
+        purchases = self._read(
+            f"{_PURCHASES} WHERE account = ? ORDER BY purchased_on, key", (account,)
+        )
+        worklogs = self._read(
+            "SELECT w.tenant, w.ticket, w.worklog, w.seconds, w.updated_us, w.seq, w.deleted"
+            " FROM ledger_ticket AS t"
+            " JOIN ledger_worklog AS w ON w.tenant = t.tenant AND w.ticket = t.ticket"
+            " WHERE t.account = ? ORDER BY w.updated_us, w.seq",
+            (account,),
+        )
+        return Statement(
+            tuple(_purchase(r) for r in purchases),
+            tuple(
+                WorklogVersion(WorklogKey(r[0], r[1], r[2]), r[3], from_us(r[4]), r[5], bool(r[6]))
+                for r in worklogs
+            ),
+        )
+
+    def unattributed_s(self) -> int:
+        rows = self._read(
+            "SELECT COALESCE(SUM(w.seconds), 0) FROM ledger_worklog AS w"
+            " LEFT JOIN ledger_ticket AS t ON t.tenant = w.tenant AND t.ticket = w.ticket"
+            " WHERE w.deleted = 0 AND t.account IS NULL"
+        )
+        return int(rows[0][0])
+
+
+def _counted(db: sqlite3.Connection, where: tuple[str, str, str]) -> int:
+    row = db.execute(
+        "SELECT CASE WHEN deleted THEN 0 ELSE seconds END FROM ledger_worklog"
+        " WHERE tenant = ? AND ticket = ? AND worklog = ?",
+        where,
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _diff(
+    wanted: dict[tuple[str, str], Purchase], mapped: set[str], rows: list[tuple[Any, ...]]
+) -> tuple[list[Purchase], list[tuple[str, str]]]:
+    """What to write (new or changed) and what to delete (a mapped account's purchase
+    that its mappings no longer list) so that the ledger holds the mappings' purchases.
+    Accounts gone from the mappings keep theirs: the ledger is their history."""
+    have = {(r[0], r[1]): _purchase(r) for r in rows}
+    fresh = [p for k, p in wanted.items() if have.get(k) != p]
+    stale = [k for k in have if k[0] in mapped and k not in wanted]
+    return fresh, stale
+
+
+def _purchase(row: tuple[Any, ...]) -> Purchase:
+    account, key, kind, seconds, purchased_on = row
+    return Purchase(account, key, int(seconds), date.fromisoformat(purchased_on), kind)
+
+
+def _purchase_args(purchase: Purchase) -> dict[str, object]:
+    return {
+        "account": purchase.account,
+        "key": purchase.key,
+        "kind": purchase.kind,
+        "seconds": purchase.seconds,
+        "purchased_on": purchase.purchased_on.isoformat(),
+    }
+
+
+def open_ledger(url: str) -> SqliteLedger:
+    """The ledger in the database ``url`` names (the same value as `store.open_store`)."""
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme not in ("", "sqlite"):
+        raise StoreError(f"{scheme}:// has no ledger backend in this version; give a SQLite path")
+    path = url.split("://", 1)[1].removeprefix("/") if scheme else url
+    if path in ("", ":memory:") or path.startswith("file::memory:"):
+        raise StoreError("an in-memory SQLite database cannot be shared; give a file path")
+    return SqliteLedger(path)
