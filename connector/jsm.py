@@ -112,7 +112,7 @@ class JsmIssues:
             self.client.request(
                 "POST",
                 f"/rest/servicedeskapi/request/{key}/comment",
-                json_body={"body": note(decision), "public": False},
+                json_body={"body": note(decision, previous), "public": False},
             )
         except NotFound:
             # The issue exists (the PUT went through) but is no service desk request:

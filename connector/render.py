@@ -23,7 +23,16 @@ class Outcome:
 
 # The parts of a decision whose change deserves an internal note; routing and tags
 # alone do not.
-MATERIAL = ("tier", "severity", "first_response_due", "named_contact", "covered")
+MATERIAL = (
+    "tier",
+    "severity",
+    "first_response_due",
+    "named_contact",
+    "covered",
+    "sla",
+    "escalation_level",
+    "first_response",
+)
 
 
 def helpdesk_value(fields: FieldMap, name: str, slug: str) -> str:
@@ -55,8 +64,9 @@ def material_change(update: dict[str, Any], previous: dict[str, Any] | None) -> 
     return previous is None or any(update.get(k) != previous.get(k) for k in MATERIAL)
 
 
-def note(decision: Decision) -> str:
-    """The internal note: the decision in one line, then why."""
+def note(decision: Decision, previous: dict[str, Any] | None = None) -> str:
+    """The internal note: the decision in one line, what changed since tierdesk last
+    wrote, then why."""
     due = decision.first_response_due
     head = f"tierdesk: {decision.tier_name}, L{decision.severity} ({decision.severity_name}), " + (
         f"first response due {format_instant(due)}" if due else "no SLA (not covered)"
@@ -66,9 +76,38 @@ def note(decision: Decision) -> str:
         head,
         f"Named contact: {contact.status}" + (f" ({contact.reason})" if contact.reason else ""),
     ]
+    if decision.sla:
+        sla = f"SLA: {decision.sla.replace('_', ' ')}"
+        if decision.escalation_level and decision.sla in ("breached", "missed"):
+            sla += f", escalated to {decision.escalation_level}"
+        if decision.first_response:
+            sla += f"; {decision.first_response.describe()}"
+        lines.append(sla)
+    changes = _changes(decision, previous)
+    if changes:
+        # Re-decided (severity, requester, product or environment changed): the clock
+        # still runs from the ticket's creation, so the due time moves retroactively.
+        lines.append("Re-decided from the ticket's creation: " + "; ".join(changes))
     if decision.reasons:
         lines.append("Reasons: " + ", ".join(decision.reasons))
     return "\n".join([*lines, "", *decision.explanation])
+
+
+def _changes(decision: Decision, previous: dict[str, Any] | None) -> list[str]:
+    if previous is None:
+        return []
+    due = decision.first_response_due
+    now = {
+        "tier": decision.tier,
+        "severity": f"L{decision.severity}",
+        "first response due": format_instant(due) if due else None,
+    }
+    before = {
+        "tier": previous.get("tier"),
+        "severity": f"L{previous['severity']}" if previous.get("severity") else None,
+        "first response due": previous.get("first_response_due"),
+    }
+    return [f"{k} {before[k]} → {v}" for k, v in now.items() if before[k] != v]
 
 
 def keep_agents_priority(

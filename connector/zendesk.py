@@ -63,7 +63,7 @@ def render(
     if wanted != tags:
         out["tags"] = sorted(wanted)
     if out and material_change(update, previous):
-        out["comment"] = {"body": note(decision), "public": False}
+        out["comment"] = {"body": note(decision, previous), "public": False}
     return out
 
 

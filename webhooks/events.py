@@ -46,6 +46,9 @@ class Comment:
     id: str
     public: bool
     author: str | None  # email where the vendor gives one, else its user id
+    # Whether the vendor says an agent wrote it (JSM: accountType, Zendesk: is_staff);
+    # None when the payload does not say.
+    by_agent: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

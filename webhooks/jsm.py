@@ -164,8 +164,15 @@ def _comment(comment: Any) -> Comment | None:
     if not isinstance(comment, dict) or comment.get("id") in (None, ""):
         return None
     # jsdPublic is JSM's public/internal flag; a plain Jira comment has none and is public.
+    author = comment.get("author")
+    # Atlassian accounts are "atlassian" (licensed: agents) or "customer" (JSM portal
+    # customers); "app" is an integration, tierdesk's own among them.
+    kind = author.get("accountType") if isinstance(author, dict) else None
     return Comment(
-        str(comment["id"]), bool(comment.get("jsdPublic", True)), _person(comment.get("author"))
+        str(comment["id"]),
+        bool(comment.get("jsdPublic", True)),
+        _person(author),
+        by_agent={"atlassian": True, "customer": False, "app": False}.get(kind or ""),
     )
 
 

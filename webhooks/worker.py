@@ -26,11 +26,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
-from entitlements.decide import decide
+from entitlements.decide import decide, followed
 from entitlements.errors import EntitlementError
-from store import AuditRecord, Claimed, LeaseLost, Store, StoreError, WrittenState
+from entitlements.rulebook import Rulebook
+from entitlements.tickets import Ticket
+from store import AuditRecord, Claimed, LeaseLost, SlaClock, Store, StoreError, WrittenState
 from webhooks.events import TicketEvent, loggable, own_write
+from webhooks.lifecycle import (
+    SLA_CHANGED,
+    counts_as_first_response,
+    responded,
+    response_of,
+    status_of,
+    track,
+)
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import Settings, Tenant
 from webhooks.writeback import (
@@ -49,6 +60,12 @@ MAX_BACKOFF_S = 300.0
 
 class _PermanentError(Exception):
     """Retrying cannot help; the event becomes a dead letter now."""
+
+
+class _Result(NamedTuple):
+    record: AuditRecord
+    written: WrittenState | None = None
+    clock: SlaClock | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +107,7 @@ class Worker:
                 dead=True,
             )
         try:
-            record, written = self._process(claimed)
+            record, written, clock = self._process(claimed)
         except _PermanentError as exc:
             return self._fail(claimed, str(exc), dead=True)
         except Exception as exc:
@@ -99,7 +116,7 @@ class Worker:
             )
             return self._fail(claimed, f"{type(exc).__name__}: {exc}", dead=False)
         try:
-            self.store.complete(claimed, record, self._clock(), written)
+            self.store.complete(claimed, record, self._clock(), written, clock)
         except LeaseLost:
             log.warning("event=%s lease lost; another worker owns it", loggable(claimed.event_id))
             return Outcome(claimed.id, "lost")
@@ -113,44 +130,86 @@ class Worker:
         )
         return Outcome(claimed.id, "done")
 
-    def _process(self, claimed: Claimed) -> tuple[AuditRecord, WrittenState | None]:
+    def _process(self, claimed: Claimed) -> _Result:
         try:
             event = TicketEvent.from_json(claimed.normalized)
         except (ValueError, KeyError, TypeError, EntitlementError) as exc:
             raise _PermanentError(f"unreadable event: {type(exc).__name__}: {exc}") from None
+        if event.kind in (SLA_CHANGED, "comment.created"):
+            return self._follow_up(claimed, event)
         if event.ticket is None or event.partial:
-            # Comments and worklogs feed the SLA lifecycle and the hours ledger, and a
-            # Zendesk event webhook lacks the requester and custom fields: nothing to
-            # decide from here (the trigger body, or a REST read, brings the rest).
+            # Worklogs feed the hours ledger, and a Zendesk event webhook lacks the
+            # requester and custom fields: nothing to decide from here (the trigger
+            # body, or a REST read, brings the rest).
             what = "a partial ticket" if event.partial else "no ticket state"
-            return AuditRecord("recorded", note=f"{event.kind}: {what} to decide on"), None
+            return _Result(AuditRecord("recorded", note=f"{event.kind}: {what} to decide on"))
         if self.store.superseded(claimed):
-            # A replayed (or late) snapshot after a newer one was decided: writing it
-            # would undo the newer decision.
             # An older snapshot than one already decided: a replay, or the late echo of
             # our own write arriving after an agent's newer edit. Writing it would undo
             # the newer state.
-            return AuditRecord("superseded", note="a newer snapshot of this ticket is done"), None
-        tenant = self.settings.tenants.get(event.tenant)
-        if tenant is None:
-            raise _PermanentError(f"tenant {event.tenant!r} is no longer configured")
+            return _Result(
+                AuditRecord("superseded", note="a newer snapshot of this ticket is done")
+            )
+        tenant = self._tenant(event)
         if own_write(event, tenant.email):
             # Deciding it could only write back an older state than an agent's edit
             # that arrived in the same second (Zendesk stamps whole seconds).
-            return AuditRecord("echo", note="the webhook of tierdesk's own write"), None
+            return _Result(AuditRecord("echo", note="the webhook of tierdesk's own write"))
+        previous = self.store.sla_clock(event.tenant, claimed.ticket)
+        return self._decide(claimed, event, tenant, event.ticket, previous, claimed.normalized)
+
+    def _tenant(self, event: TicketEvent) -> Tenant:
+        tenant = self.settings.tenants.get(event.tenant)
+        if tenant is None:
+            raise _PermanentError(f"tenant {event.tenant!r} is no longer configured")
+        return tenant
+
+    def _follow_up(self, claimed: Claimed, event: TicketEvent) -> _Result:
+        """A comment (perhaps the first response) or a sweep's SLA change: decide the
+        ticket again from its last full snapshot, with where its clock stands now."""
+        clock = self.store.sla_clock(event.tenant, claimed.ticket)
+        if clock is None:
+            return _Result(AuditRecord("recorded", note=f"{event.kind}: no SLA clock yet"))
+        tenant = self._tenant(event)
+        if event.kind == "comment.created":
+            why_not = counts_as_first_response(event, clock, tenant.email)
+            if why_not is not None:
+                return _Result(AuditRecord("recorded", note=f"not the first response: {why_not}"))
+            clock, _ = responded(clock, self._rulebook(), event.occurred_at)
+        snapshot = TicketEvent.from_json(clock.snapshot)
+        if snapshot.ticket is None:  # pragma: no cover - only full snapshots are kept
+            raise _PermanentError("the SLA clock's snapshot holds no ticket")
+        return self._decide(claimed, snapshot, tenant, snapshot.ticket, clock, clock.snapshot)
+
+    def _rulebook(self) -> Rulebook:
         rulebook = self.mappings.rulebook
         if rulebook is None:
             raise RuntimeError("no valid mappings are loaded")  # transient: fix and reload
+        return rulebook
+
+    def _decide(
+        self,
+        claimed: Claimed,
+        event: TicketEvent,
+        tenant: Tenant,
+        ticket: Ticket,
+        previous: SlaClock | None,
+        snapshot: str,
+    ) -> _Result:
+        rulebook = self._rulebook()
         now = datetime.fromtimestamp(self._clock(), UTC)
         try:
-            decision = decide(event.ticket, rulebook, now)
+            decision = decide(ticket, rulebook, now)
         except EntitlementError as exc:
             raise _PermanentError(f"undecidable: {exc}") from None
+        clock = track(event, decision, previous, now, snapshot)
+        if clock is not None:
+            decision = followed(decision, status_of(clock), response_of(clock), rulebook.tag_prefix)
         writer = self._writeback(tenant)
         desired = ticket_update(decision)
         state = canonical(desired)
         last = self.store.last_written(event.tenant, claimed.ticket, writer.name)
-        if self.store.newer_decidable(claimed):
+        if claimed.kind != SLA_CHANGED and self.store.newer_decidable(claimed):
             # A burst: a newer full snapshot of this ticket is already queued. It is
             # decided here all the same (every event gets its decision in the audit),
             # but its write would be undone at once: the newer event's write carries it.
@@ -175,7 +234,7 @@ class Worker:
             written=json.dumps(result.to_json()),
             note=f"mappings {rulebook.version}",
         )
-        return record, written
+        return _Result(record, written, clock)
 
     def _fail(self, claimed: Claimed, error: str, *, dead: bool) -> Outcome:
         now = self._clock()

@@ -68,6 +68,9 @@ def ticket_update(decision: Decision) -> dict[str, Any]:
         "priority": decision.priority,
         "team": decision.team,
         "tags": list(decision.tags),
+        "sla": decision.sla,
+        "escalation_level": decision.escalation_level,
+        "first_response": decision.to_json()["first_response"],
     }
 
 

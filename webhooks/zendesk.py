@@ -125,10 +125,13 @@ def _comment(value: Any) -> Comment | None:
     if not isinstance(value, dict) or value.get("id") in (None, ""):
         return None
     author = obj(value, "author")
+    staff = author.get("is_staff")
     return Comment(
         id=str(value["id"]),
         public=bool(value.get("is_public", True)),
         author=str(author["id"]) if author.get("id") else None,
+        # Event webhooks describe the author as {id, is_staff, name}: staff are agents.
+        by_agent=staff if isinstance(staff, bool) else None,
     )
 
 

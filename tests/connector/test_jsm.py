@@ -147,8 +147,8 @@ def apply(
     return issues.apply(KEY, d, ticket_update(d), previous, current_priority)
 
 
-def note_of(d: Decision, head: str, contact: str) -> str:
-    return "\n".join([head, contact, "", *d.explanation])
+def note_of(d: Decision, head: str, contact: str, *more: str) -> str:
+    return "\n".join([head, contact, *more, "", *d.explanation])
 
 
 # -- the first write ------------------------------------------------------------------

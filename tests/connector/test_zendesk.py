@@ -116,8 +116,8 @@ def showing(d: Decision, *, agents_tags: tuple[str, ...] = ()) -> dict[str, Any]
     }
 
 
-def note_of(d: Decision, head: str, contact: str) -> str:
-    return "\n".join([head, contact, "", *d.explanation])
+def note_of(d: Decision, head: str, contact: str, *more: str) -> str:
+    return "\n".join([head, contact, *more, "", *d.explanation])
 
 
 def answer_get(rsps: responses.RequestsMock, *bodies: dict[str, Any]) -> None:
@@ -322,6 +322,8 @@ def test_a_material_change_since_the_last_write_adds_the_note(
             "tierdesk: Premier, L1 (Production Application Down), "
             "first response due 2026-03-06T17:00:00Z",
             "Named contact: valid",
+            "Re-decided from the ticket's creation: tier payg → premier;"
+            " first response due 2026-03-09T10:30:00Z → 2026-03-06T17:00:00Z",
         ),
         "public": False,
     }

@@ -24,8 +24,9 @@ import responses
 from flask.testing import FlaskClient
 from responses import matchers
 
-from entitlements.decide import Decision, decide
+from entitlements.decide import Decision, decide, followed
 from entitlements.rulebook import Rulebook
+from entitlements.sla import status_at
 from entitlements.tickets import parse_ticket
 from mappings import load_mappings
 from store import AuditRow, Store
@@ -107,12 +108,16 @@ def rulebook() -> Rulebook:
 
 
 def expected_decision(doc: dict[str, Any]) -> Decision:
-    """What the engine decides for a ticket at the worker's now: the oracle for the note."""
-    return decide(parse_ticket(doc), rulebook(), WORKER_NOW)
+    """What the engine decides for a ticket at the worker's now, with where its SLA clock
+    stands then: the oracle for the note."""
+    decision = decide(parse_ticket(doc), rulebook(), WORKER_NOW)
+    assert decision.milestones is not None
+    status = status_at(decision.milestones, WORKER_NOW)
+    return followed(decision, status, None, rulebook().tag_prefix)
 
 
-def note_of(d: Decision, head: str, contact: str) -> str:
-    return "\n".join([head, contact, "", *d.explanation])
+def note_of(d: Decision, head: str, contact: str, *more: str) -> str:
+    return "\n".join([head, contact, *more, "", *d.explanation])
 
 
 @dataclass
@@ -236,7 +241,15 @@ def zendesk_put(rsps: responses.RequestsMock) -> dict[str, Any]:
     return ticket
 
 
-ALICE_TAGS = ["tierdesk_contact_valid", "tierdesk_phone", "tierdesk_sev_1", "tierdesk_tier_premier"]
+# The tickets were opened in March 2026 and the worker's now is a year later: every
+# first-response target has long been breached.
+ALICE_TAGS = [
+    "tierdesk_contact_valid",
+    "tierdesk_phone",
+    "tierdesk_sev_1",
+    "tierdesk_sla_breached",
+    "tierdesk_tier_premier",
+]
 
 
 @pytest.mark.parametrize(
@@ -268,6 +281,7 @@ ALICE_TAGS = ["tierdesk_contact_valid", "tierdesk_phone", "tierdesk_sev_1", "tie
                 "tierdesk_reason_not_admin",
                 "tierdesk_reason_not_listed",
                 "tierdesk_sev_1",
+                "tierdesk_sla_breached",
                 "tierdesk_tier_payg",
             ],
             id="bob-invalid-contact-falls-back",
@@ -281,7 +295,12 @@ ALICE_TAGS = ["tierdesk_contact_valid", "tierdesk_phone", "tierdesk_sev_1", "tie
                 "360000004": "not_required",
             },
             20002,
-            ["tierdesk_reason_unknown_account", "tierdesk_sev_1", "tierdesk_tier_select"],
+            [
+                "tierdesk_reason_unknown_account",
+                "tierdesk_sev_1",
+                "tierdesk_sla_breached",
+                "tierdesk_tier_select",
+            ],
             id="carol-unknown-account-select",
         ),
     ],
@@ -340,6 +359,7 @@ def test_the_zendesk_story_premier_write_then_its_echo_costs_nothing(
                 "tierdesk: Premier, L1 (Production Application Down), "
                 "first response due 2026-03-06T17:00:00Z",
                 "Named contact: valid",
+                "SLA: breached",
             ),
             "public": False,
         },
@@ -470,6 +490,7 @@ def test_the_jsm_story_one_put_and_one_comment_then_its_echo_costs_nothing(
             "tierdesk: Premier, L1 (Production Application Down), "
             "first response due 2026-03-06T17:00:00Z",
             "Named contact: valid",
+            "SLA: breached",
         ),
         "public": False,
     }

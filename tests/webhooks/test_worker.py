@@ -230,6 +230,9 @@ def test_a_ticket_event_is_decided_written_as_dry_run_and_audited(
         "priority",
         "team",
         "tags",
+        "sla",
+        "escalation_level",
+        "first_response",
     }
     assert update["tier"] == "premier"
     assert update["severity"] == 1

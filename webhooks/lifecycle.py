@@ -1,0 +1,136 @@
+"""Between a decision and the store's SLA clock: what the worker records when it
+decides a ticket, when an agent first answers, and when a sweep moves a clock on.
+
+Pure functions over the store's `SlaClock` and the rules' `Milestones`; the worker and
+the sweeper do the I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from entitlements.calendars import from_us, to_us
+from entitlements.decide import Decision
+from entitlements.rulebook import Rulebook
+from entitlements.sla import (
+    MET,
+    MISSED,
+    FirstResponse,
+    Milestones,
+    Status,
+    first_response,
+    next_change,
+    status_at,
+)
+from store import SlaClock
+from webhooks.events import TicketEvent
+
+# The kind of the inbox event a sweep queues when a clock changes stage.
+SLA_CHANGED = "sla.changed"
+
+
+def milestones_of(clock: SlaClock) -> Milestones:
+    return Milestones(
+        started=from_us(clock.created_us),
+        at_risk=from_us(clock.at_risk_us),
+        due=from_us(clock.due_us),
+        steps=tuple(from_us(s) for s in clock.steps_us),
+        levels=clock.levels,
+    )
+
+
+def status_of(clock: SlaClock) -> Status:
+    return Status(clock.stage, clock.level)
+
+
+def response_of(clock: SlaClock) -> FirstResponse | None:
+    if clock.responded_us is None:
+        return None
+    margin = timedelta(microseconds=clock.margin_us or 0)
+    return FirstResponse(from_us(clock.responded_us), clock.stage == MET, margin)
+
+
+def track(
+    event: TicketEvent,
+    decision: Decision,
+    previous: SlaClock | None,
+    now: datetime,
+    snapshot: str,
+) -> SlaClock | None:
+    """The ticket's clock after this decision. A re-decision (severity raised, another
+    requester) replaces the milestones — always counted from the ticket's creation —
+    and keeps a first response already recorded."""
+    m = decision.milestones
+    if m is None:  # not covered: no target to follow
+        if previous is None:
+            return None
+        return replace(previous, stage="not_covered", next_check_us=None, snapshot=snapshot)
+    responded = from_us(previous.responded_us) if previous and previous.responded_us else None
+    status = status_at(m, now, responded)
+    upcoming = next_change(m, status)
+    ticket = event.ticket
+    return SlaClock(
+        tenant=event.tenant,
+        ticket=event.ticket_id,
+        ticket_key=event.ticket_key,
+        vendor=event.vendor,
+        account=decision.account,
+        tier=decision.tier,
+        calendar=decision.calendar,
+        requester=(ticket.requester if ticket else None)
+        or (previous.requester if previous else None),
+        created_us=to_us(m.started),
+        at_risk_us=to_us(m.at_risk),
+        due_us=to_us(m.due),
+        steps_us=tuple(to_us(s) for s in m.steps),
+        levels=m.levels,
+        stage=status.stage,
+        level=status.level,
+        next_check_us=to_us(upcoming) if upcoming else None,
+        snapshot=snapshot,
+        responded_us=previous.responded_us if previous else None,
+        margin_us=previous.margin_us if previous else None,
+    )
+
+
+def counts_as_first_response(event: TicketEvent, clock: SlaClock, api_user: str) -> str | None:
+    """Why this comment is not the first response (None: it is). Only a public reply by
+    an agent counts: not the requester's comments, not internal notes, not our notes."""
+    comment = event.comment
+    if comment is None:
+        return "no comment in the event"
+    if clock.responded_us is not None:
+        return "the first response is already recorded"
+    if not comment.public:
+        return "an internal note"
+    author = (comment.author or event.actor or "").casefold()
+    if api_user and author == api_user.casefold():
+        return "tierdesk's own note"
+    if comment.by_agent is False:
+        return "a comment by a customer"
+    if clock.requester and author == clock.requester.casefold():
+        return "a comment by the requester"
+    if comment.by_agent is None and not author:
+        return "a comment whose author is unknown"
+    return None
+
+
+def responded(clock: SlaClock, rulebook: Rulebook, at: datetime) -> tuple[SlaClock, FirstResponse]:
+    """The clock once answered at ``at``: met or missed, by business time measured on
+    the calendar the ticket was decided with."""
+    m = milestones_of(clock)
+    account = rulebook.account(clock.account) if clock.account else None
+    calendar = rulebook.calendar(clock.calendar or "24x7", account)
+    response = first_response(calendar, m, at)
+    status = status_at(m, at, at)
+    margin_us = response.margin // timedelta(microseconds=1)
+    moved = replace(
+        clock,
+        stage=MET if response.met else MISSED,
+        level=status.level,
+        next_check_us=None,
+        responded_us=to_us(at),
+        margin_us=margin_us,
+    )
+    return moved, response
