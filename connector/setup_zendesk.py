@@ -1,0 +1,353 @@
+"""What tierdesk needs in a Zendesk account: its ticket fields, a webhook and two triggers.
+
+- **Ticket fields** (Support API ``/api/v2/ticket_fields``): the ones tierdesk writes,
+  with the keys and titles of the app's ``requirements.json``, so that setup and the
+  app find each other's fields. Existing fields are matched by key, else by title.
+- **Webhook** (Webhooks API ``/api/v2/webhooks``): JSON ``POST`` to
+  ``<service>/webhooks/zendesk/<tenant>``, connected to triggers
+  (``conditional_ticket_events``), matched by its endpoint. Zendesk signs every
+  request with the webhook's signing secret, which `signing_secret` reads back.
+- **Triggers** (``/api/v2/triggers``): one on ticket creation, one on update, each
+  calling the webhook with tierdesk's trigger body (`webhooks.zendesk.TRIGGER_BODY`,
+  rendered by the caller with the tenant's field ids), matched by title. A trigger
+  that drifted (another webhook, another body or conditions) is updated.
+
+Lists are read with cursor pagination (``page[size]``, then ``page[after]`` from
+``meta.after_cursor`` while ``meta.has_more``): ``links.next`` is not followed, because
+it names a host (the recorded pages point at another subdomain than the one asked), and
+the last page still carries one (../shared/vendor/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from connector.errors import ConnectorError
+from connector.http import HttpClient
+from connector.setup import FieldSpec, Plan, Ref, SetupError, Step
+
+FIELDS = (
+    FieldSpec(
+        "tier",
+        "tierdesk_tier",
+        "tierdesk: Tier",
+        "text",
+        "The support tier tierdesk applied (after any fallback). Written by tierdesk.",
+    ),
+    FieldSpec(
+        "first_response_due",
+        "tierdesk_first_response_due",
+        "tierdesk: First response due",
+        "text",
+        "When the first response is due, ISO 8601 UTC. Written by tierdesk.",
+    ),
+    FieldSpec(
+        "named_contact",
+        "tierdesk_named_contact",
+        "tierdesk: Named contact",
+        "text",
+        "valid, invalid or not_required. Written by tierdesk.",
+    ),
+    FieldSpec(
+        "named_contact_reason",
+        "tierdesk_named_contact_reason",
+        "tierdesk: Named contact reason",
+        "textarea",
+        "Why the requester is not a valid named contact, if not. Written by tierdesk.",
+    ),
+    FieldSpec(
+        "coverage",
+        "tierdesk_coverage",
+        "tierdesk: Coverage",
+        "text",
+        "covered or not_covered. Written by tierdesk.",
+    ),
+)
+# Either holds text; an admin who made one a textarea (or the other way) keeps it.
+_TEXT_TYPES = ("text", "textarea")
+
+# The event names are those of the trigger body's "event" (webhooks/zendesk.py).
+TRIGGER_TITLES = {
+    "ticket.created": "tierdesk: decide new tickets",
+    "ticket.updated": "tierdesk: decide updated tickets",
+}
+TRIGGER_DESCRIPTIONS = {
+    "ticket.created": "Sends every new ticket to tierdesk.",
+    "ticket.updated": "Sends every ticket update to tierdesk, except updates made through"
+    " the API (tierdesk's own write-backs among them), so tierdesk never loops on itself.",
+}
+TRIGGER_CONDITIONS: dict[str, list[dict[str, str]]] = {
+    "ticket.created": [{"field": "update_type", "operator": "is", "value": "Create"}],
+    "ticket.updated": [
+        {"field": "update_type", "operator": "is", "value": "Change"},
+        # "Update via" (current_via_id, a trigger-only condition: Zendesk's conditions
+        # reference, developer.zendesk.com/documentation/ticketing/reference-guides/
+        # conditions-reference/) is not 5, the via id of "Web service (API)"
+        # (web_service; Via types reference, developer.zendesk.com/documentation/
+        # ticketing/reference-guides/via-types). tierdesk's write-back is such an
+        # update: without this condition every write would call tierdesk again. It
+        # skips other integrations' API updates too; creations are always sent.
+        {"field": "current_via_id", "operator": "is_not", "value": "5"},
+    ],
+}
+WEBHOOK_SUBSCRIPTION = "conditional_ticket_events"  # called by triggers, not by events
+PAGE_SIZE = "100"  # the most a cursor page holds
+
+
+@dataclass(frozen=True, slots=True)
+class ZendeskState:
+    """What the account already has (the list endpoints' objects, as Zendesk sends them)."""
+
+    ticket_fields: tuple[dict[str, Any], ...] = ()
+    webhooks: tuple[dict[str, Any], ...] = ()
+    triggers: tuple[dict[str, Any], ...] = ()
+
+
+def read_state(client: HttpClient) -> ZendeskState:
+    return ZendeskState(
+        ticket_fields=cursor_items(client, "/api/v2/ticket_fields", "ticket_fields"),
+        webhooks=cursor_items(client, "/api/v2/webhooks", "webhooks"),
+        triggers=cursor_items(client, "/api/v2/triggers", "triggers"),
+    )
+
+
+def cursor_items(client: HttpClient, path: str, key: str) -> tuple[dict[str, Any], ...]:
+    """Every object of a cursor-paginated list."""
+    params = {"page[size]": PAGE_SIZE}
+    items: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    while True:
+        try:
+            answer = client.request("GET", path, params=params)
+        except ConnectorError as exc:
+            raise SetupError(
+                f"reading the account's {key.replace('_', ' ')} failed: {exc}"
+            ) from None
+        page = answer.get(key) if isinstance(answer, dict) else None
+        if not isinstance(page, list):
+            raise SetupError(f"GET {path}: the answer holds no {key!r} list")
+        items += [item for item in page if isinstance(item, dict)]
+        meta = answer.get("meta") if isinstance(answer.get("meta"), dict) else {}
+        if not meta.get("has_more"):
+            return tuple(items)
+        after = meta.get("after_cursor")
+        if not isinstance(after, str) or not after or after in seen:
+            raise SetupError(f"GET {path}: has_more, but no new after_cursor to go on with")
+        seen.add(after)
+        params = {"page[size]": PAGE_SIZE, "page[after]": after}
+
+
+def plan(
+    state: ZendeskState, *, tenant_id: str, endpoint: str, trigger_bodies: Mapping[str, str]
+) -> Plan:
+    """Existing state → the steps that make the account what tierdesk needs. Pure.
+
+    ``trigger_bodies``: event → the JSON text the trigger sends (placeholders and all).
+    """
+    steps: list[Step] = []
+    types: list[tuple[str, str]] = []
+    for spec in FIELDS:
+        step, field_type = _field_step(state.ticket_fields, spec, tenant_id)
+        steps.append(step)
+        types.append((spec.name, field_type))
+    webhook = _webhook_step(state.webhooks, tenant_id, endpoint)
+    steps.append(webhook)
+    # A trigger calls the webhook by id: the one found, or the one this run creates.
+    webhook_id: str | Ref = webhook.id if webhook.id is not None else Ref("id:webhook")
+    for event, title in TRIGGER_TITLES.items():
+        steps.append(_trigger_step(state.triggers, event, title, webhook_id, trigger_bodies[event]))
+    return Plan("zendesk", tuple(steps), FIELDS, field_types=tuple(types))
+
+
+def _field_step(
+    fields: tuple[dict[str, Any], ...], spec: FieldSpec, tenant_id: str
+) -> tuple[Step, str]:
+    what = f'ticket field "{spec.title}" ({spec.key})'
+    matches = [f for f in fields if f.get("key") == spec.key] or [
+        f for f in fields if f.get("title") == spec.title
+    ]
+    if len(matches) > 1:
+        ids = ", ".join(str(f.get("id")) for f in matches)
+        raise SetupError(
+            f"{what}: several ticket fields match ({ids}); deactivate or rename the extra"
+            f" ones, or name the one to use in [tenants.{tenant_id}.fields] {spec.name}"
+        )
+    if not matches:
+        body = {
+            "ticket_field": {
+                "type": spec.type,
+                "key": spec.key,
+                "title": spec.title,
+                "description": spec.description,
+                "active": True,
+                "visible_in_portal": False,
+                "editable_in_portal": False,
+            }
+        }
+        create = Step(
+            "create",
+            what,
+            f"field:{spec.name}",
+            method="POST",
+            path="/api/v2/ticket_fields",
+            body=body,
+            id_at=("ticket_field", "id"),
+        )
+        return create, spec.type
+    found = matches[0]
+    if found.get("type") not in _TEXT_TYPES:
+        raise SetupError(
+            f"{what}: ticket field {found.get('id')} has that title but is a"
+            f" {found.get('type')} field, where tierdesk writes text; rename it, or name"
+            f" another field in [tenants.{tenant_id}.fields] {spec.name}"
+        )
+    note = (
+        "" if found.get("active", True) else "inactive: activate it, or tierdesk's values are lost"
+    )
+    reuse = Step("reuse", what, f"field:{spec.name}", id=str(found["id"]), note=note)
+    return reuse, str(found["type"])
+
+
+def _webhook_step(webhooks: tuple[dict[str, Any], ...], tenant_id: str, endpoint: str) -> Step:
+    what = f'webhook "tierdesk ({tenant_id})" → {endpoint}'
+    # A webhook subscribed to Zendesk events cannot be called by a trigger (and one
+    # may legitimately post event webhooks to the same endpoint): only trigger ones count.
+    matches = [
+        w
+        for w in webhooks
+        if str(w.get("endpoint", "")).rstrip("/") == endpoint.rstrip("/")
+        and WEBHOOK_SUBSCRIPTION in (w.get("subscriptions") or [])
+    ]
+    matches.sort(key=lambda w: w.get("status") != "active")  # an active one first
+    if matches:
+        found = matches[0]
+        note = "" if found.get("status") == "active" else "inactive: activate it in Admin Center"
+        return Step("reuse", what, "webhook", id=str(found["id"]), note=note)
+    body = {
+        "webhook": {
+            "name": f"tierdesk ({tenant_id})",
+            "description": "Sends tickets to tierdesk (created by `tierdesk setup zendesk`).",
+            "endpoint": endpoint,
+            "http_method": "POST",
+            "request_format": "json",
+            "status": "active",
+            "subscriptions": [WEBHOOK_SUBSCRIPTION],
+        }
+    }
+    return Step(
+        "create",
+        what,
+        "webhook",
+        method="POST",
+        path="/api/v2/webhooks",
+        body=body,
+        id_at=("webhook", "id"),
+    )
+
+
+def trigger(event: str, webhook_id: str | Ref, body_text: str) -> dict[str, Any]:
+    """The trigger tierdesk wants for ``event`` (without ``active``, which an update
+    leaves as the admin set it)."""
+    return {
+        "title": TRIGGER_TITLES[event],
+        "description": TRIGGER_DESCRIPTIONS[event],
+        "conditions": {"all": TRIGGER_CONDITIONS[event], "any": []},
+        "actions": [{"field": "notification_webhook", "value": [webhook_id, body_text]}],
+    }
+
+
+def _trigger_step(
+    triggers: tuple[dict[str, Any], ...],
+    event: str,
+    title: str,
+    webhook_id: str | Ref,
+    body_text: str,
+) -> Step:
+    what = f'trigger "{title}"'
+    wanted = trigger(event, webhook_id, body_text)
+    matches = [t for t in triggers if t.get("title") == title]
+    if len(matches) > 1:
+        ids = ", ".join(str(t.get("id")) for t in matches)
+        raise SetupError(f"{what}: several triggers have this title ({ids}); delete the extra ones")
+    if not matches:
+        return Step(
+            "create",
+            what,
+            f"trigger:{event}",
+            method="POST",
+            path="/api/v2/triggers",
+            body={"trigger": {**wanted, "active": True}},
+            id_at=("trigger", "id"),
+        )
+    found = matches[0]
+    trigger_id = str(found["id"])
+    drift = _drift(found, wanted)
+    if drift:
+        return Step(
+            "update",
+            what,
+            f"trigger:{event}",
+            id=trigger_id,
+            method="PUT",
+            path=f"/api/v2/triggers/{trigger_id}",
+            body={"trigger": wanted},
+            note=drift,
+        )
+    note = (
+        "" if found.get("active", True) else "inactive: activate it, or no ticket reaches tierdesk"
+    )
+    return Step("reuse", what, f"trigger:{event}", id=trigger_id, note=note)
+
+
+def _drift(found: dict[str, Any], wanted: dict[str, Any]) -> str:
+    """Why an existing trigger is not the one wanted ("" when it is)."""
+    if _conditions(found.get("conditions")) != _conditions(wanted["conditions"]):
+        return "its conditions differ"
+    calls = [a for a in found.get("actions") or [] if a.get("field") == "notification_webhook"]
+    if len(calls) != 1 or len(found.get("actions") or []) != 1:
+        return "its actions differ"
+    value = calls[0].get("value")
+    webhook_id, body = wanted["actions"][0]["value"]
+    if not isinstance(value, list) or len(value) != 2:
+        return "its actions differ"
+    if isinstance(webhook_id, Ref) or str(value[0]) != webhook_id:
+        return "it calls another webhook"
+    try:
+        same_body = json.loads(value[1]) == json.loads(body)
+    except (TypeError, ValueError):
+        same_body = False
+    return "" if same_body else "its body differs"
+
+
+def _conditions(conditions: Any) -> tuple[tuple[tuple[str, str, str], ...], ...]:
+    """Conditions as comparable data: order within all/any does not matter, and Zendesk
+    may answer a number where we sent its text."""
+    table = conditions if isinstance(conditions, dict) else {}
+    return tuple(
+        tuple(
+            sorted(
+                (str(c.get("field")), str(c.get("operator")), str(c.get("value")))
+                for c in table.get(part) or []
+                if isinstance(c, dict)
+            )
+        )
+        for part in ("all", "any")
+    )
+
+
+def signing_secret(client: HttpClient, webhook_id: str) -> str:
+    """The webhook's signing secret (Webhooks API "Show Webhook Signing Secret")."""
+    try:
+        answer = client.request("GET", f"/api/v2/webhooks/{webhook_id}/signing_secret")
+    except ConnectorError as exc:
+        raise SetupError(
+            f"reading the signing secret of webhook {webhook_id} failed: {exc}"
+        ) from None
+    secret = (answer or {}).get("signing_secret") if isinstance(answer, dict) else None
+    value = secret.get("secret") if isinstance(secret, dict) else None
+    if not isinstance(value, str) or not value:
+        raise SetupError(f"webhook {webhook_id}: the answer holds no signing_secret.secret")
+    return value

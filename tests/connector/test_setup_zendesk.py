@@ -1,0 +1,418 @@
+"""`connector.setup_zendesk`: reading the account, planning (pure), executing the plan.
+
+The planner is tested on states built by hand, the reading and the execution against
+`setup_fakes.FakeZendesk` (recorded ticket field pages, spec examples, every request
+checked against the spec). Nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import responses
+from requests.auth import HTTPBasicAuth
+
+from connector.http import HttpClient
+from connector.setup import Plan, Ref, SetupError, Step, execute
+from connector.setup_zendesk import (
+    FIELDS,
+    TRIGGER_TITLES,
+    ZendeskState,
+    cursor_items,
+    plan,
+    read_state,
+    signing_secret,
+    trigger,
+)
+from tests.connector.setup_fakes import (
+    PAGE_1,
+    PAGE_2,
+    PAYLOADS,
+    SIGNING_SECRET,
+    ZENDESK,
+    FakeZendesk,
+    writes,
+)
+
+TENANT = "acme-zd"
+ENDPOINT = "https://tierdesk.example.com/webhooks/zendesk/acme-zd"
+BODIES = {
+    "ticket.created": json.dumps(
+        {"schema": "tierdesk.zendesk.trigger/1", "event": "ticket.created"}
+    ),
+    "ticket.updated": json.dumps(
+        {"schema": "tierdesk.zendesk.trigger/1", "event": "ticket.updated"}
+    ),
+}
+
+
+def client() -> HttpClient:
+    return HttpClient(ZENDESK, HTTPBasicAuth("admin@acme.example/token", "t"), sleep=lambda s: None)
+
+
+@pytest.fixture
+def mock() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+def plan_for(state: ZendeskState) -> Plan:
+    return plan(state, tenant_id=TENANT, endpoint=ENDPOINT, trigger_bodies=BODIES)
+
+
+def kinds(result: Plan) -> dict[str, str]:
+    return {step.ref: step.kind for step in result.steps}
+
+
+def field(spec_name: str, field_id: int, **extra: Any) -> dict[str, Any]:
+    spec = next(s for s in FIELDS if s.name == spec_name)
+    return {"id": field_id, "type": spec.type, "title": spec.title, "key": spec.key, **extra}
+
+
+def webhook(webhook_id: str = "01HEXISTING", **extra: Any) -> dict[str, Any]:
+    return {
+        "id": webhook_id,
+        "endpoint": ENDPOINT,
+        "status": "active",
+        "subscriptions": ["conditional_ticket_events"],
+        **extra,
+    }
+
+
+def existing_trigger(event: str, trigger_id: int, webhook_id: str) -> dict[str, Any]:
+    return {**trigger(event, webhook_id, BODIES[event]), "id": trigger_id, "active": True}
+
+
+def complete_state() -> ZendeskState:
+    return ZendeskState(
+        ticket_fields=tuple(field(s.name, 100 + i) for i, s in enumerate(FIELDS)),
+        webhooks=(webhook(),),
+        triggers=tuple(
+            existing_trigger(e, 200 + i, "01HEXISTING") for i, e in enumerate(TRIGGER_TITLES)
+        ),
+    )
+
+
+# -- planning ---------------------------------------------------------------------------
+
+
+def test_a_fresh_account_gets_everything_created_in_order() -> None:
+    result = plan_for(ZendeskState())
+
+    assert [(s.kind, s.ref) for s in result.steps] == [
+        ("create", "field:tier"),
+        ("create", "field:first_response_due"),
+        ("create", "field:named_contact"),
+        ("create", "field:named_contact_reason"),
+        ("create", "field:coverage"),
+        ("create", "webhook"),
+        ("create", "trigger:ticket.created"),
+        ("create", "trigger:ticket.updated"),
+    ]
+    created = result.steps[0].body["ticket_field"]
+    assert (created["key"], created["title"], created["type"]) == (
+        "tierdesk_tier",
+        "tierdesk: Tier",
+        "text",
+    )
+    assert result.steps[3].body["ticket_field"]["type"] == "textarea"
+    hook = result.steps[5].body["webhook"]
+    assert hook["endpoint"] == ENDPOINT
+    assert (hook["request_format"], hook["subscriptions"]) == (
+        "json",
+        ["conditional_ticket_events"],
+    )
+    # The triggers call the webhook this run creates: its id is filled in when known.
+    action = result.steps[6].body["trigger"]["actions"][0]
+    assert action == {
+        "field": "notification_webhook",
+        "value": [Ref("id:webhook"), BODIES["ticket.created"]],
+    }
+
+
+def test_the_update_trigger_skips_api_updates_and_the_create_trigger_does_not() -> None:
+    steps = {s.ref: s for s in plan_for(ZendeskState()).steps}
+
+    created = steps["trigger:ticket.created"].body["trigger"]["conditions"]
+    updated = steps["trigger:ticket.updated"].body["trigger"]["conditions"]
+
+    assert created == {
+        "all": [{"field": "update_type", "operator": "is", "value": "Create"}],
+        "any": [],
+    }
+    assert updated["all"] == [
+        {"field": "update_type", "operator": "is", "value": "Change"},
+        {"field": "current_via_id", "operator": "is_not", "value": "5"},
+    ]
+
+
+def test_a_complete_account_is_all_reuse_and_no_writes() -> None:
+    result = plan_for(complete_state())
+
+    assert set(kinds(result).values()) == {"reuse"}
+    assert result.writes == ()
+    assert result.known_ids()["webhook"] == "01HEXISTING"
+    assert result.field_records(result.known_ids())["named_contact_reason"] == ("103", "textarea")
+
+
+def test_partial_state_creates_only_what_is_missing() -> None:
+    state = ZendeskState(
+        ticket_fields=(
+            field("tier", 100),
+            # Installed by the app: no key, matched by its title.
+            field("coverage", 104, key=None),
+        ),
+        webhooks=(webhook(),),
+        triggers=(existing_trigger("ticket.created", 200, "01HEXISTING"),),
+    )
+
+    result = kinds(plan_for(state))
+
+    assert result == {
+        "field:tier": "reuse",
+        "field:first_response_due": "create",
+        "field:named_contact": "create",
+        "field:named_contact_reason": "create",
+        "field:coverage": "reuse",
+        "webhook": "reuse",
+        "trigger:ticket.created": "reuse",
+        "trigger:ticket.updated": "create",
+    }
+    created = next(s for s in plan_for(state).steps if s.ref == "trigger:ticket.updated")
+    assert created.body["trigger"]["actions"][0]["value"][0] == "01HEXISTING"
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        pytest.param(
+            lambda t: t["actions"][0]["value"].__setitem__(0, "01HOTHER"),
+            "another webhook",
+            id="webhook",
+        ),
+        pytest.param(
+            lambda t: t["actions"][0]["value"].__setitem__(1, '{"schema": "old"}'),
+            "body differs",
+            id="body",
+        ),
+        pytest.param(lambda t: t["conditions"]["all"].pop(), "conditions differ", id="conditions"),
+        pytest.param(
+            lambda t: t["actions"].append({"field": "status", "value": "open"}),
+            "actions differ",
+            id="actions",
+        ),
+    ],
+)
+def test_a_drifted_trigger_is_updated_in_place(change: Any, why: str) -> None:
+    state = complete_state()
+    updated = json.loads(json.dumps(state.triggers[1]))
+    change(updated)
+    result = plan_for(
+        ZendeskState(state.ticket_fields, state.webhooks, (state.triggers[0], updated))
+    )
+
+    step = next(s for s in result.steps if s.ref == "trigger:ticket.updated")
+
+    assert (step.kind, step.method, step.path, step.id) == (
+        "update",
+        "PUT",
+        "/api/v2/triggers/201",
+        "201",
+    )
+    assert why in step.note
+    assert "active" not in step.body["trigger"]  # an admin's switch is left alone
+    assert [s.ref for s in result.writes] == ["trigger:ticket.updated"]
+
+
+def test_conditions_in_another_order_or_as_numbers_are_the_same_trigger() -> None:
+    state = complete_state()
+    updated = json.loads(json.dumps(state.triggers[1]))
+    updated["conditions"]["all"].reverse()
+    updated["conditions"]["all"][0]["value"] = 5
+    updated["actions"][0]["value"][1] = json.dumps(json.loads(BODIES["ticket.updated"]), indent=4)
+
+    result = plan_for(
+        ZendeskState(state.ticket_fields, state.webhooks, (state.triggers[0], updated))
+    )
+
+    assert result.writes == ()
+
+
+def test_a_webhook_subscribed_to_events_is_not_one_a_trigger_can_call() -> None:
+    events_webhook = webhook("01HEVENTS", subscriptions=["zen:event-type:ticket.created"])
+
+    result = plan_for(ZendeskState(webhooks=(events_webhook,)))
+
+    assert kinds(result)["webhook"] == "create"
+
+
+def test_an_inactive_webhook_or_field_is_reused_with_a_note() -> None:
+    state = complete_state()
+    fields = (field("tier", 100, active=False), *state.ticket_fields[1:])
+    result = plan_for(ZendeskState(fields, (webhook(status="inactive"),), state.triggers))
+
+    notes = {s.ref: s.note for s in result.steps if s.note}
+
+    assert result.writes == ()
+    assert "inactive" in notes["field:tier"] and "inactive" in notes["webhook"]
+
+
+def test_a_field_of_another_type_with_our_title_is_refused() -> None:
+    dropdown = {"id": 77, "type": "tagger", "title": "tierdesk: Tier", "key": None}
+
+    with pytest.raises(SetupError) as caught:
+        plan_for(ZendeskState(ticket_fields=(dropdown,)))
+
+    message = str(caught.value)
+    assert '"tierdesk: Tier"' in message and "ticket field 77" in message and "tagger" in message
+    assert "[tenants.acme-zd.fields] tier" in message
+
+
+def test_a_textarea_where_a_text_field_is_wanted_is_kept_and_its_type_recorded() -> None:
+    state = complete_state()
+    fields = (field("tier", 100, type="textarea"), *state.ticket_fields[1:])
+
+    result = plan_for(ZendeskState(fields, state.webhooks, state.triggers))
+
+    assert result.writes == ()
+    assert result.field_records(result.known_ids())["tier"] == ("100", "textarea")
+
+
+@pytest.mark.parametrize("what", ["fields", "triggers"])
+def test_two_objects_matching_one_name_are_refused_rather_than_guessed(what: str) -> None:
+    state = complete_state()
+    if what == "fields":
+        by_title = (field("tier", 100, key=None), field("tier", 999, key=None))
+        state = ZendeskState((*by_title, *state.ticket_fields[1:]), state.webhooks, state.triggers)
+    else:
+        extra = existing_trigger("ticket.created", 999, "01HEXISTING")
+        state = ZendeskState(state.ticket_fields, state.webhooks, (*state.triggers, extra))
+
+    with pytest.raises(SetupError, match="999"):
+        plan_for(state)
+
+
+def test_a_field_with_our_key_wins_over_another_with_our_title() -> None:
+    state = complete_state()
+    fields = (field("tier", 999, key=None), *state.ticket_fields)
+
+    result = plan_for(ZendeskState(fields, state.webhooks, state.triggers))
+
+    assert result.known_ids()["field:tier"] == "100"
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def test_cursor_pages_are_followed_by_after_cursor_and_stop_on_has_more(
+    mock: responses.RequestsMock,
+) -> None:
+    FakeZendesk().install(mock)
+
+    fields = cursor_items(client(), "/api/v2/ticket_fields", "ticket_fields")
+
+    recorded = [
+        f["id"]
+        for page in (PAGE_1, PAGE_2)
+        for f in json.loads((PAYLOADS / page).read_text())["ticket_fields"]
+    ]
+    assert [f["id"] for f in fields] == recorded
+    # Two pages, though the last one still carries a links.next (to another host).
+    assert len(mock.calls) == 2
+
+
+def test_has_more_without_a_new_cursor_stops_with_an_error(mock: responses.RequestsMock) -> None:
+    page = {"ticket_fields": [], "meta": {"has_more": True, "after_cursor": "same"}}
+    mock.add(responses.GET, f"{ZENDESK}/api/v2/ticket_fields", json=page)
+
+    with pytest.raises(SetupError, match="no new after_cursor"):
+        cursor_items(client(), "/api/v2/ticket_fields", "ticket_fields")
+    assert len(mock.calls) == 2  # the cursor repeated once, then it gave up
+
+
+def test_read_state_reads_fields_webhooks_and_triggers(mock: responses.RequestsMock) -> None:
+    fake = FakeZendesk(webhooks=[webhook()])
+    fake.install(mock)
+
+    state = read_state(client())
+
+    assert [f["type"] for f in state.ticket_fields] == [
+        "subject",
+        "description",
+        "status",
+        "tickettype",
+    ]
+    assert [w["id"] for w in state.webhooks] == ["01HEXISTING"]
+    assert [t["title"] for t in state.triggers] == ["Close and Save", "Assign priority tag"]
+
+
+# -- executing --------------------------------------------------------------------------------
+
+
+def test_a_fresh_install_then_a_second_run_that_sends_no_write(
+    mock: responses.RequestsMock,
+) -> None:
+    fake = FakeZendesk()
+    fake.install(mock)
+
+    first = plan_for(read_state(client()))
+    ids = execute(client(), first)
+
+    assert writes(mock) == [
+        *["POST /api/v2/ticket_fields"] * 5,
+        "POST /api/v2/webhooks",
+        "POST /api/v2/triggers",
+        "POST /api/v2/triggers",
+    ]
+    assert ids["webhook"] == fake.webhooks[0]["id"]
+    # The webhook's id went into both triggers, in place of the Ref.
+    assert [t["actions"][0]["value"][0] for t in fake.triggers] == [ids["webhook"]] * 2
+    assert first.field_records(ids)["first_response_due"] == (
+        ids["field:first_response_due"],
+        "text",
+    )
+
+    mock.calls.reset()
+    second = plan_for(read_state(client()))
+    assert execute(client(), second) == {step.ref: ids[step.ref] for step in second.steps}
+    assert writes(mock) == []
+    assert set(kinds(second).values()) == {"reuse"}
+
+
+def test_a_422_names_the_step_that_failed(mock: responses.RequestsMock) -> None:
+    fake = FakeZendesk(fail_field_title="tierdesk: Named contact")
+    fake.install(mock)
+
+    with pytest.raises(SetupError) as caught:
+        execute(client(), plan_for(read_state(client())))
+
+    assert str(caught.value) == (
+        'creating ticket field "tierdesk: Named contact" (tierdesk_named_contact) failed:'
+        " POST /api/v2/ticket_fields: HTTP 422 RecordInvalid"
+    )
+    assert len(fake.ticket_fields) == 2  # what came before stays; a new run goes on from it
+
+
+def test_the_signing_secret_is_read_back(mock: responses.RequestsMock) -> None:
+    FakeZendesk(webhooks=[webhook()]).install(mock)
+
+    assert signing_secret(client(), "01HEXISTING") == SIGNING_SECRET
+
+
+def test_an_answer_without_the_new_id_is_an_error_not_a_guess(mock: responses.RequestsMock) -> None:
+    mock.add(responses.POST, f"{ZENDESK}/api/v2/webhooks", json={"webhook": {}}, status=201)
+    step = Step(
+        "create",
+        "webhook X",
+        "webhook",
+        method="POST",
+        path="/api/v2/webhooks",
+        body={},
+        id_at=("webhook", "id"),
+    )
+
+    with pytest.raises(SetupError, match=r"created webhook X, but the answer has no webhook\.id"):
+        execute(client(), Plan("zendesk", (step,), ()))
