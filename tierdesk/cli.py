@@ -177,10 +177,21 @@ def http(bind: str, workers: int, threads: int, access_log: bool) -> None:
 
 @main.command()
 @click.option("--threads", default=2, show_default=True, help="Worker threads in this process.")
-def worker(threads: int) -> None:
-    """Process the inbox until stopped (SIGTERM or Ctrl-C); run as many as you like."""
+@click.option(
+    "--sweep-every",
+    default=15.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds between SLA sweeps (one worker of all leads them); 0: never sweep.",
+)
+def worker(threads: int, sweep_every: float) -> None:
+    """Process the inbox until stopped (SIGTERM or Ctrl-C); run as many as you like.
+
+    Besides the inbox, one of the running workers sweeps the SLA clocks: tickets at risk,
+    breached or due for escalation get their write-back queued."""
     from webhooks.connectors import Connectors  # noqa: PLC0415
     from webhooks.live_mappings import LiveMappings  # noqa: PLC0415
+    from webhooks.sweep import Sweeper  # noqa: PLC0415
     from webhooks.worker import Worker  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -202,6 +213,9 @@ def worker(threads: int) -> None:
         )
         for i in range(threads)
     ]
+    if sweep_every:
+        sweeper = Sweeper(store, every_s=sweep_every, name=f"{host}:sweep")
+        pool.append(threading.Thread(target=sweeper.run, args=(stop,), name="sweep"))
     for thread in pool:
         thread.start()
     while any(t.is_alive() for t in pool):
