@@ -26,7 +26,7 @@ from entitlements.errors import EntitlementError, TicketError
 from entitlements.rulebook import Rulebook
 from entitlements.tickets import parse_instant, parse_ticket
 from store import Store, StoreError, open_store
-from webhooks import jsm, zendesk
+from webhooks import jsm, sidebar, zendesk
 from webhooks.errors import ApiError
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import Settings
@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.extensions["tierdesk.settings"] = settings
     app.extensions["tierdesk.store"] = store or open_store(settings.database)
     app.extensions["tierdesk.mappings"] = LiveMappings(settings.mappings_dir)
-    for blueprint in (_health, _api, zendesk.blueprint, jsm.blueprint):
+    for blueprint in (_health, _api, zendesk.blueprint, jsm.blueprint, sidebar.blueprint):
         app.register_blueprint(blueprint)
     app.register_error_handler(Exception, _render_error)
     return app
