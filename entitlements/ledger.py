@@ -103,14 +103,19 @@ class WorklogVersion:
         return (self.deleted, self.updated_at, self.seq)
 
     def replaces(self, current: WorklogVersion | None) -> bool:
-        """True when this version is newer than ``current`` and says something else (an
-        identical copy changes nothing, so it is not written)."""
+        """True when this version is newer than ``current``. A newer version replaces
+        the current one even with the same seconds: its time is what keeps an older
+        version, delivered later, out. Only a copy of the current one (a replay) does
+        not, which saves a write and orders nothing differently: every later arrival
+        outranks both anyway."""
         if current is None:
             return True
-        return self.rank > current.rank and (self.seconds, self.deleted) != (
+        same = (self.updated_at, self.seconds, self.deleted) == (
+            current.updated_at,
             current.seconds,
             current.deleted,
         )
+        return self.rank > current.rank and not same
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +133,12 @@ class TicketLink:
         return (self.seen_at, self.seq)
 
     def replaces(self, current: TicketLink | None) -> bool:
+        """As `WorklogVersion.replaces`: a newer snapshot naming the same account still
+        replaces the current link, so that an older one naming another cannot."""
         if current is None:
             return True
-        return self.rank > current.rank and self.account != current.account
+        same = (self.seen_at, self.account) == (current.seen_at, current.account)
+        return self.rank > current.rank and not same
 
 
 @dataclass(frozen=True, slots=True)

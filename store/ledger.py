@@ -81,7 +81,8 @@ CREATE TABLE IF NOT EXISTS ledger_seq (
 INSERT OR IGNORE INTO ledger_seq (id, value) VALUES (1, 0);
 """
 
-# The newest version wins; an identical one is not written (a replay changes nothing).
+# The newest version wins, even when it logs the same seconds: its time is what keeps an
+# older version, delivered later, out. A copy of the stored version is not written.
 _UPSERT_WORKLOG = """
 INSERT INTO ledger_worklog (tenant, ticket, worklog, seconds, deleted, updated_us, seq)
 VALUES (:tenant, :ticket, :worklog, :seconds, :deleted, :updated_us, :seq)
@@ -90,7 +91,8 @@ ON CONFLICT (tenant, ticket, worklog) DO UPDATE SET
     updated_us = excluded.updated_us, seq = excluded.seq
 WHERE (excluded.deleted, excluded.updated_us, excluded.seq)
           > (ledger_worklog.deleted, ledger_worklog.updated_us, ledger_worklog.seq)
-  AND (excluded.seconds, excluded.deleted) <> (ledger_worklog.seconds, ledger_worklog.deleted)
+  AND (excluded.deleted, excluded.updated_us, excluded.seconds)
+      <> (ledger_worklog.deleted, ledger_worklog.updated_us, ledger_worklog.seconds)
 """
 
 _UPSERT_TICKET = """
@@ -99,7 +101,7 @@ VALUES (:tenant, :ticket, :account, :seen_us, :seq)
 ON CONFLICT (tenant, ticket) DO UPDATE SET
     account = excluded.account, seen_us = excluded.seen_us, seq = excluded.seq
 WHERE (excluded.seen_us, excluded.seq) > (ledger_ticket.seen_us, ledger_ticket.seq)
-  AND excluded.account IS NOT ledger_ticket.account
+  AND (excluded.seen_us <> ledger_ticket.seen_us OR excluded.account IS NOT ledger_ticket.account)
 """
 
 _UPSERT_PURCHASE = """
@@ -253,11 +255,19 @@ class SqliteLedger:
         return db
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One writer at a time: queue on the inbox's lock file (the kernel wakes the
         next waiter at once, where SQLite's busy handler would poll), then take SQLite's
-        write lock up front, so that what a transaction reads it also writes on."""
+        write lock up front, so that what a transaction reads it also writes on.
+
+        ``durable``: FULL sync (on disk when it returns). Otherwise NORMAL, as the
+        inbox's completions: it survives a killed process; a power cut may lose the
+        last such commits, which the next events of their tickets write again."""
         db = self._db()
+        wanted = "FULL" if durable else "NORMAL"
+        if getattr(self._local, "sync", "FULL") != wanted:
+            db.execute(f"PRAGMA synchronous = {wanted}")
+            self._local.sync = wanted
         fd: int | None = getattr(self._local, "lock", None)
         if fd is None:
             try:
@@ -304,6 +314,7 @@ class SqliteLedger:
         if db is not None:
             db.close()
             self._local.db = None
+            self._local.sync = "FULL"
         lock = getattr(self._local, "lock", None)
         if lock is not None:
             os.close(lock)
@@ -341,6 +352,16 @@ class SqliteLedger:
             deleted=deleted,
         )
         where = (tenant, ticket, worklog_id)
+        updated_us = to_us(updated_at)
+        # A replay, or a version older than the stored one: no write lock needed.
+        rows = self._read(
+            "SELECT deleted, updated_us, seconds FROM ledger_worklog"
+            " WHERE tenant = ? AND ticket = ? AND worklog = ?",
+            where,
+        )
+        incoming = (int(deleted), updated_us, version.seconds)
+        if rows and (incoming[:2] < tuple(rows[0][:2]) or incoming == tuple(rows[0])):
+            return 0
         with self._transaction() as db:
             before = _counted(db, where)
             db.execute(
@@ -351,7 +372,7 @@ class SqliteLedger:
                     "worklog": worklog_id,
                     "seconds": version.seconds,
                     "deleted": int(deleted),
-                    "updated_us": to_us(updated_at),
+                    "updated_us": updated_us,
                     "seq": self._next_seq(db),
                 },
             )
@@ -361,14 +382,17 @@ class SqliteLedger:
         self, tenant: str, ticket: str, account: str | None, seen_at: datetime
     ) -> TicketMove | None:
         seen_us = to_us(seen_at)
-        # Most ticket events change nothing here: answer them without a write lock.
+        # A replayed or older snapshot: answered without a write lock.
         rows = self._read(
             "SELECT account, seen_us FROM ledger_ticket WHERE tenant = ? AND ticket = ?",
             (tenant, ticket),
         )
-        if rows and (rows[0][0] == account or rows[0][1] > seen_us):
+        if rows and (rows[0][1] > seen_us or (rows[0][1] == seen_us and rows[0][0] == account)):
             return None
-        with self._transaction() as db:
+        # A newer snapshot is written even when it names the same account (its time keeps
+        # an older one out). Every ticket event brings one, so these commits are NORMAL:
+        # a link is derived data that the ticket's next event states again.
+        with self._transaction(durable=False) as db:
             args = (tenant, ticket)
             old = db.execute(
                 "SELECT account FROM ledger_ticket WHERE tenant = ? AND ticket = ?", args
