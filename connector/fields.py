@@ -24,4 +24,11 @@ class FieldMap:
     named_contact_reason: str | None = None
     coverage: str | None = None  # covered / not_covered
     team: str | None = None  # Jira has no groups: the team goes to a field
-    groups: dict[str, str] = field(default_factory=dict)  # Zendesk: team → group id
+    # The SLA lifecycle: stage (on_track, at_risk, breached, met, missed), the escalation
+    # level reached, and how the first response fared ("met with 1h 20m of business time").
+    sla: str | None = None
+    escalation_level: str | None = None
+    first_response: str | None = None
+    # Zendesk: team → group id; an escalation level's name may have a group too, which
+    # then takes the ticket while it is escalated to that level.
+    groups: dict[str, str] = field(default_factory=dict)

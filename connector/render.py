@@ -56,6 +56,11 @@ def field_values(decision: Decision, fields: FieldMap) -> dict[str, str]:
         fields.named_contact_reason: contact.reason or "",
         fields.coverage: "covered" if decision.covered else "not_covered",
         fields.team: decision.team or "",
+        fields.sla: decision.sla or "",
+        fields.escalation_level: decision.escalation_level or "",
+        fields.first_response: decision.first_response.describe()
+        if decision.first_response
+        else "",
     }
     return {field_id: value for field_id, value in wanted.items() if field_id}
 
@@ -108,6 +113,12 @@ def _changes(decision: Decision, previous: dict[str, Any] | None) -> list[str]:
         "first response due": previous.get("first_response_due"),
     }
     return [f"{k} {before[k]} → {v}" for k, v in now.items() if before[k] != v]
+
+
+def routed_group(fields: FieldMap, escalation_level: str | None, team: str | None) -> str | None:
+    """The group a ticket belongs in: its escalation level's, when that has a group
+    (RULES.md §3: a breach raises the level, and the group with it), else its team's."""
+    return fields.groups.get(escalation_level or "") or fields.groups.get(team or "")
 
 
 def keep_agents_priority(

@@ -22,6 +22,7 @@ from connector.render import (
     material_change,
     note,
     our_tags,
+    routed_group,
 )
 from entitlements.decide import Decision
 
@@ -52,9 +53,10 @@ def render(
         priority, decision.priority, previous, PRIORITY_ORDER
     ):
         out["priority"] = decision.priority
-    group = fields.groups.get(decision.team or "")
+    group = routed_group(fields, decision.escalation_level, decision.team)
     current_group = str(fresh["group_id"]) if fresh.get("group_id") is not None else None
-    ours_before = fields.groups.get((previous or {}).get("team") or "")
+    before = previous or {}
+    ours_before = routed_group(fields, before.get("escalation_level"), before.get("team"))
     # Route only a ticket nobody has routed by hand since tierdesk did.
     if group and current_group != group and current_group in (None, ours_before):
         out["group_id"] = _id(group)

@@ -27,8 +27,9 @@ from connector.fields import FieldMap
 from connector.http import HttpClient, TicketWindow
 from connector.render import Outcome
 from connector.zendesk import ZendeskTickets
-from entitlements.decide import Decision, decide
+from entitlements.decide import Decision, decide, followed
 from entitlements.rulebook import Rulebook
+from entitlements.sla import Status
 from entitlements.tickets import parse_ticket
 from mappings import load_mappings
 from tests.connector.contracts import assert_conforms, body_errors
@@ -580,3 +581,46 @@ def test_the_per_ticket_update_window_holds_back_a_31st_update() -> None:
             tickets.apply(TICKET_ID, alice, ticket_update(alice), None)
         assert caught.value.transient and caught.value.retry_after is not None
         assert [call.request.method for call in rsps.calls] == ["GET", "PUT", "GET"]
+
+
+# -- the SLA lifecycle ----------------------------------------------------------------
+
+
+def test_an_escalation_writes_the_level_its_group_and_a_note(
+    rsps: responses.RequestsMock, waits: list[float]
+) -> None:
+    """A breached ticket escalated to a level that has a group moves to that group, with
+    the stage and level in their fields and an internal note; a ticket an agent routed
+    by hand since tierdesk's last write stays where the agent put it."""
+    fields = replace(
+        FIELDS,
+        sla="360000010",
+        escalation_level="360000011",
+        groups={**FIELDS.groups, "Director of Support": "30002"},
+    )
+    client = HttpClient(BASE, HTTPBasicAuth("ops@acme.example/token", "t"), sleep=waits.append)
+    zendesk = ZendeskTickets(client, fields, PREFIX)
+    before = decision()
+    assert before.milestones is not None
+    escalated = followed(before, Status("breached", 1), None, PREFIX)
+    escalated = replace(escalated, escalation_level="Director of Support")
+    answer_get(rsps, ticket(**showing(before)))
+    answer_put(rsps, 200)
+
+    zendesk.apply(TICKET_ID, escalated, ticket_update(escalated), ticket_update(before))
+
+    (put,) = puts(rsps)
+    assert_conforms("zendesk", rsps.calls[-1].request)
+    assert put["group_id"] == 30002
+    assert {"id": 360000010, "value": "breached"} in put["custom_fields"]
+    assert {"id": 360000011, "value": "Director of Support"} in put["custom_fields"]
+    assert "tierdesk_sla_breached" in put["tags"]
+    assert "SLA: breached, escalated to Director of Support" in put["comment"]["body"]
+
+    # An agent has since moved it to another group by hand: tierdesk leaves it there.
+    rsps.reset()
+    answer_get(rsps, ticket(**(showing(before) | {"group_id": 99999})))
+    answer_put(rsps, 200)
+    zendesk.apply(TICKET_ID, escalated, ticket_update(escalated), ticket_update(before))
+    (put,) = puts(rsps)
+    assert "group_id" not in put
