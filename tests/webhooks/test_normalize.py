@@ -834,3 +834,34 @@ def test_ticket_event_json_shape() -> None:
     assert json.loads(unicode.to_json())["ticket"]["requester"] == "zoë@exämple.com"
     back = TicketEvent.from_json(unicode.to_json()).ticket
     assert back is not None and back.requester == "zoë@exämple.com"
+
+
+@pytest.mark.parametrize(
+    ("account_type", "by_agent"),
+    [("atlassian", True), ("customer", False), ("app", False), (None, None)],
+    ids=["licensed-agent", "portal-customer", "an-app", "not-said"],
+)
+def test_jira_comment_says_whether_an_agent_wrote_it(
+    account_type: str | None, by_agent: bool | None
+) -> None:
+    # The recorded comment's author (2018) carries no accountType; Jira Cloud sends it
+    # on every user object today ("atlassian", "app" or "customer").
+    doc = jira("jira-comment_created.json")
+    assert "accountType" not in doc["comment"]["author"]
+    if account_type is not None:
+        doc["comment"]["author"]["accountType"] = account_type
+    event = normalized(jsm.normalize(doc, JSM, "atl-2"))
+    assert event.comment is not None and event.comment.by_agent is by_agent
+
+
+@pytest.mark.parametrize(("is_staff", "by_agent"), [(True, True), (False, False), (None, None)])
+def test_zendesk_comment_says_whether_staff_wrote_it(
+    is_staff: bool | None, by_agent: bool | None
+) -> None:
+    doc = event_body("ticket.comment_added")
+    author: dict[str, object] = {"id": "8447388090494"}
+    if is_staff is not None:
+        author["is_staff"] = is_staff
+    doc["event"] = {"comment": {"id": 9001, "is_public": True, "author": author}}
+    event = normalized(zendesk.normalize(doc, ZENDESK, ""))
+    assert event.comment is not None and event.comment.by_agent is by_agent
