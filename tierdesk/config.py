@@ -308,7 +308,9 @@ def _tenants(env: Mapping[str, str], table: Any) -> dict[str, Tenant]:
     for tenant_id, spec in table.items():
         if not isinstance(spec, dict):
             raise ConfigError(f"[tenants.{tenant_id}] must be a table")
-        _refuse_secrets(spec, f"[tenants.{tenant_id}]", _var(tenant_id, "WEBHOOK_SECRET"))
+        _refuse_secrets(
+            spec, f"[tenants.{tenant_id}]", tenant_variable(tenant_id, "WEBHOOK_SECRET")
+        )
         specs[tenant_id] = dict(spec)
     for item in filter(None, (p.strip() for p in env.get("TIERDESK_TENANTS", "").split(","))):
         tenant_id, _, vendor = item.partition("=")
@@ -349,7 +351,8 @@ def _deployment(tenant_id: str, vendor: str, value: Any) -> str:
     return str(value)
 
 
-def _var(tenant_id: str, suffix: str) -> str:
+def tenant_variable(tenant_id: str, suffix: str) -> str:
+    """A tenant's environment variable: ``TIERDESK_TENANT_<ID>_<SUFFIX>``."""
     return f"TIERDESK_TENANT_{tenant_id.upper().replace('-', '_')}_{suffix}"
 
 
@@ -364,17 +367,17 @@ def _tenant(tenant_id: str, spec: dict[str, Any], env: Mapping[str, str]) -> Ten
     secrets = tuple(
         s
         for s in (
-            secret_from(env, _var(tenant_id, "WEBHOOK_SECRET")),
-            secret_from(env, _var(tenant_id, "WEBHOOK_SECRET_PREVIOUS")),
+            secret_from(env, tenant_variable(tenant_id, "WEBHOOK_SECRET")),
+            secret_from(env, tenant_variable(tenant_id, "WEBHOOK_SECRET_PREVIOUS")),
         )
         if s
     )
-    bearer = secret_from(env, _var(tenant_id, "BEARER_TOKEN"))
+    bearer = secret_from(env, tenant_variable(tenant_id, "BEARER_TOKEN"))
     app_tokens = tuple(
         s
         for s in (
-            secret_from(env, _var(tenant_id, "APP_TOKEN")),
-            secret_from(env, _var(tenant_id, "APP_TOKEN_PREVIOUS")),
+            secret_from(env, tenant_variable(tenant_id, "APP_TOKEN")),
+            secret_from(env, tenant_variable(tenant_id, "APP_TOKEN_PREVIOUS")),
         )
         if s
     )
@@ -390,9 +393,9 @@ def _tenant(tenant_id: str, spec: dict[str, Any], env: Mapping[str, str]) -> Ten
     return Tenant(
         id=tenant_id,
         vendor=vendor,
-        base_url=env.get(_var(tenant_id, "BASE_URL")) or str(spec.get("base_url", "")),
-        email=env.get(_var(tenant_id, "EMAIL")) or str(spec.get("email", "")),
-        api_token=secret_from(env, _var(tenant_id, "API_TOKEN")),
+        base_url=env.get(tenant_variable(tenant_id, "BASE_URL")) or str(spec.get("base_url", "")),
+        email=env.get(tenant_variable(tenant_id, "EMAIL")) or str(spec.get("email", "")),
+        api_token=secret_from(env, tenant_variable(tenant_id, "API_TOKEN")),
         webhook_secrets=secrets,
         bearer_tokens=(bearer,) if bearer else (),
         app_tokens=app_tokens,

@@ -218,6 +218,7 @@ class FakeJira:
     webhooks: list[dict[str, Any]] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)  # webhook id → its secret
     fail_field_name: str | None = None
+    fail_webhooks: int = 0  # this many webhook POSTs are refused (400) first
     _next: int = 10100
 
     def install(self, mock: responses.RequestsMock) -> None:
@@ -268,6 +269,9 @@ class FakeJira:
         body = _body(request)
         errors = schema_errors("jira", JIRA_ADMIN_WEBHOOK_REQUEST, body)
         assert not errors, errors
+        if self.fail_webhooks:
+            self.fail_webhooks -= 1
+            return _json(400, {"errorMessages": ["The URL is not reachable"]})
         self._next += 1
         webhook_id = str(self._next)
         created = {k: v for k, v in body.items() if k != "secret"}  # never shown again

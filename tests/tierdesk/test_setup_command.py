@@ -1,0 +1,469 @@
+"""``tierdesk setup zendesk|jsm``, run through click against the fake vendors of
+`tests.connector.setup_fakes` (every request checked against the vendor's spec).
+
+Settings come from the process environment, as in production: each test clears every
+``TIERDESK_*`` variable first and sets its own. The webhook secrets are distinctive
+strings, so a test can look for them in everything the command prints or writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import responses
+from click.testing import CliRunner, Result
+
+from tests.connector.setup_fakes import SIGNING_SECRET, FakeJira, FakeZendesk, writes
+from tierdesk.config import FieldRecord, FieldsFile, read_fields_file, settings_from_env
+from tierdesk.setup_command import setup, trigger_body
+from webhooks.events import TicketEvent
+from webhooks.settings import FieldMap
+from webhooks.signatures import sign_hub, sign_zendesk, verify_hub, verify_zendesk
+from webhooks.zendesk import normalize
+
+SERVICE = "https://tierdesk.example.com"
+API_TOKEN = "api-token-never-shown-4e1d"
+
+
+@pytest.fixture
+def mock() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Two tenants with credentials; the state directory is returned."""
+    for name in list(os.environ):
+        if name.startswith("TIERDESK_"):
+            monkeypatch.delenv(name)
+    state = tmp_path / "state"
+    state.mkdir()
+    for name, value in {
+        "TIERDESK_TENANTS": "acme-zd=zendesk,acme-jsm=jsm",
+        "TIERDESK_STATE_DIR": str(state),
+        "TIERDESK_TENANT_ACME_ZD_BASE_URL": "https://acme.zendesk.com",
+        "TIERDESK_TENANT_ACME_ZD_EMAIL": "admin@acme.example",
+        "TIERDESK_TENANT_ACME_ZD_API_TOKEN": API_TOKEN,
+        "TIERDESK_TENANT_ACME_JSM_BASE_URL": "https://acme.atlassian.net",
+        "TIERDESK_TENANT_ACME_JSM_EMAIL": "admin@acme.example",
+        "TIERDESK_TENANT_ACME_JSM_API_TOKEN": API_TOKEN,
+    }.items():
+        monkeypatch.setenv(name, value)
+    return state
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(setup, [*args, "--service-url", SERVICE], catch_exceptions=False)
+
+
+def zendesk(*extra: str) -> Result:
+    return run("zendesk", "--tenant", "acme-zd", *extra)
+
+
+def jsm(*extra: str) -> Result:
+    return run("jsm", "--tenant", "acme-jsm", "--jql", "project = HELP", *extra)
+
+
+def settled(state: Path) -> list[str]:
+    return sorted(p.name for p in state.iterdir())
+
+
+# -- Zendesk --------------------------------------------------------------------------------
+
+
+def test_a_dry_run_prints_the_plan_and_writes_nothing(
+    mock: responses.RequestsMock, env: Path
+) -> None:
+    FakeZendesk().install(mock)
+
+    result = zendesk()
+
+    assert result.exit_code == 0, result.output
+    assert "dry run: nothing is changed; --apply does it" in result.output
+    assert '  create  ticket field "tierdesk: Tier" (tierdesk_tier)' in result.output
+    assert (
+        '  create  webhook "tierdesk (acme-zd)" → '
+        f"{SERVICE}/webhooks/zendesk/acme-zd" in result.output
+    )
+    assert '  create  trigger "tierdesk: decide updated tickets"' in result.output
+    assert f"would   write the field ids to {env / 'acme-zd.fields.json'}" in result.output
+    assert "To create 8, to update 0, to reuse 0." in result.output
+    assert writes(mock) == []  # reads only
+    assert settled(env) == []
+
+
+def test_apply_creates_everything_and_records_the_ids_and_the_secret(
+    mock: responses.RequestsMock, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeZendesk()
+    fake.install(mock)
+
+    result = zendesk("--apply")
+
+    assert result.exit_code == 0, result.output
+    assert len(writes(mock)) == 8
+    ids = [str(f["id"]) for f in fake.ticket_fields]
+    recorded = read_fields_file(env / "acme-zd.fields.json")
+    assert recorded == FieldsFile(
+        tenant="acme-zd",
+        vendor="zendesk",
+        fields={
+            "tier": FieldRecord(ids[0], "text"),
+            "first_response_due": FieldRecord(ids[1], "text"),
+            "named_contact": FieldRecord(ids[2], "text"),
+            "named_contact_reason": FieldRecord(ids[3], "textarea"),
+            "coverage": FieldRecord(ids[4], "text"),
+        },
+        webhook={"id": fake.webhooks[0]["id"], "url": f"{SERVICE}/webhooks/zendesk/acme-zd"},
+        triggers={
+            "ticket.created": str(fake.triggers[0]["id"]),
+            "ticket.updated": str(fake.triggers[1]["id"]),
+        },
+    )
+    secret_file = env / "acme-zd.webhook-secret"
+    assert secret_file.read_text() == SIGNING_SECRET + "\n"
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    assert f"TIERDESK_TENANT_ACME_ZD_WEBHOOK_SECRET_FILE={secret_file}" in result.output
+    assert f'  created ticket field "tierdesk: Tier" (tierdesk_tier): id {ids[0]}' in result.output
+    assert "Created 8, updated 0, reused 0." in result.output
+    # What was written is what the service now reads: field map and signing secret.
+    monkeypatch.setenv("TIERDESK_TENANT_ACME_ZD_WEBHOOK_SECRET_FILE", str(secret_file))
+    tenant = settings_from_env().tenants["acme-zd"]
+    assert tenant.fields == FieldMap(
+        tier=ids[0],
+        first_response_due=ids[1],
+        named_contact=ids[2],
+        named_contact_reason=ids[3],
+        coverage=ids[4],
+    )
+    body, stamp = b'{"schema": "tierdesk.zendesk.trigger/1"}', "2026-03-06T16:30:00Z"
+    verify_zendesk(
+        sign_zendesk(SIGNING_SECRET, stamp, body),
+        stamp,
+        body,
+        secrets=tenant.webhook_secrets,
+        now=datetime(2026, 3, 6, 16, 30, 5, tzinfo=UTC),
+    )
+
+
+def test_a_second_apply_creates_nothing_and_reads_the_secret_no_more(
+    mock: responses.RequestsMock, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeZendesk()
+    fake.install(mock)
+    assert zendesk("--apply").exit_code == 0
+    recorded = (env / "acme-zd.fields.json").read_bytes()
+    mock.calls.reset()
+
+    again = zendesk("--apply")
+
+    assert again.exit_code == 0, again.output
+    assert writes(mock) == []
+    assert fake.secret_reads == 1
+    assert "Created 0, updated 0, reused 8." in again.output
+    assert (env / "acme-zd.fields.json").read_bytes() == recorded
+    # Until the service is told where the secret is, every run says it again.
+    assert "wrote the webhook secret" not in again.output
+    assert f"the webhook secret is in {env / 'acme-zd.webhook-secret'}" in again.output
+    monkeypatch.setenv(
+        "TIERDESK_TENANT_ACME_ZD_WEBHOOK_SECRET_FILE", str(env / "acme-zd.webhook-secret")
+    )
+    told = zendesk("--apply")
+    assert told.exit_code == 0 and "webhook secret" not in told.output
+
+
+def test_partial_state_reuses_what_exists(mock: responses.RequestsMock, env: Path) -> None:
+    # The app (requirements.json) already made two fields and the webhook.
+    fake = FakeZendesk(
+        ticket_fields=[
+            {"id": 501, "type": "text", "title": "tierdesk: Tier", "key": None, "active": True},
+            {"id": 502, "type": "text", "title": "tierdesk: Coverage", "key": None},
+        ],
+        webhooks=[
+            {
+                "id": "01HAPPWEBHOOK",
+                "endpoint": f"{SERVICE}/webhooks/zendesk/acme-zd",
+                "status": "active",
+                "subscriptions": ["conditional_ticket_events"],
+            }
+        ],
+    )
+    fake.install(mock)
+
+    result = zendesk("--apply")
+
+    assert result.exit_code == 0, result.output
+    assert '  reused  ticket field "tierdesk: Tier" (tierdesk_tier): id 501' in result.output
+    assert writes(mock) == [*["POST /api/v2/ticket_fields"] * 3, *["POST /api/v2/triggers"] * 2]
+    assert [t["actions"][0]["value"][0] for t in fake.triggers] == ["01HAPPWEBHOOK"] * 2
+    recorded = read_fields_file(env / "acme-zd.fields.json")
+    assert recorded is not None
+    assert (recorded.fields["tier"].id, recorded.fields["coverage"].id) == ("501", "502")
+    # No secret file yet for a webhook found: it is read once and recorded.
+    assert (env / "acme-zd.webhook-secret").read_text() == SIGNING_SECRET + "\n"
+
+
+def test_a_422_is_a_clear_error_and_records_nothing(
+    mock: responses.RequestsMock, env: Path
+) -> None:
+    FakeZendesk(fail_field_title="tierdesk: First response due").install(mock)
+
+    result = zendesk("--apply")
+
+    assert result.exit_code == 1
+    assert (
+        'Error: creating ticket field "tierdesk: First response due"'
+        " (tierdesk_first_response_due) failed: POST /api/v2/ticket_fields:"
+        " HTTP 422 RecordInvalid. What was created stays; run it again to go on."
+    ) in result.output
+    assert settled(env) == []
+
+
+def test_no_secret_or_token_is_ever_printed(mock: responses.RequestsMock, env: Path) -> None:
+    FakeZendesk().install(mock)
+
+    outputs = [zendesk().output, zendesk("--apply").output, zendesk("--apply").output]
+
+    for output in outputs:
+        assert SIGNING_SECRET not in output
+        assert API_TOKEN not in output
+    assert SIGNING_SECRET not in (env / "acme-zd.fields.json").read_text()
+
+
+# The values a Zendesk trigger puts in the placeholders, for one ticket.
+PLACEHOLDERS = {
+    "ticket.id": "4242",
+    "ticket.created_at_with_timestamp": "2026-03-06T16:30:00Z",
+    "ticket.updated_at_with_timestamp": "2026-03-06T16:45:00Z",
+    "ticket.requester.email": "alice@acme.example",
+    "ticket.organization.id": "360001",
+    "ticket.priority": "Urgent",
+    "ticket.ticket_field_360000123": "sev_1",
+    "ticket.ticket_field_360000124": "jira_software",
+    "current_user.email": "agent@acme.example",
+}
+
+
+def fill(text: str) -> str:
+    """What Zendesk sends: every placeholder replaced (one we did not expect fails)."""
+    return re.sub(r"\{\{([^}]+)\}\}", lambda m: PLACEHOLDERS[m.group(1)], text)
+
+
+def test_the_trigger_body_sent_is_one_the_receiver_accepts(
+    mock: responses.RequestsMock, env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Severity and product are mapped by hand; environment and category are not.
+    toml = tmp_path / "tierdesk.toml"
+    toml.write_text(
+        """
+[tenants.acme-zd]
+vendor = "zendesk"
+[tenants.acme-zd.fields]
+severity = "360000123"
+product = "360000124"
+[tenants.acme-zd.fields.values.severity]
+sev_1 = "1"
+[tenants.acme-zd.fields.values.product]
+jira_software = "jira-software"
+""",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("TIERDESK_CONFIG", str(toml))
+    fake = FakeZendesk()
+    fake.install(mock)
+
+    assert zendesk("--apply").exit_code == 0
+    tenant = settings_from_env().tenants["acme-zd"]
+
+    events: list[TicketEvent] = []
+    for created in fake.triggers:
+        sent = created["actions"][0]["value"][1]
+        assert "{{ticket.ticket_field_360000123}}" in sent
+        assert "FIELD_ID" not in sent  # every stand-in replaced or blanked
+        event = normalize(json.loads(fill(sent)), tenant, "invocation-1")
+        assert isinstance(event, TicketEvent)
+        events.append(event)
+    assert [e.kind for e in events] == ["ticket.created", "ticket.updated"]
+    ticket = events[1].ticket
+    assert ticket is not None
+    assert (ticket.id, ticket.requester, ticket.priority) == (
+        "4242",
+        "alice@acme.example",
+        "urgent",
+    )
+    assert (ticket.severity, ticket.product) == ("1", "jira-software")
+    assert (ticket.environment, ticket.category) == (None, None)  # sent blank: absent
+    assert events[1].actor == "agent@acme.example"
+
+
+def test_trigger_body_blanks_the_fields_a_tenant_has_not_mapped() -> None:
+    body = json.loads(trigger_body("ticket.created", FieldMap(category="77")))
+
+    assert body["event"] == "ticket.created"
+    assert body["ticket"]["category"] == "{{ticket.ticket_field_77}}"
+    assert body["ticket"]["severity"] == body["ticket"]["product"] == ""
+    assert body["ticket"]["id"] == "{{ticket.id}}"
+
+
+# -- JSM ------------------------------------------------------------------------------------
+
+
+def test_jsm_apply_makes_a_secret_gives_it_to_jira_and_never_prints_it(
+    mock: responses.RequestsMock, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeJira()
+    fake.install(mock)
+
+    dry = jsm()
+    assert dry.exit_code == 0, dry.output
+    assert "would   make a webhook secret and write it to" in dry.output
+    assert writes(mock) == [] and settled(env) == []
+
+    result = jsm("--apply")
+
+    assert result.exit_code == 0, result.output
+    secret_file = env / "acme-jsm.webhook-secret"
+    secret = secret_file.read_text().strip()
+    assert len(secret) >= 40 and secret_file.stat().st_mode & 0o777 == 0o600
+    assert list(fake.secrets.values()) == [secret]
+    assert secret not in result.output and secret not in dry.output
+    assert secret not in (env / "acme-jsm.fields.json").read_text()
+    assert f"TIERDESK_TENANT_ACME_JSM_WEBHOOK_SECRET_FILE={secret_file}" in result.output
+    assert "Note: Jira shows new custom fields on no screen" in result.output
+    recorded = read_fields_file(env / "acme-jsm.fields.json")
+    assert recorded is not None
+    assert recorded.fields["first_response_due"].type == "datetime"
+    assert recorded.fields["team"].type == "text"
+    # The variable printed is all the service needs to check Jira's signatures.
+    monkeypatch.setenv("TIERDESK_TENANT_ACME_JSM_WEBHOOK_SECRET_FILE", str(secret_file))
+    tenant = settings_from_env().tenants["acme-jsm"]
+    assert tenant.fields.first_response_due == recorded.fields["first_response_due"].id
+    body = b'{"webhookEvent": "jira:issue_updated"}'
+    verify_hub(sign_hub(secret, body), body, secrets=tenant.webhook_secrets)
+
+    mock.calls.reset()
+    again = jsm("--apply")
+    assert again.exit_code == 0, again.output
+    assert writes(mock) == []
+    assert secret_file.read_text().strip() == secret  # kept, not remade
+
+
+def test_a_jsm_run_that_stopped_after_making_the_secret_goes_on_with_it(
+    mock: responses.RequestsMock, env: Path
+) -> None:
+    fake = FakeJira(fail_webhooks=1)
+    fake.install(mock)
+
+    failed = jsm("--apply")
+
+    assert failed.exit_code == 1
+    assert "creating admin webhook" in failed.output and "HTTP 400" in failed.output
+    secret = (env / "acme-jsm.webhook-secret").read_text().strip()
+    assert not (env / "acme-jsm.fields.json").exists()
+
+    again = jsm("--apply")
+
+    assert again.exit_code == 0, again.output
+    assert list(fake.secrets.values()) == [secret]  # the one on file, not a second one
+    assert "  reused  custom field" in again.output and "  created admin webhook" in again.output
+    assert "the webhook secret is in" in again.output  # the variable is told after all
+    assert secret not in failed.output + again.output
+
+
+def test_jsm_keeps_the_secret_a_tenant_already_has(
+    mock: responses.RequestsMock, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configured = "configured-jsm-secret-5a9c0d"
+    monkeypatch.setenv("TIERDESK_TENANT_ACME_JSM_WEBHOOK_SECRET", configured)
+    fake = FakeJira(
+        webhooks=[
+            {
+                "self": "https://acme.atlassian.net/rest/webhooks/1.0/webhook/3",
+                "url": f"{SERVICE}/webhooks/jsm/acme-jsm",
+                "events": ["jira:issue_created"],  # drifted: it gets updated
+                "filters": {"issue-related-events-section": "project = HELP"},
+            }
+        ]
+    )
+    fake.install(mock)
+
+    result = jsm("--apply")
+
+    assert result.exit_code == 0, result.output
+    assert "  updated admin webhook" in result.output and "(its events differ)" in result.output
+    assert fake.secrets == {"3": configured}
+    assert not (env / "acme-jsm.webhook-secret").exists()
+    assert configured not in result.output
+
+
+def test_jsm_needs_a_jql_filter(env: Path) -> None:
+    result = CliRunner().invoke(setup, ["jsm", "--tenant", "acme-jsm", "--service-url", SERVICE])
+
+    assert result.exit_code == 2
+    assert "--jql" in result.output
+
+
+# -- what the command refuses ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            ["zendesk", "--tenant", "acme-jsm"], "no zendesk tenant called 'acme-jsm'", id="vendor"
+        ),
+        pytest.param(
+            ["zendesk", "--tenant", "nobody"], "(configured: acme-zd)", id="unknown-tenant"
+        ),
+        pytest.param(
+            ["zendesk", "--tenant", "acme-zd", "--jql", "x"], "only for jsm", id="jql-zendesk"
+        ),
+    ],
+)
+def test_wrong_arguments_are_usage_errors(env: Path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(setup, [*args, "--service-url", SERVICE])
+
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+@pytest.mark.parametrize(
+    "url", ["http://tierdesk.example.com", "ftp://x", "https://", "https://x/?a=1"]
+)
+def test_a_service_url_the_helpdesk_should_not_call_is_refused(env: Path, url: str) -> None:
+    result = CliRunner().invoke(setup, ["zendesk", "--tenant", "acme-zd", "--service-url", url])
+
+    assert result.exit_code == 2
+    assert "--service-url" in result.output
+
+
+def test_missing_credentials_are_named(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TIERDESK_TENANT_ACME_ZD_API_TOKEN")
+    monkeypatch.delenv("TIERDESK_TENANT_ACME_ZD_EMAIL")
+
+    result = zendesk()
+
+    assert result.exit_code == 1
+    assert "TIERDESK_TENANT_ACME_ZD_API_TOKEN[_FILE]" in result.output
+    assert "TIERDESK_TENANT_ACME_ZD_EMAIL" in result.output
+
+
+def test_a_state_dir_the_service_does_not_read_is_pointed_out(
+    mock: responses.RequestsMock, env: Path, tmp_path: Path
+) -> None:
+    FakeZendesk().install(mock)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    result = zendesk("--apply", "--state-dir", str(elsewhere))
+
+    assert result.exit_code == 0, result.output
+    assert settled(elsewhere) == ["acme-zd.fields.json", "acme-zd.webhook-secret"]
+    assert f"set TIERDESK_STATE_DIR={elsewhere} where it runs" in result.output
