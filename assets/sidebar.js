@@ -89,12 +89,24 @@
     var tier = decision.tier_name || decision.tier || "unknown";
     if (decision.fallback && decision.account_tier) tier += " (fallback from " + decision.account_tier + ")";
     setText("tier", tier);
-    setText("severity", decision.severity_name || (decision.severity ? "L" + decision.severity : "unknown"));
+    var severity = decision.severity ? "L" + decision.severity : "unknown";
+    setText("severity", decision.severity_name ? severity + " · " + decision.severity_name : severity);
     var due = byId("due");
+    var response = decision.first_response;
     if (decision.first_response_due) {
-      state.dueMs = Date.parse(decision.first_response_due);
       due.setAttribute("datetime", decision.first_response_due);
-      due.textContent = new Date(state.dueMs).toLocaleString();
+      due.textContent = "due " + new Date(Date.parse(decision.first_response_due)).toLocaleString();
+    }
+    if (response && response.at) {
+      // Answered: the clock has stopped, nothing left to count down.
+      state.dueMs = null;
+      setText(
+        "countdown",
+        "first response " + (response.met ? "met" : "missed") + " at " + new Date(Date.parse(response.at)).toLocaleString()
+      );
+      byId("countdown").setAttribute("data-state", response.met ? "met" : "missed");
+    } else if (decision.first_response_due) {
+      state.dueMs = Date.parse(decision.first_response_due);
       tick();
     } else {
       state.dueMs = null;
