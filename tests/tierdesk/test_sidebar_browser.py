@@ -230,9 +230,15 @@ def decide_ticket(server: Server, ticket_id: str, created_at: str) -> dict[str, 
         "category": "",
     }
     doc["updated_by"] = "alice@acme.example"
+    return deliver(server, ticket_id, doc)
+
+
+def deliver(server: Server, ticket_id: str, doc: dict[str, Any]) -> dict[str, Any]:
+    """POST a signed Zendesk webhook to the running tierdesk, let the worker take it;
+    the newest decision audited for the ticket."""
     body = json.dumps(doc).encode()
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    request = _post(
+    status = _post(
         f"{server.base}/webhooks/zendesk/{TENANT.id}",
         body,
         {
@@ -241,13 +247,13 @@ def decide_ticket(server: Server, ticket_id: str, created_at: str) -> dict[str, 
             "X-Zendesk-Webhook-Signature-Timestamp": stamp,
         },
     )
-    assert request == 202
+    assert status == 202
     settings = Settings(tenants={TENANT.id: TENANT}, coalesce_s=0)
     worker = Worker(server.store, _mappings(), settings, clock=time.time, name="browser-test")
     outcome = worker.run_once()
     assert isinstance(outcome, Outcome) and outcome.state == "done", outcome
     row = server.store.history(ticket_id, TENANT.id)[-1]
-    assert row.outcome == "decided" and row.decision
+    assert row.outcome == "decided" and row.decision, row
     decision: dict[str, Any] = json.loads(row.decision)
     return decision
 
@@ -467,3 +473,32 @@ def test_a_ticket_not_decided_yet(server: Server, tmp_path: Path) -> None:
 
     assert dom.hidden("error") and dom.hidden("decision")
     assert dom.text("status") == "tierdesk has not decided this ticket yet."
+
+
+def test_an_answered_ticket_shows_its_first_response(server: Server, tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    created = (now - timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    decide_ticket(server, "505", created)
+    # An agent's public reply, as Zendesk's event webhook reports it.
+    reply = {
+        "type": "zen:event-type:ticket.comment_added",
+        "id": "evt-reply-505",
+        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "detail": {"id": "505", "created_at": created, "actor_id": "9001"},
+        "event": {
+            "comment": {
+                "id": "c-505",
+                "body": "We are on it.",
+                "is_public": True,
+                "author": {"id": "9001", "is_staff": True, "name": "Agent"},
+            }
+        },
+    }
+    decision = deliver(server, "505", reply)
+    assert decision["first_response"] and decision["first_response"]["met"] is True
+    dom = render(server, "505", APP_TOKEN, tmp_path)
+
+    assert dom.by_id["countdown"].attrs.get("data-state") == "met"
+    assert dom.text("countdown").startswith("first response met at ")
+    # The clock stopped: the countdown showed one text and never ticked.
+    assert len({text for _, text in countdown_log(dom)}) == 1
