@@ -1,0 +1,197 @@
+"""`sync push`: the mappings' tiers and named-contact flags onto the helpdesk.
+
+Read first, write only what differs: every organization and person is read page by
+page, compared with what the mappings want (`want`), and written only when it shows
+something else, one record per call. A push after a push sends nothing.
+
+What it touches: organizations of a tierdesk account (listed in the mappings, or
+naming a known account in their own field) and people who are a named contact or site
+admin of an account, or belong to one of its organizations (their stale flags are
+cleared). Anything else is left alone and counted: an admin may be flagging a new
+account for the next pull.
+
+Resumable: each write is recorded as it succeeds, and the page's cursor once the page
+is done. A rerun reads the unfinished page again; what was already written now agrees
+and is not written again (nor counted twice), what was not is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from connector.directory import Directory, DirectoryOrg, DirectoryPerson, Page
+from connector.errors import NotFound, PermanentError, Unauthorized
+from mappings.problems import MappingError, Problem
+from mappings.sync.pages import NoProgress, Progress, run_pages
+from mappings.sync.spool import Spool, SyncError
+from mappings.sync.validate import AccountsChecker
+from mappings.sync.want import load_wants, org_account, org_want, person_want
+
+DETAIL_LIMIT = 200
+MAX_REFUSED_IN_A_ROW = 20  # a missing custom field fails every write alike: stop early
+
+
+@dataclass(slots=True)
+class PushReport:
+    dry_run: bool = False
+    resumed: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+    planned: list[str] = field(default_factory=list)  # first updates, as sent (or not)
+    failures: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.problems)
+
+
+class _Pusher:
+    def __init__(
+        self, directory: Directory, spool: Spool, report: PushReport, detail_limit: int
+    ) -> None:
+        self.directory = directory
+        self.spool = spool
+        self.report = report
+        self.detail_limit = detail_limit
+        self.refused_in_a_row = 0
+
+    def work(self, phase: str, page: Page) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for org in page.orgs:
+            self._org(org, counts)
+        for person in page.people:
+            self._person(person, counts)
+        return dict(counts)
+
+    def store(self, page: Page) -> None:
+        # The organizations of tierdesk accounts, for the people phase that follows.
+        for org in page.orgs:
+            account = org_account(self.spool, org.id, org.account)
+            if account is not None:
+                self.spool.db.execute(
+                    "INSERT OR REPLACE INTO org_links VALUES (?, ?)", (org.id, account)
+                )
+
+    def _org(self, org: DirectoryOrg, counts: Counter[str]) -> None:
+        account = org_account(self.spool, org.id, org.account)
+        want = org_want(self.spool, account) if account is not None else None
+        if want is None:
+            counts["organizations not in the mappings"] += 1
+            return
+        update = self.directory.org_update(org, want)
+        self._apply(
+            "organization",
+            org.id,
+            f"organization {org.id} ({account})",
+            update,
+            lambda: self.directory.write_org(org, update),
+            counts,
+        )
+
+    def _person(self, person: DirectoryPerson, counts: Counter[str]) -> None:
+        want = person_want(self.spool, person.email, person.org_ids)
+        if want is None:
+            counts["people not in the mappings"] += 1
+            return
+        update = self.directory.person_update(person, want)
+        self._apply(
+            "person",
+            person.id,
+            f"person {person.id} <{person.email}>",
+            update,
+            lambda: self.directory.write_person(person, update),
+            counts,
+        )
+
+    def _apply(
+        self,
+        kind: str,
+        record: str,
+        label: str,
+        update: Any,
+        write: Callable[[], None],
+        counts: Counter[str],
+    ) -> None:
+        done = (
+            self.spool.db.execute(
+                "SELECT 1 FROM written WHERE kind = ? AND id = ?", (kind, record)
+            ).fetchone()
+            is not None
+        )
+        if update is None:
+            if not done:  # written by this run before an interruption: counted then
+                counts[f"{kind} unchanged"] += 1
+            return
+        if len(self.report.planned) < self.detail_limit:
+            self.report.planned.append(f"{label}: {json.dumps(update, ensure_ascii=False)}")
+        if self.report.dry_run:
+            counts[f"{kind} to write"] += 1
+            return
+        try:
+            write()
+        except NotFound:
+            counts[f"{kind} gone"] += 1  # deleted since the page was read
+            return
+        except Unauthorized:
+            raise
+        except PermanentError as exc:
+            counts[f"{kind} refused"] += 1
+            self.refused_in_a_row += 1
+            if len(self.report.failures) < self.detail_limit:
+                self.report.failures.append(f"{label}: {exc}")
+            if self.refused_in_a_row >= MAX_REFUSED_IN_A_ROW:
+                raise SyncError(
+                    f"the helpdesk refused {self.refused_in_a_row} updates in a row "
+                    f"(last: {exc}); are tierdesk's fields set up (tierdesk setup)?"
+                ) from None
+            return
+        self.refused_in_a_row = 0
+        with self.spool.transaction():
+            self.spool.db.execute("INSERT OR IGNORE INTO written VALUES (?, ?)", (kind, record))
+            self.spool.add_counts({f"{kind} written": 1})
+
+
+def push(
+    directory: Directory,
+    mappings_dir: Path,
+    spool_path: Path,
+    identity: dict[str, str],
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    detail_limit: int = DETAIL_LIMIT,
+) -> PushReport:
+    report = PushReport(dry_run=dry_run)
+    spool = Spool(spool_path, identity)
+    report.resumed = spool.resumed
+    finished = False
+    try:
+        checker = AccountsChecker(mappings_dir, spool.db)
+        if not checker.usable:
+            report.problems = checker.finish()
+            return report
+        try:
+            load_wants(mappings_dir, directory.vendor, spool, checker)
+        except MappingError as exc:
+            report.problems = list(exc.problems)
+            return report
+        pusher = _Pusher(directory, spool, report, detail_limit)
+        run_pages(
+            directory,
+            spool,
+            directory.push_phases,
+            progress or NoProgress(),
+            people=False,
+            work=pusher.work,
+            store=pusher.store,
+        )
+        finished = True
+        return report
+    finally:
+        report.counts = spool.counts()
+        spool.close(remove=finished or dry_run)

@@ -1,0 +1,190 @@
+"""A sync job's state on disk: its checkpoint and the records it has read.
+
+One SQLite file per job (``<state dir>/<tenant>.<job>.sqlite3``). Each page read from
+the helpdesk is stored together with the cursor of the page after it, in one
+transaction: after an interruption (Ctrl-C, a crash, a 429 storm that outlasts the
+HTTP policy) the file holds every page up to some point and the cursor to continue
+from, never half a page, so a rerun asks for the next page and nothing is read twice
+or skipped. Records are keyed by the vendor's id, so even a page read again would
+only overwrite itself.
+
+The records stay on disk: memory does not grow with their number. The file belongs
+to one job for one tenant, helpdesk and base URL; a file left by another is started
+afresh. An advisory lock keeps two runs of the same job from sharing it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from connector.directory import DirectoryOrg, DirectoryPerson, Page
+from mappings.sync.merge import Flags
+
+FORMAT = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS orgs (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, domains TEXT NOT NULL,
+    account TEXT, tier TEXT);
+CREATE TABLE IF NOT EXISTS people (
+    id TEXT PRIMARY KEY, email TEXT NOT NULL, email_key TEXT NOT NULL, contact TEXT,
+    admin_of TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS person_orgs (
+    person TEXT NOT NULL, org TEXT NOT NULL, PRIMARY KEY (person, org)) WITHOUT ROWID;
+-- sync push: organizations of tierdesk accounts, and the records it has written
+CREATE TABLE IF NOT EXISTS org_links (org TEXT PRIMARY KEY, account TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS written (kind TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (kind, id));
+CREATE INDEX IF NOT EXISTS people_email ON people (email_key);
+CREATE INDEX IF NOT EXISTS person_orgs_org ON person_orgs (org);
+"""
+
+
+class SyncError(Exception):
+    """A sync job cannot go on; the message says why and what to do."""
+
+
+class Spool:
+    def __init__(self, path: Path, identity: dict[str, str]) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock: IO[bytes] | None = path.with_name(path.name + ".lock").open("ab")
+        try:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            self._lock = None
+            raise SyncError(
+                f"another sync is using {path} (the same job for the same tenant): "
+                "wait for it to finish"
+            ) from None
+        self.db = sqlite3.connect(path, isolation_level=None)
+        # WAL + NORMAL: a committed page survives the process being killed; a power cut
+        # may lose the last pages, which a rerun reads again.
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_SCHEMA)
+        wanted = json.dumps({**identity, "format": FORMAT}, sort_keys=True)
+        found = self.get("identity")
+        self.resumed = found == wanted and self.get("started") is not None
+        if found != wanted:
+            self._reset()
+            self.set("identity", wanted)
+
+    def _reset(self) -> None:
+        with self.transaction():
+            for table in ("meta", "orgs", "people", "person_orgs", "org_links", "written"):
+                self.db.execute(f"DELETE FROM {table}")
+
+    def close(self, *, remove: bool = False) -> None:
+        self.db.close()
+        if remove:
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.with_name(self.path.name + suffix).unlink()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+            if remove:
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.with_name(self.path.name + ".lock").unlink()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- checkpoint -------------------------------------------------------------------
+
+    def get(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def get_json(self, key: str, default: Any) -> Any:
+        text = self.get(key)
+        return default if text is None else json.loads(text)
+
+    def set_json(self, key: str, value: Any) -> None:
+        self.set(key, json.dumps(value, sort_keys=True))
+
+    def position(self, phase: str) -> tuple[bool, str | None]:
+        """(phase finished, cursor to continue from)."""
+        done = self.get(f"done:{phase}") is not None
+        return done, self.get(f"cursor:{phase}")
+
+    def advance(self, phase: str, after: str | None) -> None:
+        """Within the page's transaction: the page is done; continue at ``after``."""
+        self.set("started", "1")
+        if after is None:
+            self.set(f"done:{phase}", "1")
+            self.db.execute("DELETE FROM meta WHERE key = ?", (f"cursor:{phase}",))
+        else:
+            self.set(f"cursor:{phase}", after)
+
+    def counts(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in self.get_json("counts", {}).items()}
+
+    def add_counts(self, delta: dict[str, int]) -> None:
+        counts = self.counts()
+        for key, value in delta.items():
+            counts[key] = counts.get(key, 0) + value
+        self.set_json("counts", counts)
+
+    # -- records ----------------------------------------------------------------------
+
+    def put(self, page: Page) -> None:
+        """Store a page's records (within its transaction)."""
+        self.db.executemany(
+            "INSERT OR REPLACE INTO orgs VALUES (?, ?, ?, ?, ?)",
+            [_org_row(o) for o in page.orgs],
+        )
+        self.db.executemany(
+            "INSERT OR REPLACE INTO people VALUES (?, ?, ?, ?, ?)",
+            [_person_row(p) for p in page.people],
+        )
+        self.db.executemany(
+            "INSERT OR IGNORE INTO person_orgs VALUES (?, ?)",
+            [(p.id, org) for p in page.people for org in p.org_ids],
+        )
+
+    def flags(self, email: str) -> Flags | None:
+        """What the helpdesk says of ``email`` (any of its people), None if no one has it."""
+        rows = self.db.execute(
+            "SELECT contact, admin_of FROM people WHERE email_key = ?", (email.strip().casefold(),)
+        ).fetchall()
+        if not rows:
+            return None
+        contact = next((r[0] for r in rows if r[0]), None)
+        admin = frozenset(s for r in rows for s in json.loads(r[1]))
+        return Flags(contact, admin)
+
+    def org_seen(self, org_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM orgs WHERE id = ?", (org_id,)).fetchone() is not None
+
+
+def _org_row(org: DirectoryOrg) -> tuple[str, str, str, str | None, str | None]:
+    return (org.id, org.name, json.dumps(list(org.domains)), org.account, org.tier)
+
+
+def _person_row(person: DirectoryPerson) -> tuple[str, str, str, str | None, str]:
+    return (
+        person.id,
+        person.email,
+        person.email.strip().casefold(),
+        person.contact,
+        json.dumps(sorted(person.admin_of)),
+    )
