@@ -38,10 +38,10 @@ from tierdesk.config import (
     FieldsFile,
     fields_path,
     settings_from_env,
-    state_dir,
     tenant_variable,
     write_atomically,
 )
+from tierdesk.config import state_dir as default_state_dir
 from webhooks.connectors import _auth  # one place builds a tenant's vendor credentials
 from webhooks.settings import Tenant
 from webhooks.zendesk import TRIGGER_BODY
@@ -54,6 +54,7 @@ READ_FIELDS = {
     "CATEGORY_FIELD_ID": "category",
 }
 _DONE = {"create": "created", "update": "updated", "reuse": "reused"}
+_AGAIN = " What was created stays; run it again to go on."
 
 
 def trigger_body(event: str, fields: FieldMap) -> str:
@@ -131,7 +132,7 @@ def setup(
         )
     _check_credentials(tenant)
     endpoint = f"{_service_url(service_url)}/webhooks/{vendor}/{tenant_id}"
-    configured_dir = _default_state_dir()
+    configured_dir = default_state_dir(os.environ)
     directory = (state_dir or configured_dir).resolve()
     try:
         client = HttpClient(tenant.base_url, _auth(tenant))
@@ -139,22 +140,23 @@ def setup(
         raise click.ClickException(f"tenant {tenant_id}: {exc}") from None
     run = _Run(tenant, endpoint, directory, apply)
     try:
+        if apply:
+            # It will hold the webhook secret: only its owner may look inside.
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         if vendor == "zendesk":
             run.zendesk(client)
         else:
             run.jsm(client, (jql or "").strip())
     except SetupError as exc:
-        done = "" if not apply else " What was created stays; run it again to go on."
-        raise click.ClickException(f"{exc}.{done}") from None
+        raise click.ClickException(f"{exc}.{_AGAIN if apply else ''}") from None
+    except OSError as exc:  # the state directory: missing rights, full disk…
+        where = exc.filename or directory
+        raise click.ClickException(f"{where}: {exc.strerror}.{_AGAIN}") from None
     if apply and directory != configured_dir.resolve():
         click.echo(
             f"tierdesk reads field ids from {configured_dir.resolve()}: set"
             f" TIERDESK_STATE_DIR={directory} where it runs"
         )
-
-
-def _default_state_dir() -> Path:
-    return state_dir(os.environ)
 
 
 def _check_credentials(tenant: Tenant) -> None:
@@ -174,6 +176,9 @@ def _check_credentials(tenant: Tenant) -> None:
 
 def _service_url(url: str) -> str:
     parts = urlsplit(url.strip())
+    if parts.username is not None or parts.password is not None:
+        # Not quoted back: the URL itself holds a credential.
+        raise click.BadParameter("a URL with user:password@ is refused", param_hint="--service-url")
     loopback = False
     try:
         loopback = ipaddress.ip_address(parts.hostname or "").is_loopback
@@ -183,7 +188,7 @@ def _service_url(url: str) -> str:
         raise click.BadParameter(
             f"{url!r}: the helpdesk calls tierdesk over https", param_hint="--service-url"
         )
-    if not parts.hostname or parts.query or parts.fragment or parts.username or parts.password:
+    if not parts.hostname or parts.query or parts.fragment:
         raise click.BadParameter(
             f"{url!r}: expected https://host[/path]", param_hint="--service-url"
         )

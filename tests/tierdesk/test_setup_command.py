@@ -444,6 +444,42 @@ def test_a_service_url_the_helpdesk_should_not_call_is_refused(env: Path, url: s
     assert "--service-url" in result.output
 
 
+def test_a_service_url_with_a_password_is_refused_without_showing_it(env: Path) -> None:
+    url = "https://tierdesk:hunter2-pass@tierdesk.example.com"
+    result = CliRunner().invoke(setup, ["zendesk", "--tenant", "acme-zd", "--service-url", url])
+
+    assert result.exit_code == 2
+    assert "user:password@ is refused" in result.output
+    assert "hunter2-pass" not in result.output
+
+
+def test_a_missing_state_directory_is_made_private(
+    mock: responses.RequestsMock, env: Path, tmp_path: Path
+) -> None:
+    FakeZendesk().install(mock)
+    fresh = tmp_path / "var" / "tierdesk"
+
+    result = zendesk("--apply", "--state-dir", str(fresh))
+
+    assert result.exit_code == 0, result.output
+    assert fresh.stat().st_mode & 0o777 == 0o700
+    assert settled(fresh) == ["acme-zd.fields.json", "acme-zd.webhook-secret"]
+
+
+def test_an_unwritable_state_directory_is_a_clear_error(
+    mock: responses.RequestsMock, env: Path, tmp_path: Path
+) -> None:
+    FakeZendesk().install(mock)
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the directory should be", encoding="utf-8")
+
+    result = zendesk("--apply", "--state-dir", str(blocked / "state"))
+
+    assert result.exit_code == 1
+    assert f"Error: {blocked / 'state'}: Not a directory." in result.output
+    assert writes(mock) == []  # refused before anything was created
+
+
 def test_missing_credentials_are_named(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TIERDESK_TENANT_ACME_ZD_API_TOKEN")
     monkeypatch.delenv("TIERDESK_TENANT_ACME_ZD_EMAIL")
