@@ -23,6 +23,9 @@ from mappings import MappingError, check_mappings, load_mappings
 from store import Store, StoreError, open_store
 from tierdesk.config import ConfigError, settings_from_env
 from tierdesk.explain import explain_native, explain_one, read_items
+from tierdesk.hours_command import hours
+from tierdesk.package_command import package
+from tierdesk.report_command import report
 from webhooks.settings import Settings, Tenant
 
 MAPPINGS_HELP = "Mappings directory (default: $TIERDESK_MAPPINGS, else the bundled defaults)."
@@ -346,3 +349,9 @@ def _load_or_exit(directory: Path | None) -> Rulebook:
         for problem in exc.problems:
             click.echo(f"tierdesk: mappings refused: {problem}", err=True)
         sys.exit(2)
+
+
+# Commands kept in modules of their own, each with its own tests.
+main.add_command(hours)
+main.add_command(package)
+main.add_command(report)
