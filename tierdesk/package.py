@@ -253,6 +253,7 @@ def build(root: Path, out: Path, *, domains: Sequence[str] = ()) -> Built:
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would follow the file through the rename
         with os.fdopen(fd, "wb") as raw:
             with zipfile.ZipFile(raw, "w") as archive:
                 for name in entries:

@@ -243,6 +243,7 @@ def test_the_zip_is_deterministic_and_holds_the_app_at_its_root(tmp_path: Path) 
     second = build(source, tmp_path / "b" / "app.zip", domains=[DOMAIN])
     assert first.path.read_bytes() == second.path.read_bytes()
     assert first.sha256 == second.sha256
+    assert first.path.stat().st_mode & 0o777 == 0o644
     with zipfile.ZipFile(first.path) as archive:
         infos = archive.infolist()
         names = [i.filename for i in infos]
