@@ -85,13 +85,20 @@ def people_of(org: DirectoryOrg, customers: list[dict[str, Any]]) -> list[Direct
     listed address that is no customer."""
     prop = org.managed if isinstance(org.managed, dict) else {}
     contact: dict[str, Contact] = {}
-    for kind, key in (("direct", "named_contacts"), ("partner", "partner_contacts")):
+    spelled: dict[str, str] = {}  # case-folded → as the property writes it
+    lists: tuple[tuple[Contact, str], ...] = (
+        ("direct", "named_contacts"),
+        ("partner", "partner_contacts"),
+    )
+    for kind, key in lists:
         for email in _strings(prop.get(key)):
-            contact.setdefault(email.casefold(), kind)  # type: ignore[arg-type]
+            contact.setdefault(email.casefold(), kind)
+            spelled.setdefault(email.casefold(), email)
     admin: dict[str, set[str]] = {}
     for email, sen in _admins(prop.get("site_admins")):
         admin.setdefault(email.casefold(), set()).add(sen)
-    listed = {**dict.fromkeys(contact), **dict.fromkeys(admin)}
+        spelled.setdefault(email.casefold(), email)
+    listed = dict.fromkeys(spelled)
     people = []
     for customer in customers:
         email = clean_email(customer.get("emailAddress"))
@@ -110,7 +117,7 @@ def people_of(org: DirectoryOrg, customers: list[dict[str, Any]]) -> list[Direct
         people.append(
             DirectoryPerson(
                 id=f"{org.id}/listed/{key}",
-                email=key,
+                email=spelled[key],
                 org_ids=(org.id,),
                 contact=contact.get(key),
                 admin_of=tuple(sorted(admin.get(key, ()))),
