@@ -428,18 +428,18 @@ def histories(draw: st.DrawFn) -> tuple[list[Event], dict[str, Totals]]:
     purchases: dict[str, list[tuple[int, date, str]]] = {a: [] for a in ACCOUNTS}
     for account in ACCOUNTS:
         for n in range(draw(st.integers(0, 3))):
-            seconds = draw(st.integers(1, 40)) * H
+            bought_s = draw(st.integers(1, 40)) * H
             day = date(2026, 1, 1) + timedelta(days=draw(st.integers(0, 200)))
             key = f"payg/{day.isoformat()}/{n}"
-            purchases[account].append((seconds, day, key))
-            facts.append(Event("buy", (account, key, seconds, day)))
+            purchases[account].append((bought_s, day, key))
+            facts.append(Event("buy", (account, key, bought_s, day)))
     owner: dict[str, str | None] = {}
     for ticket in TICKETS:
         seen = draw(st.lists(st.integers(0, MINUTES), min_size=1, max_size=3, unique=True))
-        accounts = [draw(st.sampled_from((*ACCOUNTS, None))) for _ in seen]
-        for minute, account in zip(seen, accounts, strict=True):
-            facts.append(Event("link", (ticket, account, at(minute))))
-        owner[ticket] = accounts[seen.index(max(seen))]  # the newest snapshot's
+        named = [draw(st.sampled_from((*ACCOUNTS, None))) for _ in seen]
+        for minute, linked in zip(seen, named, strict=True):
+            facts.append(Event("link", (ticket, linked, at(minute))))
+        owner[ticket] = named[seen.index(max(seen))]  # the newest snapshot's
     latest: dict[tuple[str, str], int] = {}
     for ticket, worklog in itertools.product(TICKETS, ("w1", "w2")):
         times = draw(st.lists(st.integers(0, MINUTES), max_size=4, unique=True))
