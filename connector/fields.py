@@ -32,3 +32,6 @@ class FieldMap:
     # Zendesk: team → group id; an escalation level's name may have a group too, which
     # then takes the ticket while it is escalated to that level.
     groups: dict[str, str] = field(default_factory=dict)
+    # What kind of field each is, where `tierdesk setup` recorded it (text, textarea,
+    # datetime): a Jira date-time field takes another format than a text one.
+    types: dict[str, str] = field(default_factory=dict)

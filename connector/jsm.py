@@ -54,7 +54,10 @@ def render(
     values: dict[str, Any] = dict(field_values(decision, fields))
     if fields.first_response_due and fields.first_response_due in values:
         due = values[fields.first_response_due]
-        values[fields.first_response_due] = jira_datetime(due) if due else None  # empty: clear it
+        if fields.types.get("first_response_due", "datetime") == "datetime":
+            values[fields.first_response_due] = jira_datetime(due) if due else None  # clear it
+        else:  # a text field keeps the ISO "…Z" every other interface shows
+            values[fields.first_response_due] = due or None
     if fields.severity and fields.severity in values and fields.values.get("severity"):
         # A severity with a value table is a select list in Jira: options go as {value}.
         values[fields.severity] = {"value": values[fields.severity]}

@@ -26,6 +26,7 @@ from tierdesk.explain import explain_native, explain_one, read_items
 from tierdesk.hours_command import hours
 from tierdesk.package_command import package
 from tierdesk.report_command import report
+from tierdesk.setup_command import setup
 from webhooks.settings import Settings, Tenant
 
 MAPPINGS_HELP = "Mappings directory (default: $TIERDESK_MAPPINGS, else the bundled defaults)."
@@ -355,3 +356,4 @@ def _load_or_exit(directory: Path | None) -> Rulebook:
 main.add_command(hours)
 main.add_command(package)
 main.add_command(report)
+main.add_command(setup)

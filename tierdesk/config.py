@@ -103,6 +103,9 @@ ID_FIELDS = (
     "named_contact_reason",
     "coverage",
     "team",
+    "sla",
+    "escalation_level",
+    "first_response",
 )
 
 
@@ -386,9 +389,8 @@ def _tenant(tenant_id: str, spec: dict[str, Any], env: Mapping[str, str]) -> Ten
         raise ConfigError(f"[tenants.{tenant_id}.fields] must be a table")
     values = fields.get("values", {})
     # What `tierdesk setup` recorded, then every key the TOML file names: hand edits win.
-    ids: dict[str, str | None] = {
-        name: record.id for name, record in _recorded(tenant_id, vendor, env).items()
-    }
+    recorded = _recorded(tenant_id, vendor, env)
+    ids: dict[str, str | None] = {name: record.id for name, record in recorded.items()}
     ids.update({name: _opt(fields[name]) for name in ID_FIELDS if name in fields})
     return Tenant(
         id=tenant_id,
@@ -412,7 +414,11 @@ def _tenant(tenant_id: str, spec: dict[str, Any], env: Mapping[str, str]) -> Ten
             named_contact_reason=ids.get("named_contact_reason"),
             coverage=ids.get("coverage"),
             team=ids.get("team"),
+            sla=ids.get("sla"),
+            escalation_level=ids.get("escalation_level"),
+            first_response=ids.get("first_response"),
             groups=_groups(tenant_id, fields.get("groups", {})),
+            types={name: r.type for name, r in recorded.items() if name not in fields},
         ),
         deployment=_deployment(tenant_id, vendor, spec.get("deployment", "cloud")),
     )

@@ -42,7 +42,7 @@ from tierdesk.config import (
     write_atomically,
 )
 from tierdesk.config import state_dir as default_state_dir
-from webhooks.connectors import _auth  # one place builds a tenant's vendor credentials
+from webhooks.connectors import tenant_auth  # one place builds a tenant's credentials
 from webhooks.settings import Tenant
 from webhooks.zendesk import TRIGGER_BODY
 
@@ -135,7 +135,7 @@ def setup(
     configured_dir = default_state_dir(os.environ)
     directory = (state_dir or configured_dir).resolve()
     try:
-        client = HttpClient(tenant.base_url, _auth(tenant))
+        client = HttpClient(tenant.base_url, tenant_auth(tenant))
     except ConnectorError as exc:
         raise click.ClickException(f"tenant {tenant_id}: {exc}") from None
     run = _Run(tenant, endpoint, directory, apply)

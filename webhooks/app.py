@@ -4,6 +4,7 @@ from one handler, ``MAX_CONTENT_LENGTH`` set).
 Routes:
 - ``GET /healthz``: the process is up.
 - ``GET /readyz``: the store answers and mappings are loaded (503 and why, otherwise).
+- ``GET /api/tickets/<tenant>/<id>/decision``: the sidebar's read-only view (webhooks.sidebar).
 - ``POST /webhooks/zendesk/<tenant>``, ``POST /webhooks/jsm/<tenant>``: the intake
   (`webhooks.intake`).
 - ``POST /api/decisions``: decide one ticket object or an array of them, as

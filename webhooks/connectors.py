@@ -35,7 +35,7 @@ class _Bearer(AuthBase):
         return "_Bearer(***)"
 
 
-def _auth(tenant: Tenant) -> AuthBase:
+def tenant_auth(tenant: Tenant) -> AuthBase:
     token = tenant.api_token.reveal() if tenant.api_token else ""
     if tenant.vendor == "zendesk":
         return HTTPBasicAuth(f"{tenant.email}/token", token)  # Zendesk API token auth
@@ -50,7 +50,7 @@ class VendorWriteBack:
     def __init__(self, tenant: Tenant, mappings: LiveMappings) -> None:
         self.name = tenant.vendor
         self._mappings = mappings
-        self._client = HttpClient(tenant.base_url, _auth(tenant))
+        self._client = HttpClient(tenant.base_url, tenant_auth(tenant))
         policy = self._client.policy
         self._window = TicketWindow(policy.ticket_updates_per_window, policy.ticket_window_s)
 

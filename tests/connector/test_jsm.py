@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -23,7 +24,7 @@ from responses import matchers
 
 from connector.fields import FieldMap
 from connector.http import HttpClient
-from connector.jsm import JsmIssues, jira_datetime
+from connector.jsm import JsmIssues, jira_datetime, render
 from connector.render import Outcome
 from entitlements.decide import Decision, decide
 from entitlements.rulebook import Rulebook
@@ -406,3 +407,20 @@ def test_a_429_waits_exactly_retry_after_seconds_then_writes(
     assert [c.request.method for c in rsps.calls] == ["PUT", "PUT", "POST"]
     assert rsps.calls[0].request.body == rsps.calls[1].request.body  # the same write again
     assert (outcome.outcome, outcome.calls, issues.client.calls) == ("written", 2, 3)
+
+
+@pytest.mark.parametrize(
+    ("recorded_type", "expected"),
+    [
+        ("datetime", "2026-03-06T17:00:00.000+0000"),  # what a Jira date-time field takes
+        ("text", "2026-03-06T17:00:00Z"),  # an admin's text field keeps ISO UTC
+        (None, "2026-03-06T17:00:00.000+0000"),  # not recorded: the date-time setup creates
+    ],
+)
+def test_the_due_time_is_written_as_its_field_type_wants(
+    recorded_type: str | None, expected: str
+) -> None:
+    types = {"first_response_due": recorded_type} if recorded_type else {}
+    fields = replace(FIELDS, types=types)
+    body = render(decision(), "Highest", None, fields, "tierdesk_")
+    assert body["fields"]["customfield_10081"] == expected

@@ -429,6 +429,13 @@ def test_recorded_field_ids_fill_the_field_map(tmp_path: Path) -> None:
         named_contact="customfield_10102",
         named_contact_reason="customfield_10103",
         coverage="customfield_10104",
+        types={
+            "tier": "text",
+            "first_response_due": "datetime",
+            "named_contact": "text",
+            "named_contact_reason": "textarea",
+            "coverage": "text",
+        },
     )
 
 
@@ -453,6 +460,8 @@ severity = "customfield_10071"  # not recorded at all
         named_contact="customfield_10102",
         named_contact_reason=None,
         coverage="customfield_10104",
+        # A hand-edited id's type is unknown; the recorded ones still hold.
+        types={"first_response_due": "datetime", "named_contact": "text", "coverage": "text"},
     )
 
 

@@ -142,6 +142,13 @@ def test_apply_creates_everything_and_records_the_ids_and_the_secret(
         named_contact=ids[2],
         named_contact_reason=ids[3],
         coverage=ids[4],
+        types={
+            "tier": "text",
+            "first_response_due": "text",
+            "named_contact": "text",
+            "named_contact_reason": "textarea",
+            "coverage": "text",
+        },
     )
     body, stamp = b'{"schema": "tierdesk.zendesk.trigger/1"}', "2026-03-06T16:30:00Z"
     verify_zendesk(
