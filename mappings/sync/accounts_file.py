@@ -27,6 +27,7 @@ from mappings.problems import MappingError, Problem
 ACCOUNTS = "accounts.json"
 _CHUNK = 1 << 16
 _WHITESPACE = " \t\r\n"
+_NUMBER = frozenset("0123456789+-.eE")
 TEMP_PREFIX = f".{ACCOUNTS}."
 TEMP_SUFFIX = ".tierdesk-tmp"
 
@@ -81,8 +82,14 @@ class _Stream:
                 if self._fill():
                     continue  # the value went on past the buffer
                 raise ValueError(exc.msg) from None
-            # A number cut at the buffer's end parses as a shorter number: read on.
-            if end == len(self._buf) and self._fill():
+            # A number cut at the buffer's end ("12" of "125", "0." of "0.5") parses as a
+            # shorter one: while only number characters follow it, read on.
+            if (
+                isinstance(value, int | float)
+                and not self._eof
+                and all(c in _NUMBER for c in self._buf[end:])
+                and self._fill()
+            ):
                 continue
             self._pos = end
             return value
@@ -108,6 +115,8 @@ def _accounts(path: Path, header: dict[str, Any]) -> Iterator[dict[str, Any]]:
             stream = _Stream(handle)
             try:
                 yield from _document(stream, header)
+            except UnicodeDecodeError:
+                raise  # a ValueError too, but not a JSON one
             except ValueError as exc:
                 raise _refuse(
                     "json", f"not valid JSON near character {stream.offset}: {exc}"
