@@ -449,7 +449,7 @@ def test_a_crash_half_way_through_the_write_leaves_the_old_file(
 
 def _generated(directory: Path, *, schema_error: bool) -> None:
     document = json.loads((directory / "accounts.json").read_text(encoding="utf-8"))
-    generated = [
+    generated: list[dict[str, Any]] = [
         {
             "id": f"c{i}",
             "name": f"Customer {i}",
