@@ -42,6 +42,41 @@ class FieldSpec:
     description: str
 
 
+def _written(name: str, title: str, kind: str, description: str) -> FieldSpec:
+    return FieldSpec(
+        name, f"tierdesk_{name}", f"tierdesk: {title}", kind, f"{description} Written by tierdesk."
+    )
+
+
+# The fields tierdesk writes on tickets, the same in every helpdesk (the app's
+# requirements.json holds the Zendesk ones; a test keeps the two equal). A helpdesk
+# without date-time fields (Zendesk) takes the due time as text, ISO 8601 UTC.
+WRITTEN_FIELDS = (
+    _written("tier", "Tier", "text", "The support tier tierdesk applied (after any fallback)."),
+    _written(
+        "first_response_due", "First response due", "datetime", "When the first response is due."
+    ),
+    _written("named_contact", "Named contact", "text", "valid, invalid or not_required."),
+    _written(
+        "named_contact_reason",
+        "Named contact reason",
+        "textarea",
+        "Why the requester is not a valid named contact, if not.",
+    ),
+    _written("coverage", "Coverage", "text", "covered or not_covered."),
+    _written("sla", "SLA", "text", "on_track, at_risk, breached, met or missed."),
+    _written(
+        "escalation_level", "Escalation level", "text", "The escalation level reached, if any."
+    ),
+    _written(
+        "first_response",
+        "First response",
+        "text",
+        "Whether the first response met its target, and by how much business time.",
+    ),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Ref:
     """Stands in a body for what is known only while executing: ``id:<ref>`` is the id a

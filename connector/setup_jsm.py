@@ -37,7 +37,7 @@ from typing import Any
 
 from connector.errors import ConnectorError
 from connector.http import HttpClient
-from connector.setup import FieldSpec, Plan, Ref, SetupError, Step
+from connector.setup import WRITTEN_FIELDS, FieldSpec, Plan, Ref, SetupError, Step
 
 _CF = "com.atlassian.jira.plugin.system.customfieldtypes:"
 # tierdesk's field type → Jira's custom field type and the searcher that goes with it.
@@ -49,41 +49,7 @@ JIRA_TYPES = {
 _OUR_TYPE = {jira: ours for ours, (jira, _) in JIRA_TYPES.items()}
 
 FIELDS = (
-    FieldSpec(
-        "tier",
-        "tierdesk_tier",
-        "tierdesk: Tier",
-        "text",
-        "The support tier tierdesk applied (after any fallback). Written by tierdesk.",
-    ),
-    FieldSpec(
-        "first_response_due",
-        "tierdesk_first_response_due",
-        "tierdesk: First response due",
-        "datetime",
-        "When the first response is due. Written by tierdesk.",
-    ),
-    FieldSpec(
-        "named_contact",
-        "tierdesk_named_contact",
-        "tierdesk: Named contact",
-        "text",
-        "valid, invalid or not_required. Written by tierdesk.",
-    ),
-    FieldSpec(
-        "named_contact_reason",
-        "tierdesk_named_contact_reason",
-        "tierdesk: Named contact reason",
-        "textarea",
-        "Why the requester is not a valid named contact, if not. Written by tierdesk.",
-    ),
-    FieldSpec(
-        "coverage",
-        "tierdesk_coverage",
-        "tierdesk: Coverage",
-        "text",
-        "covered or not_covered. Written by tierdesk.",
-    ),
+    *WRITTEN_FIELDS,
     # Jira has no groups to route to: the team tierdesk picks goes to a field.
     FieldSpec(
         "team",

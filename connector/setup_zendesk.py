@@ -22,49 +22,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from connector.errors import ConnectorError
 from connector.http import HttpClient
-from connector.setup import FieldSpec, Plan, Ref, SetupError, Step
+from connector.setup import WRITTEN_FIELDS, FieldSpec, Plan, Ref, SetupError, Step
 
-FIELDS = (
-    FieldSpec(
-        "tier",
-        "tierdesk_tier",
-        "tierdesk: Tier",
-        "text",
-        "The support tier tierdesk applied (after any fallback). Written by tierdesk.",
-    ),
-    FieldSpec(
-        "first_response_due",
-        "tierdesk_first_response_due",
-        "tierdesk: First response due",
-        "text",
-        "When the first response is due, ISO 8601 UTC. Written by tierdesk.",
-    ),
-    FieldSpec(
-        "named_contact",
-        "tierdesk_named_contact",
-        "tierdesk: Named contact",
-        "text",
-        "valid, invalid or not_required. Written by tierdesk.",
-    ),
-    FieldSpec(
-        "named_contact_reason",
-        "tierdesk_named_contact_reason",
-        "tierdesk: Named contact reason",
-        "textarea",
-        "Why the requester is not a valid named contact, if not. Written by tierdesk.",
-    ),
-    FieldSpec(
-        "coverage",
-        "tierdesk_coverage",
-        "tierdesk: Coverage",
-        "text",
-        "covered or not_covered. Written by tierdesk.",
-    ),
+# Zendesk has no date-time field: the due time goes as ISO 8601 UTC text.
+FIELDS = tuple(
+    replace(spec, type="text") if spec.type == "datetime" else spec for spec in WRITTEN_FIELDS
 )
 # Either holds text; an admin who made one a textarea (or the other way) keeps it.
 _TEXT_TYPES = ("text", "textarea")

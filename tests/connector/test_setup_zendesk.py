@@ -108,6 +108,9 @@ def test_a_fresh_account_gets_everything_created_in_order() -> None:
         ("create", "field:named_contact"),
         ("create", "field:named_contact_reason"),
         ("create", "field:coverage"),
+        ("create", "field:sla"),
+        ("create", "field:escalation_level"),
+        ("create", "field:first_response"),
         ("create", "webhook"),
         ("create", "trigger:ticket.created"),
         ("create", "trigger:ticket.updated"),
@@ -119,14 +122,14 @@ def test_a_fresh_account_gets_everything_created_in_order() -> None:
         "text",
     )
     assert result.steps[3].body["ticket_field"]["type"] == "textarea"
-    hook = result.steps[5].body["webhook"]
+    hook = result.steps[8].body["webhook"]
     assert hook["endpoint"] == ENDPOINT
     assert (hook["request_format"], hook["subscriptions"]) == (
         "json",
         ["conditional_ticket_events"],
     )
     # The triggers call the webhook this run creates: its id is filled in when known.
-    action = result.steps[6].body["trigger"]["actions"][0]
+    action = result.steps[9].body["trigger"]["actions"][0]
     assert action == {
         "field": "notification_webhook",
         "value": [Ref("id:webhook"), BODIES["ticket.created"]],
@@ -177,6 +180,9 @@ def test_partial_state_creates_only_what_is_missing() -> None:
         "field:named_contact": "create",
         "field:named_contact_reason": "create",
         "field:coverage": "reuse",
+        "field:sla": "create",
+        "field:escalation_level": "create",
+        "field:first_response": "create",
         "webhook": "reuse",
         "trigger:ticket.created": "reuse",
         "trigger:ticket.updated": "create",
@@ -362,7 +368,7 @@ def test_a_fresh_install_then_a_second_run_that_sends_no_write(
     ids = execute(client(), first)
 
     assert writes(mock) == [
-        *["POST /api/v2/ticket_fields"] * 5,
+        *["POST /api/v2/ticket_fields"] * 8,
         "POST /api/v2/webhooks",
         "POST /api/v2/triggers",
         "POST /api/v2/triggers",

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from connector import setup_zendesk
 from mappings.problems import Problem
 from tierdesk.package import (
     LOGOS,
@@ -118,8 +119,16 @@ def test_ticket_fields_are_those_tierdesk_writes() -> None:
         "tierdesk_named_contact": "text",
         "tierdesk_named_contact_reason": "textarea",
         "tierdesk_coverage": "text",
+        "tierdesk_sla": "text",
+        "tierdesk_escalation_level": "text",
+        "tierdesk_first_response": "text",
     }
     assert all(v["title"].startswith("tierdesk: ") for v in fields.values())
+    # `tierdesk setup zendesk` creates the very same fields (key, title, type): the app
+    # and setup find each other's.
+    assert {k: (v["title"], v["type"], v["description"]) for k, v in fields.items()} == {
+        spec.key: (spec.title, spec.type, spec.description) for spec in setup_zendesk.FIELDS
+    }
 
 
 def test_the_webhook_points_at_the_zendesk_intake_route(tmp_path: Path) -> None:

@@ -94,7 +94,7 @@ def test_a_dry_run_prints_the_plan_and_writes_nothing(
     )
     assert '  create  trigger "tierdesk: decide updated tickets"' in result.output
     assert f"would   write the field ids to {env / 'acme-zd.fields.json'}" in result.output
-    assert "To create 8, to update 0, to reuse 0." in result.output
+    assert "To create 11, to update 0, to reuse 0." in result.output
     assert writes(mock) == []  # reads only
     assert settled(env) == []
 
@@ -108,7 +108,7 @@ def test_apply_creates_everything_and_records_the_ids_and_the_secret(
     result = zendesk("--apply")
 
     assert result.exit_code == 0, result.output
-    assert len(writes(mock)) == 8
+    assert len(writes(mock)) == 11
     ids = [str(f["id"]) for f in fake.ticket_fields]
     recorded = read_fields_file(env / "acme-zd.fields.json")
     assert recorded == FieldsFile(
@@ -120,6 +120,9 @@ def test_apply_creates_everything_and_records_the_ids_and_the_secret(
             "named_contact": FieldRecord(ids[2], "text"),
             "named_contact_reason": FieldRecord(ids[3], "textarea"),
             "coverage": FieldRecord(ids[4], "text"),
+            "sla": FieldRecord(ids[5], "text"),
+            "escalation_level": FieldRecord(ids[6], "text"),
+            "first_response": FieldRecord(ids[7], "text"),
         },
         webhook={"id": fake.webhooks[0]["id"], "url": f"{SERVICE}/webhooks/zendesk/acme-zd"},
         triggers={
@@ -132,7 +135,7 @@ def test_apply_creates_everything_and_records_the_ids_and_the_secret(
     assert secret_file.stat().st_mode & 0o777 == 0o600
     assert f"TIERDESK_TENANT_ACME_ZD_WEBHOOK_SECRET_FILE={secret_file}" in result.output
     assert f'  created ticket field "tierdesk: Tier" (tierdesk_tier): id {ids[0]}' in result.output
-    assert "Created 8, updated 0, reused 0." in result.output
+    assert "Created 11, updated 0, reused 0." in result.output
     # What was written is what the service now reads: field map and signing secret.
     monkeypatch.setenv("TIERDESK_TENANT_ACME_ZD_WEBHOOK_SECRET_FILE", str(secret_file))
     tenant = settings_from_env().tenants["acme-zd"]
@@ -142,12 +145,18 @@ def test_apply_creates_everything_and_records_the_ids_and_the_secret(
         named_contact=ids[2],
         named_contact_reason=ids[3],
         coverage=ids[4],
+        sla=ids[5],
+        escalation_level=ids[6],
+        first_response=ids[7],
         types={
             "tier": "text",
             "first_response_due": "text",
             "named_contact": "text",
             "named_contact_reason": "textarea",
             "coverage": "text",
+            "sla": "text",
+            "escalation_level": "text",
+            "first_response": "text",
         },
     )
     body, stamp = b'{"schema": "tierdesk.zendesk.trigger/1"}', "2026-03-06T16:30:00Z"
@@ -174,7 +183,7 @@ def test_a_second_apply_creates_nothing_and_reads_the_secret_no_more(
     assert again.exit_code == 0, again.output
     assert writes(mock) == []
     assert fake.secret_reads == 1
-    assert "Created 0, updated 0, reused 8." in again.output
+    assert "Created 0, updated 0, reused 11." in again.output
     assert (env / "acme-zd.fields.json").read_bytes() == recorded
     # Until the service is told where the secret is, every run says it again.
     assert "wrote the webhook secret" not in again.output
@@ -208,7 +217,7 @@ def test_partial_state_reuses_what_exists(mock: responses.RequestsMock, env: Pat
 
     assert result.exit_code == 0, result.output
     assert '  reused  ticket field "tierdesk: Tier" (tierdesk_tier): id 501' in result.output
-    assert writes(mock) == [*["POST /api/v2/ticket_fields"] * 3, *["POST /api/v2/triggers"] * 2]
+    assert writes(mock) == [*["POST /api/v2/ticket_fields"] * 6, *["POST /api/v2/triggers"] * 2]
     assert [t["actions"][0]["value"][0] for t in fake.triggers] == ["01HAPPWEBHOOK"] * 2
     recorded = read_fields_file(env / "acme-zd.fields.json")
     assert recorded is not None
