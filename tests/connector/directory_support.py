@@ -201,6 +201,8 @@ class FakeZendesk:
         self.storms: list[Storm] = []
         self.requests: list[PreparedRequest] = []
         self.pages_served: list[tuple[str, str | None]] = []
+        self.written: list[str] = []  # paths of the PUTs that succeeded
+        self.refuse: set[int] = set()  # record ids whose PUT gets a 422
         rsps.add_callback(
             responses.GET,
             re.compile(re.escape(base) + r"/api/v2/(organizations|users)\.json" + _QUERY),
@@ -283,9 +285,16 @@ class FakeZendesk:
                 "user_fields",
             )
         )
+        if record_id in self.refuse:
+            return (
+                422,
+                {},
+                (ZENDESK_PAYLOADS / "aaronellington-error-422-record_invalid.json").read_text(),
+            )
         for record in self.records[kind]:
             if record["id"] == record_id:
                 record[fields] = {**(record.get(fields) or {}), **body[key][fields]}
+                self.written.append(path)
                 return 200, {}, json.dumps({key: record})
         return 404, {}, json.dumps({"error": "RecordNotFound", "description": "Not found"})
 
