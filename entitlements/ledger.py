@@ -26,7 +26,7 @@ tests hold both to. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Literal, TypeVar
@@ -172,12 +172,6 @@ class Book:
             return self, False
         return replace(self, purchases=_with(self.purchases, key, purchase)), True
 
-    def without_purchase(self, account: str, key: str) -> tuple[Book, bool]:
-        if (account, key) not in self.purchases:
-            return self, False
-        kept = {k: v for k, v in self.purchases.items() if k != (account, key)}
-        return replace(self, purchases=kept), True
-
     def with_worklog(self, version: WorklogVersion) -> tuple[Book, int]:
         """The book with ``version`` applied, and by how many seconds the worklog's
         counted time moved (0: unchanged, e.g. a replay or an older version)."""
@@ -277,7 +271,7 @@ def purchases_of(account: Account, rulebook: Rulebook) -> tuple[Purchase, ...]:
     """Every bundle of the account's hours subscriptions, and the mappings' ``hours_used``
     as one carried entry. A bundle's key is ``tier/date/n`` (the n-th bundle of that
     tier bought that day, in the mappings' order): editing its hours corrects that
-    purchase instead of adding another, and reordering the file changes nothing."""
+    purchase instead of adding another, and moving bundles of other days changes nothing."""
     out: list[Purchase] = []
     seen: dict[tuple[str, date], int] = {}
     carried_s = 0
@@ -293,16 +287,3 @@ def purchases_of(account: Account, rulebook: Rulebook) -> tuple[Purchase, ...]:
         day = first_day or date(1970, 1, 1)
         out.append(Purchase(account.id, CARRIED_KEY, carried_s, day, "carried"))
     return tuple(out)
-
-
-def book_of(entries: Iterable[Purchase | WorklogVersion | TicketLink]) -> Book:
-    """The book after ``entries`` in order (a convenience for tests and reports)."""
-    book = Book()
-    for entry in entries:
-        if isinstance(entry, Purchase):
-            book, _ = book.with_purchase(entry)
-        elif isinstance(entry, WorklogVersion):
-            book, _ = book.with_worklog(entry)
-        else:
-            book, _ = book.with_link(entry)
-    return book
