@@ -237,7 +237,7 @@ class FakeZendesk:
             return stormy[0], stormy[1], stormy[2].decode()
         kind = url.path.rsplit("/", 1)[1].removesuffix(".json")
         query = dict(parse_qsl(url.query))
-        size = int(query.get("page[size]", "100"))
+        size = min(int(query.get("page[size]", "100")), self.page_size)
         after = query.get("page[after]")
         self.pages_served.append((kind, after))
         records = sorted(self.records[kind], key=lambda r: r["id"])

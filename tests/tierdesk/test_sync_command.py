@@ -1,0 +1,225 @@
+"""`tierdesk sync pull|push` through click's CliRunner (`tierdesk.sync_command.sync`).
+
+The tenant comes from the environment as an operator configures it; the helpdesk is
+`FakeZendesk` on `responses`. A 429 here says ``Retry-After: 0``: the command's HTTP
+client really sleeps, and the tests must not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+from click.testing import CliRunner, Result
+
+from mappings import BUNDLED
+from tests.connector.directory_support import (
+    FakeZendesk,
+    Storm,
+    assert_directory_request,
+    zendesk_org,
+    zendesk_user,
+)
+from tierdesk.sync_command import STATE_DIR, sync
+
+BASE = "https://acme.zendesk.com"
+TOKEN = "zd-api-token-s3cret"
+ENV = {
+    "TIERDESK_TENANTS": "acme-zd=zendesk",
+    "TIERDESK_TENANT_ACME_ZD_BASE_URL": BASE,
+    "TIERDESK_TENANT_ACME_ZD_EMAIL": "ops@acme.example",
+    "TIERDESK_TENANT_ACME_ZD_API_TOKEN": TOKEN,
+}
+FAST = ["--rate", "100000"]  # no waiting on the request budget
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("TIERDESK_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def directory(tmp_path: Path) -> Path:
+    target = tmp_path / "mappings"
+    shutil.copytree(BUNDLED, target)
+    return target
+
+
+class Helpdesk:
+    def __init__(self) -> None:
+        self.orgs = [
+            zendesk_org(360001, "Acme Corp", domains=("acme.example",)),
+            zendesk_org(360002, "Globex", tier="select"),
+            zendesk_org(360003, "Initech"),
+            zendesk_org(
+                600, "Stark", domains=("stark.example",), account="stark", tier="saas-24x7"
+            ),
+        ]
+        self.users = [
+            zendesk_user(1, "alice@acme.example", org=360001, contact="direct"),
+            zendesk_user(
+                2, "JohnSmith_PartnerCompanyA@acme.example", org=360001, contact="partner"
+            ),
+            zendesk_user(3, "hank@acme.example", org=360001, admin="SEN-1234"),
+            zendesk_user(4, "bob@acme.example", org=360001, contact="direct"),
+        ]
+        self.storms: list[Storm] = []
+        self.fake: FakeZendesk | None = None
+
+    @property
+    def last(self) -> FakeZendesk:
+        assert self.fake is not None
+        return self.fake
+
+    def run(self, args: list[str], stdin: str | None = None) -> Result:
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+            self.fake = FakeZendesk(rsps, BASE, self.orgs, self.users, page_size=2)
+            self.fake.storms = self.storms
+            result = CliRunner().invoke(sync, args, input=stdin, env=ENV)
+            for request in self.fake.requests:
+                assert_directory_request("zendesk", request)
+        assert TOKEN not in result.output and TOKEN not in result.stderr
+        return result
+
+
+@pytest.fixture
+def helpdesk() -> Iterator[Helpdesk]:
+    yield Helpdesk()
+
+
+def accounts(directory: Path) -> dict[str, Any]:
+    document = json.loads((directory / "accounts.json").read_text(encoding="utf-8"))
+    return {a["id"]: a for a in document["accounts"]}
+
+
+def pull(directory: Path, *more: str) -> list[str]:
+    return ["pull", "--tenant", "acme-zd", "--mappings", str(directory), *FAST, *more]
+
+
+def test_pull_yes_shows_the_diff_and_writes(helpdesk: Helpdesk, directory: Path) -> None:
+    result = helpdesk.run(pull(directory, "--yes"))
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "~ acme (changed)\n    subscriptions[0].named_contacts: +bob@acme.example\n" in out
+    assert "+ stark (added)" in out
+    assert "= kept, not in the helpdesk: umbrella" in out
+    assert "accounts: 1 added, 1 changed, 2 unchanged, 1 kept (not in the helpdesk)" in out
+    assert "read from zendesk (acme-zd): 4 organizations, 4 people in 4 pages" in out
+    assert f"written: {directory / 'accounts.json'}" in out
+    assert "organizations" in result.stderr  # the progress bar's label (not a terminal)
+    assert "bob@acme.example" in accounts(directory)["acme"]["subscriptions"][0]["named_contacts"]
+    assert not (directory / STATE_DIR / "acme-zd.pull.sqlite3").exists()
+
+
+@pytest.mark.parametrize(("answer", "written"), [("n\n", False), ("y\n", True), ("", False)])
+def test_pull_asks_before_writing(
+    helpdesk: Helpdesk, directory: Path, answer: str, written: bool
+) -> None:
+    original = (directory / "accounts.json").read_bytes()
+    result = helpdesk.run(pull(directory), stdin=answer)
+    assert "Write 2 account change(s) to" in result.stderr
+    assert result.exit_code == (0 if written else 1), result.output
+    assert ((directory / "accounts.json").read_bytes() != original) is written
+
+
+def test_pull_dry_run_writes_nothing_anywhere(helpdesk: Helpdesk, directory: Path) -> None:
+    before = {p.name: p.read_bytes() for p in directory.iterdir()}
+    result = helpdesk.run(pull(directory, "--dry-run"))
+    assert result.exit_code == 0, result.output
+    assert "~ acme (changed)" in result.stdout
+    assert "dry run: nothing written" in result.stdout
+    assert {p.name: p.read_bytes() for p in directory.iterdir()} == before
+
+
+def test_pull_refusal_names_account_address_and_rule(helpdesk: Helpdesk, directory: Path) -> None:
+    helpdesk.users[3] = zendesk_user(4, "bob@elsewhere.example", org=360001, contact="direct")
+    original = (directory / "accounts.json").read_bytes()
+    result = helpdesk.run(pull(directory, "--yes"))
+    assert result.exit_code == 1
+    assert (
+        "tierdesk sync: refused: accounts.json#/accounts/0/subscriptions/0/named_contacts/1: "
+        "[foreign_domain] account acme: bob@elsewhere.example is not on the account's domains"
+    ) in result.stderr
+    assert "not changed" in result.stderr
+    assert (directory / "accounts.json").read_bytes() == original
+
+
+def test_pull_after_a_429_storm_continues_from_the_checkpoint(
+    helpdesk: Helpdesk, directory: Path
+) -> None:
+    helpdesk.storms.append(Storm("/api/v2/users.json", count=100, skip=1, retry_after="0"))
+    stopped = helpdesk.run(pull(directory, "--yes"))
+    assert stopped.exit_code == 75, stopped.output
+    checkpoint = directory / STATE_DIR / "acme-zd.pull.sqlite3"
+    assert (
+        f"the checkpoint {checkpoint} keeps what was done: run the same command" in stopped.stderr
+    )
+    assert checkpoint.exists()
+    helpdesk.storms.clear()
+    resumed = helpdesk.run(pull(directory, "--yes"))
+    assert resumed.exit_code == 0, resumed.output
+    assert "(continued from a checkpoint)" in resumed.stdout
+    assert [kind for kind, _ in helpdesk.last.pages_served] == ["users"]
+    assert not checkpoint.exists()
+
+
+def test_pull_needs_a_mappings_directory(helpdesk: Helpdesk) -> None:
+    result = helpdesk.run(["pull", "--tenant", "acme-zd", "--yes"])
+    assert result.exit_code == 2
+    assert "give --mappings DIR" in result.output
+
+
+def test_an_unknown_tenant(helpdesk: Helpdesk, directory: Path) -> None:
+    result = helpdesk.run(["pull", "--tenant", "nope", "--mappings", str(directory)])
+    assert result.exit_code == 2
+    assert "no tenant 'nope' (acme-zd)" in result.output
+
+
+def test_a_tenant_without_credentials(directory: Path) -> None:
+    env = {k: v for k, v in ENV.items() if not k.endswith("API_TOKEN")}
+    result = CliRunner().invoke(sync, ["push", "--tenant", "acme-zd", "--dry-run"], env=env)
+    assert result.exit_code == 1
+    assert "TIERDESK_TENANT_ACME_ZD_API_TOKEN" in result.stderr
+
+
+def test_push_dry_run_then_push(helpdesk: Helpdesk, directory: Path) -> None:
+    args = ["push", "--tenant", "acme-zd", "--mappings", str(directory), *FAST]
+    dry = helpdesk.run([*args, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert helpdesk.last.writes() == []
+    assert "would write organization 360002 (globex):" in dry.stdout
+    assert "dry run: nothing written" in dry.stdout
+    assert not (directory / STATE_DIR).exists()
+
+    done = helpdesk.run(args)
+    assert done.exit_code == 0, done.output
+    assert len(helpdesk.last.writes()) == 4  # 3 organizations, bob's flag cleared
+    assert "organizations: 3 written" in done.stdout
+    assert "people: 1 written, 3 unchanged" in done.stdout
+
+    again = helpdesk.run(args)
+    assert again.exit_code == 0
+    assert helpdesk.last.writes() == []
+    assert "organizations: 3 unchanged" in again.stdout
+    assert "organizations not in the mappings: 1, left alone" in again.stdout
+
+
+def test_push_exits_1_when_the_helpdesk_refuses_a_write(
+    helpdesk: Helpdesk, directory: Path
+) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeZendesk(rsps, BASE, helpdesk.orgs, helpdesk.users, page_size=2)
+        fake.refuse = {360002}
+        result = CliRunner().invoke(
+            sync, ["push", "--tenant", "acme-zd", "--mappings", str(directory), *FAST], env=ENV
+        )
+    assert result.exit_code == 1
+    assert "refused by the helpdesk: organization 360002 (globex)" in result.stderr

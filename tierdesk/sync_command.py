@@ -1,0 +1,359 @@
+"""`tierdesk sync pull|push`: keep the mappings and the helpdesk in step.
+
+The jobs are `mappings.sync.pull` and `mappings.sync.push`; this module reads the
+settings, builds the tenant's HTTP client, draws the progress bar and prints the diff
+and the summary.
+
+Exit codes: 0 done (or nothing to do); 1 refused (the result breaks a mapping rule,
+the confirmation was declined, the helpdesk refused writes or credentials); 75 stopped
+by the helpdesk (rate limit or server errors outlasting the retries: rerun the same
+command to continue from the checkpoint); 130 interrupted (likewise).
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from connector.directory import Directory, open_directory, vendor_auth
+from connector.errors import ConnectorError
+from connector.http import HttpClient, Policy
+from mappings import BUNDLED
+from mappings.sync import PullReport, PushReport, SyncError, pull, push
+from tierdesk.config import ConfigError, settings_from_env
+from webhooks.settings import Settings, Tenant
+
+EX_TEMPFAIL = 75
+STATE_DIR = ".tierdesk-sync"
+# A batch job holds no worker lease: it may wait out a long Retry-After (the policy's
+# default deadline of 20 s is for the webhook worker).
+SYNC_DEADLINE_S = 300.0
+SYNC_ATTEMPTS = 10
+
+
+class ClickProgress:
+    """A click progress bar per phase on stderr; click prints only the label when
+    stderr is not a terminal."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def begin(self, phase: str, total: int | None, done: int) -> None:
+        label = f"{phase:<14}"
+        if total is None:
+            self._bar = click.progressbar(
+                itertools.count(), label=label, show_pos=True, file=sys.stderr
+            )
+        else:
+            self._bar = click.progressbar(
+                length=max(total, done), label=label, show_pos=True, file=sys.stderr
+            )
+        self._bar.__enter__()
+        if done:
+            self._bar.update(done)
+
+    def advance(self, records: int) -> None:
+        if self._bar is not None:
+            self._bar.update(records)
+
+    def end(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"tierdesk sync: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return settings_from_env()
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _tenant(settings: Settings, tenant_id: str) -> Tenant:
+    tenant = settings.tenants.get(tenant_id)
+    if tenant is None:
+        known = ", ".join(sorted(settings.tenants)) or "none configured"
+        raise click.BadParameter(f"no tenant {tenant_id!r} ({known})", param_hint="--tenant")
+    if not tenant.base_url or not tenant.api_token:
+        var = f"TIERDESK_TENANT_{tenant.id.upper().replace('-', '_')}"
+        _fail(
+            f"tenant {tenant.id} needs a base URL and an API token "
+            f"({var}_BASE_URL, {var}_API_TOKEN)"
+        )
+    return tenant
+
+
+def directory_for(tenant: Tenant, requests_per_minute: float | None) -> Directory:
+    policy = Policy(
+        deadline_s=SYNC_DEADLINE_S,
+        max_attempts=SYNC_ATTEMPTS,
+        requests_per_minute=requests_per_minute or Policy().requests_per_minute,
+    )
+    token = tenant.api_token.reveal() if tenant.api_token else ""
+    auth = vendor_auth(tenant.vendor, tenant.email, token, tenant.deployment)
+    try:
+        client = HttpClient(tenant.base_url, auth, policy=policy)
+    except ConnectorError as exc:
+        _fail(f"tenant {tenant.id}: {exc}")
+    return open_directory(tenant.vendor, client)
+
+
+@contextmanager
+def _state(explicit: Path | None, mappings_dir: Path | None, dry_run: bool) -> Iterator[Path]:
+    """Where the checkpoint lives. A dry run keeps nothing: its own temp directory."""
+    if dry_run:
+        with tempfile.TemporaryDirectory(prefix="tierdesk-sync-") as scratch:
+            yield Path(scratch)
+        return
+    yield explicit or (mappings_dir or Path.cwd()) / STATE_DIR
+
+
+def _identity(job: str, tenant: Tenant) -> dict[str, str]:
+    return {"job": job, "tenant": tenant.id, "vendor": tenant.vendor, "base_url": tenant.base_url}
+
+
+@contextmanager
+def _stops(checkpoint: Path, dry_run: bool) -> Iterator[None]:
+    """What ends a job early, said with what to do next."""
+    resume = (
+        "nothing was written (dry run)"
+        if dry_run
+        else f"the checkpoint {checkpoint} keeps what was done: run the same command to continue"
+    )
+    try:
+        yield
+    except KeyboardInterrupt:
+        _fail(f"interrupted; {resume}", 130)
+    except SyncError as exc:
+        _fail(f"{exc}; {resume}")
+    except ConnectorError as exc:
+        if exc.transient:
+            _fail(f"the helpdesk is not answering ({exc}); {resume}", EX_TEMPFAIL)
+        _fail(f"the helpdesk refused: {exc}; {resume}")
+
+
+_COMMON = [
+    click.option("--tenant", "tenant_id", required=True, help="The tenant (helpdesk) to sync."),
+    click.option(
+        "--mappings",
+        "mappings_dir",
+        envvar="TIERDESK_MAPPINGS",
+        type=click.Path(file_okay=False, exists=True, path_type=Path),
+        help="Mappings directory (default: $TIERDESK_MAPPINGS or the configuration's).",
+    ),
+    click.option("--dry-run", is_flag=True, help="Read and compare; write nothing anywhere."),
+    click.option(
+        "--state-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help=f"Where the checkpoint is kept (default: {STATE_DIR}/ in the mappings directory).",
+    ),
+    click.option(
+        "--rate",
+        type=click.FloatRange(min=1),
+        help="Requests a minute to the helpdesk (default: the HTTP policy's, 180).",
+    ),
+]
+
+
+def _common(command: Any) -> Any:
+    for option in reversed(_COMMON):
+        command = option(command)
+    return command
+
+
+@click.group("sync")
+def sync() -> None:
+    """Keep the mappings and the helpdesk in step (organizations, tiers, named contacts)."""
+
+
+@sync.command("pull")
+@_common
+@click.option("--yes", is_flag=True, help="Write the accounts file without asking.")
+def pull_command(
+    tenant_id: str,
+    mappings_dir: Path | None,
+    dry_run: bool,
+    state_dir: Path | None,
+    rate: float | None,
+    yes: bool,
+) -> None:
+    """Read the helpdesk's organizations and people into accounts.json.
+
+    Shows what changes, account by account and field by field, checks the result with
+    the same rules as `tierdesk mappings validate`, and replaces accounts.json at once
+    (never half a file). An account the helpdesk does not have is kept and reported.
+    """
+    settings = _settings()
+    tenant = _tenant(settings, tenant_id)
+    directory_path = mappings_dir or settings.mappings_dir
+    if directory_path is None or directory_path.resolve() == BUNDLED.resolve():
+        raise click.UsageError(
+            "pull writes accounts.json: give --mappings DIR (or TIERDESK_MAPPINGS); "
+            "the bundled defaults are not rewritten"
+        )
+    directory = directory_for(tenant, rate)
+    with _state(state_dir, directory_path, dry_run) as state:
+        checkpoint = state / f"{tenant.id}.pull.sqlite3"
+        with _stops(checkpoint, dry_run):
+            report = pull(
+                directory,
+                directory_path,
+                checkpoint,
+                _identity("pull", tenant),
+                dry_run=dry_run,
+                progress=ClickProgress(),
+                confirm=lambda r: _confirm(r, yes),
+            )
+    _print_pull(tenant, report)
+    if report.refused or report.declined:
+        sys.exit(1)
+
+
+def _confirm(report: PullReport, yes: bool) -> bool:
+    _print_diff(report)
+    if yes:
+        return True
+    try:
+        return click.confirm(
+            f"Write {report.added + report.changed} account change(s) to {report.path}?",
+            default=False,
+            err=True,
+        )
+    except click.Abort:
+        return False
+
+
+def _print_diff(report: PullReport) -> None:
+    for diff in report.diffs:
+        click.echo(f"{'+' if diff.kind == 'added' else '~'} {diff.account} ({diff.kind})")
+        for line in diff.lines:
+            click.echo(f"    {line}")
+    listed = len(report.diffs)
+    if report.added + report.changed > listed:
+        click.echo(f"… and {report.added + report.changed - listed} more account(s) changed")
+    if report.kept:
+        more = report.kept_count - len(report.kept)
+        click.echo(
+            "= kept, not in the helpdesk: "
+            + ", ".join(report.kept)
+            + (f" and {more} more" if more else "")
+        )
+    for note in report.notes:
+        click.echo(f"  note: {note}")
+    if report.note_count > len(report.notes):
+        click.echo(f"  … and {report.note_count - len(report.notes)} more note(s)")
+
+
+def _print_pull(tenant: Tenant, report: PullReport) -> None:
+    if report.dry_run or not report.differs or report.refused:
+        _print_diff(report)  # otherwise shown before the confirmation
+    counts = report.counts
+    if counts:
+        click.echo(
+            f"read from {tenant.vendor} ({tenant.id}): {counts.get('organizations', 0)} "
+            f"organizations, {counts.get('people', 0)} people in {counts.get('pages', 0)} "
+            f"pages" + (" (continued from a checkpoint)" if report.resumed else "")
+        )
+    if report.orgs_without_account:
+        click.echo(
+            f"{report.orgs_without_account} organization(s) name no account and are not in "
+            "the mappings: left out"
+        )
+    if report.flagged_without_account:
+        click.echo(
+            f"{report.flagged_without_account} flagged people are in no account's "
+            "organization: left out"
+        )
+    click.echo(
+        f"accounts: {report.added} added, {report.changed} changed, {report.unchanged} "
+        f"unchanged, {report.kept_count} kept (not in the helpdesk)"
+    )
+    if report.refused:
+        for problem in report.problems:
+            click.echo(f"tierdesk sync: refused: {problem}", err=True)
+        click.echo(
+            f"tierdesk sync: {len(report.problems)} problem(s); {report.path} not changed",
+            err=True,
+        )
+    elif report.dry_run:
+        click.echo("dry run: nothing written")
+    elif report.written:
+        click.echo(f"written: {report.path}")
+    elif report.declined:
+        click.echo(f"not written: {report.path} unchanged", err=True)
+    else:
+        click.echo(f"{report.path} already agrees with the helpdesk: nothing written")
+
+
+@sync.command("push")
+@_common
+def push_command(
+    tenant_id: str,
+    mappings_dir: Path | None,
+    dry_run: bool,
+    state_dir: Path | None,
+    rate: float | None,
+) -> None:
+    """Show the mappings' tiers and named contacts on the helpdesk's organizations and
+    users, writing only the records that differ."""
+    settings = _settings()
+    tenant = _tenant(settings, tenant_id)
+    directory_path = mappings_dir or settings.mappings_dir
+    directory = directory_for(tenant, rate)
+    with _state(state_dir, directory_path, dry_run) as state:
+        checkpoint = state / f"{tenant.id}.push.sqlite3"
+        with _stops(checkpoint, dry_run):
+            report = push(
+                directory,
+                directory_path or BUNDLED,
+                checkpoint,
+                _identity("push", tenant),
+                dry_run=dry_run,
+                progress=ClickProgress(),
+            )
+    _print_push(tenant, report)
+    if report.refused or any(k.endswith(" refused") for k in report.counts):
+        sys.exit(1)
+
+
+def _print_push(tenant: Tenant, report: PushReport) -> None:
+    if report.refused:
+        for problem in report.problems:
+            click.echo(f"tierdesk sync: refused: {problem}", err=True)
+        _fail(f"{len(report.problems)} problem(s) in the mappings: nothing pushed")
+    verb = "would write" if report.dry_run else "wrote"
+    for line in report.planned:
+        click.echo(f"{verb} {line}")
+    for line in report.failures:
+        click.echo(f"tierdesk sync: refused by the helpdesk: {line}", err=True)
+    counts = report.counts
+    click.echo(
+        f"read from {tenant.vendor} ({tenant.id}): {counts.get('organizations', 0)} "
+        f"organizations, {counts.get('people', 0)} people in {counts.get('pages', 0)} pages"
+        + (" (continued from a checkpoint)" if report.resumed else "")
+    )
+    for kind, plural in (("organization", "organizations"), ("person", "people")):
+        parts = [
+            f"{counts[key]} {state}"
+            for state in ("written", "to write", "unchanged", "gone", "refused")
+            if (key := f"{kind} {state}") in counts
+        ]
+        if parts:
+            click.echo(f"{plural}: {', '.join(parts)}")
+    for key in ("organizations not in the mappings", "people not in the mappings"):
+        if counts.get(key):
+            click.echo(f"{key}: {counts[key]}, left alone")
+    if report.dry_run:
+        click.echo("dry run: nothing written")
