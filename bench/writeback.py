@@ -345,6 +345,7 @@ class FakeZendesk:
             ("PRODUCT", FIELDS.product),
             ("ENVIRONMENT", FIELDS.environment),
             ("CATEGORY", FIELDS.category),
+            ("TIME_SPENT", FIELDS.time_spent),
         ):
             placeholder = f"{{{{ticket.ticket_field_{name}_FIELD_ID}}}}"
             values[placeholder] = t.fields.get(field_id or "") or ""

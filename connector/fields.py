@@ -16,6 +16,9 @@ class FieldMap:
     environment: str | None = None
     category: str | None = None
     organizations: str | None = None  # JSM: the Organizations field
+    # Zendesk: the Time Tracking app's "Total time spent (sec)" field. Its running total
+    # is the ticket's entry in the hours ledger (worklog id "zendesk-total").
+    time_spent: str | None = None
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # field → value → slug
     # Written by tierdesk (ids `tierdesk setup` creates; hand-editable):
     tier: str | None = None

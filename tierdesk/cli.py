@@ -193,6 +193,7 @@ def worker(threads: int, sweep_every: float) -> None:
 
     Besides the inbox, one of the running workers sweeps the SLA clocks: tickets at risk,
     breached or due for escalation get their write-back queued."""
+    from store.ledger import open_ledger  # noqa: PLC0415
     from webhooks.connectors import Connectors  # noqa: PLC0415
     from webhooks.live_mappings import LiveMappings  # noqa: PLC0415
     from webhooks.sweep import Sweeper  # noqa: PLC0415
@@ -203,6 +204,10 @@ def worker(threads: int, sweep_every: float) -> None:
     store = _store(settings, existing=False)
     mappings = LiveMappings(settings.mappings_dir)
     connectors = Connectors(mappings)  # one HTTP client and budget per tenant, all threads
+    try:
+        ledger = open_ledger(settings.database)  # per-thread connections: one for all
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         # Event.set() takes a lock the interrupted main thread may hold (inside
@@ -211,7 +216,9 @@ def worker(threads: int, sweep_every: float) -> None:
     host = f"{socket.gethostname()}:{os.getpid()}"
     pool = [
         threading.Thread(
-            target=Worker(store, mappings, settings, writeback=connectors, name=f"{host}:{i}").run,
+            target=Worker(
+                store, mappings, settings, writeback=connectors, name=f"{host}:{i}", ledger=ledger
+            ).run,
             args=(stop,),
             name=f"worker-{i}",
         )

@@ -52,6 +52,7 @@ READ_FIELDS = {
     "PRODUCT_FIELD_ID": "product",
     "ENVIRONMENT_FIELD_ID": "environment",
     "CATEGORY_FIELD_ID": "category",
+    "TIME_SPENT_FIELD_ID": "time_spent",
 }
 _DONE = {"create": "created", "update": "updated", "reuse": "reused"}
 _AGAIN = " What was created stays; run it again to go on."

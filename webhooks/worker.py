@@ -33,7 +33,9 @@ from entitlements.errors import EntitlementError
 from entitlements.rulebook import Rulebook
 from entitlements.tickets import Ticket
 from store import AuditRecord, Claimed, LeaseLost, SlaClock, Store, StoreError, WrittenState
+from store.ledger import Ledger
 from webhooks.events import TicketEvent, loggable, own_write
+from webhooks.ledger_events import LedgerChange, record_time
 from webhooks.lifecycle import (
     SLA_CHANGED,
     counts_as_first_response,
@@ -84,8 +86,11 @@ class Worker:
         writeback: Callable[[Tenant], WriteBack] | None = None,
         clock: Callable[[], float] = time.time,
         name: str | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.store = store
+        self.ledger = ledger
+        self._purchases_of: str | None = None  # the mappings version the ledger's purchases are
         self.mappings = mappings
         self.settings = settings
         self._writeback = writeback or (lambda tenant: DryRun())
@@ -135,6 +140,7 @@ class Worker:
             event = TicketEvent.from_json(claimed.normalized)
         except (ValueError, KeyError, TypeError, EntitlementError) as exc:
             raise _PermanentError(f"unreadable event: {type(exc).__name__}: {exc}") from None
+        hours = self._record_time(event)
         if event.kind in (SLA_CHANGED, "comment.created"):
             return self._follow_up(claimed, event)
         if event.ticket is None or event.partial:
@@ -142,7 +148,10 @@ class Worker:
             # requester and custom fields: nothing to decide from here (the trigger
             # body, or a REST read, brings the rest).
             what = "a partial ticket" if event.partial else "no ticket state"
-            return _Result(AuditRecord("recorded", note=f"{event.kind}: {what} to decide on"))
+            note = f"{event.kind}: {what} to decide on"
+            if hours is not None:
+                note += f"; hours: {hours.note}"
+            return _Result(AuditRecord("recorded", note=note))
         if self.store.superseded(claimed):
             # An older snapshot than one already decided: a replay, or the late echo of
             # our own write arriving after an agent's newer edit. Writing it would undo
@@ -157,6 +166,21 @@ class Worker:
             return _Result(AuditRecord("echo", note="the webhook of tierdesk's own write"))
         previous = self.store.sla_clock(event.tenant, claimed.ticket)
         return self._decide(claimed, event, tenant, event.ticket, previous, claimed.normalized)
+
+    def _record_time(self, event: TicketEvent) -> LedgerChange | None:
+        """The hours ledger: time logged, and which account a ticket belongs to. Before
+        any decision, so that a worklog webhook (no ticket state) counts too."""
+        if self.ledger is None or event.kind == SLA_CHANGED:
+            return None  # a sweep's own event brings no new ticket state
+        rulebook = self._rulebook()
+        if rulebook.version != self._purchases_of:
+            self.ledger.sync_purchases(rulebook)  # writes only what the mappings changed
+            self._purchases_of = rulebook.version
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        try:
+            return record_time(self.ledger, event, rulebook, now)
+        except EntitlementError as exc:  # LedgerError: a negative time, a naive instant
+            raise _PermanentError(f"hours ledger: {exc}") from None
 
     def _tenant(self, event: TicketEvent) -> Tenant:
         tenant = self.settings.tenants.get(event.tenant)

@@ -17,12 +17,14 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from entitlements.ledger import ZENDESK_TOTAL
 from entitlements.tickets import OrganizationRef, Ticket
 from webhooks.events import (
     Comment,
     Ignored,
     PayloadError,
     TicketEvent,
+    Worklog,
     instant,
     need,
     need_object,
@@ -54,6 +56,8 @@ TRIGGER_BODY: dict[str, Any] = {
         "product": "{{ticket.ticket_field_PRODUCT_FIELD_ID}}",
         "environment": "{{ticket.ticket_field_ENVIRONMENT_FIELD_ID}}",
         "category": "{{ticket.ticket_field_CATEGORY_FIELD_ID}}",
+        # The Time Tracking app's "Total time spent (sec)": the hours ledger's entry.
+        "time_spent": "{{ticket.ticket_field_TIME_SPENT_FIELD_ID}}",
     },
     "updated_by": "{{current_user.email}}",
 }
@@ -164,6 +168,11 @@ def _trigger_webhook(body: dict[str, Any], tenant: Tenant, delivery: str) -> Tic
     )
     updated = ticket_doc.get("updated_at") or ticket_doc["created_at"]
     updated_by = body.get("updated_by")
+    # Read only where the tenant maps the field: unmapped, the placeholder is sent as ""
+    # (or, in an old trigger, not at all).
+    total = text("time_spent") if fields.time_spent else None
+    if total is not None and not (total.isascii() and total.isdigit()):
+        raise PayloadError("ticket.time_spent", "expected a whole number of seconds")
     return TicketEvent(
         tenant=tenant.id,
         vendor="zendesk",
@@ -174,6 +183,7 @@ def _trigger_webhook(body: dict[str, Any], tenant: Tenant, delivery: str) -> Tic
         occurred_at=instant(updated, "ticket.updated_at"),
         ticket=ticket,
         actor=updated_by if isinstance(updated_by, str) and updated_by else None,
+        worklog=Worklog(ZENDESK_TOTAL, int(total)) if total is not None else None,
     )
 
 

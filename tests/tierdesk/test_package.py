@@ -180,6 +180,7 @@ SAMPLES = {
     "ticket.ticket_field_PRODUCT_FIELD_ID": "jira-software",
     "ticket.ticket_field_ENVIRONMENT_FIELD_ID": "production",
     "ticket.ticket_field_CATEGORY_FIELD_ID": "",  # a field left blank
+    "ticket.ticket_field_TIME_SPENT_FIELD_ID": "",
     "current_user.email": "bob@acme.example",
 }
 

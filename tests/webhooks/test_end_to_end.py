@@ -195,6 +195,7 @@ def trigger(
         "product": "jira-software",
         "environment": "production",
         "category": "",  # a blank placeholder
+        "time_spent": "",
     }
     doc["updated_by"] = updated_by or requester
     assert set(doc["ticket"]) == set(TRIGGER_BODY["ticket"])  # every placeholder filled
