@@ -17,7 +17,7 @@ get its account's best tier, or is flagged, adds a reason code.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import lru_cache
@@ -168,12 +168,21 @@ class _Choice:
     hours: HoursBalance | None
 
 
-def decide(ticket: Ticket, mappings: Rulebook, now: datetime) -> Decision:
+def decide(
+    ticket: Ticket,
+    mappings: Rulebook,
+    now: datetime,
+    *,
+    hours_used: Mapping[str, int] | None = None,
+) -> Decision:
     """Decide tier, severity, SLA due time, contact validity, coverage and routing.
 
     Pure: ``now`` is only used for what depends on the moment of deciding (routing
     while a team is off, hours bought so far); the SLA clock starts at creation.
     Raises `TicketError` for values the mappings do not know (severity, product…).
+    ``hours_used``: seconds each pay-as-you-go account has used, from the hours ledger
+    (it starts from the mappings' ``hours_used``); an account not in it is taken as the
+    mappings say.
     """
     trail = Trail()
     severity = _severity(ticket, mappings, trail)
@@ -189,7 +198,10 @@ def decide(ticket: Ticket, mappings: Rulebook, now: datetime) -> Decision:
     else:
         account = match.account
         trail.say("account {} ({}) matched by {}", account.id, account.name, match.how)
-        choice = _choose_tier(ticket, match, mappings, severity, product, category, now, trail)
+        used = (hours_used or {}).get(account.id)
+        choice = _choose_tier(
+            ticket, match, mappings, severity, product, category, now, trail, used
+        )
 
     tier = mappings.tiers[choice.tier]
     covered = _covers(tier, product, category, mappings, trail)
@@ -321,6 +333,7 @@ def _choose_tier(
     category: str | None,
     now: datetime,
     trail: Trail,
+    used_s: int | None = None,
 ) -> _Choice:
     account = match.account
     opened_on = ticket.created_at.astimezone(zone(account.timezone)).date()
@@ -345,7 +358,7 @@ def _choose_tier(
         if check.status == "invalid":
             failures.append((check.reason or "not_listed", check.detail))
         if tier.hours:
-            bal = balance(sub, today, tier.low_balance_fraction)
+            bal = balance(sub, today, tier.low_balance_fraction, used_s=used_s)
             hours = hours or bal
             if bal.exhausted:
                 failures.append(

@@ -55,12 +55,15 @@ def hours_to_s(hours: float) -> int:
     return round(hours * 3600)
 
 
-def balance(sub: Subscription, on: date, low_fraction: float) -> HoursBalance:
-    """The balance of ``sub`` on day ``on``: bundles bought by then, minus hours used."""
+def balance(
+    sub: Subscription, on: date, low_fraction: float, *, used_s: int | None = None
+) -> HoursBalance:
+    """The balance of ``sub`` on day ``on``: bundles bought by then, minus hours used
+    (``used_s`` when the hours ledger knows it, else the mappings' ``hours_used``)."""
     bought = sorted((b for b in sub.bundles if b.purchased <= on), key=lambda b: b.purchased)
     return HoursBalance(
         purchased_s=sum(hours_to_s(b.hours) for b in bought),
-        used_s=hours_to_s(sub.hours_used),
+        used_s=hours_to_s(sub.hours_used) if used_s is None else used_s,
         last_bundle_s=hours_to_s(bought[-1].hours) if bought else 0,
         low_fraction=low_fraction,
     )

@@ -578,3 +578,30 @@ def test_decisions_do_not_depend_on_the_order_of_subscriptions(
             b.first_response_due,
             b.reasons,
         )
+
+
+@pytest.mark.parametrize(
+    ("used_h", "tier", "flags"),
+    [
+        (None, "payg", {"low": True, "exhausted": False}),  # the mappings: 37 of 40 h
+        (30, "payg", {"low": False, "exhausted": False}),  # the ledger knows better: 10 h left
+        (40, "select", {"low": False, "exhausted": True}),  # all used: falls back (§3)
+        (41.5, "select", {"low": False, "exhausted": True}),
+    ],
+)
+def test_the_ledgers_hours_replace_the_mappings_figure(
+    rulebook: Rulebook, used_h: float | None, tier: str, flags: dict[str, bool]
+) -> None:
+    ticket = parse_ticket(
+        {"id": "T-1", "created_at": "2026-07-01T13:00:00Z", "requester": "pat@hours.example"}
+    )
+    used = None if used_h is None else {"hours": round(used_h * 3600)}
+    decision = decide(
+        ticket, rulebook, datetime.fromisoformat("2026-07-01T13:01:00Z"), hours_used=used
+    )
+    assert decision.account == "hours"
+    assert decision.tier == tier
+    hours = decision.to_json()["hours"]
+    assert isinstance(hours, dict)
+    assert {k: hours[k] for k in flags} == flags
+    assert ("hours_exhausted" in decision.reasons) is flags["exhausted"]
