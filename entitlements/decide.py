@@ -174,6 +174,7 @@ def decide(
     now: datetime,
     *,
     hours_used: Mapping[str, int] | None = None,
+    hours_used_at_open: Mapping[str, int] | None = None,
 ) -> Decision:
     """Decide tier, severity, SLA due time, contact validity, coverage and routing.
 
@@ -182,7 +183,9 @@ def decide(
     Raises `TicketError` for values the mappings do not know (severity, product…).
     ``hours_used``: seconds each pay-as-you-go account has used, from the hours ledger
     (it starts from the mappings' ``hours_used``); an account not in it is taken as the
-    mappings say.
+    mappings say. ``hours_used_at_open``: what it had used when the ticket was first
+    decided. Entitlement is judged on that (RULES.md §3: an exhausted account's *new*
+    tickets fall back; an open ticket keeps its tier and shows the flags of now).
     """
     trail = Trail()
     severity = _severity(ticket, mappings, trail)
@@ -199,8 +202,9 @@ def decide(
         account = match.account
         trail.say("account {} ({}) matched by {}", account.id, account.name, match.how)
         used = (hours_used or {}).get(account.id)
+        at_open = (hours_used_at_open or {}).get(account.id, used)
         choice = _choose_tier(
-            ticket, match, mappings, severity, product, category, now, trail, used
+            ticket, match, mappings, severity, product, category, now, trail, used, at_open
         )
 
     tier = mappings.tiers[choice.tier]
@@ -334,6 +338,7 @@ def _choose_tier(
     now: datetime,
     trail: Trail,
     used_s: int | None = None,
+    used_at_open_s: int | None = None,
 ) -> _Choice:
     account = match.account
     opened_on = ticket.created_at.astimezone(zone(account.timezone)).date()
@@ -360,9 +365,16 @@ def _choose_tier(
         if tier.hours:
             bal = balance(sub, today, tier.low_balance_fraction, used_s=used_s)
             hours = hours or bal
-            if bal.exhausted:
+            opened = balance(sub, today, tier.low_balance_fraction, used_s=used_at_open_s)
+            if opened.exhausted:
                 failures.append(
-                    ("hours_exhausted", f"no hours left ({bal.balance_s / 3600:.2f} h)")
+                    ("hours_exhausted", f"no hours left ({opened.balance_s / 3600:.2f} h)")
+                )
+            elif bal.exhausted and not failures:
+                trail.reason(
+                    "hours_exhausted",
+                    "{:.2f} h left: used up since the ticket was opened, which keeps its tier",
+                    bal.balance_s / 3600,
                 )
             elif bal.low and not failures:
                 trail.reason(

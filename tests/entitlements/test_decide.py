@@ -605,3 +605,28 @@ def test_the_ledgers_hours_replace_the_mappings_figure(
     assert isinstance(hours, dict)
     assert {k: hours[k] for k in flags} == flags
     assert ("hours_exhausted" in decision.reasons) is flags["exhausted"]
+
+
+def test_an_open_ticket_keeps_its_tier_when_the_hours_run_out_after_it_opened(
+    rulebook: Rulebook,
+) -> None:
+    """RULES.md §3: an exhausted account's new tickets fall back; a ticket opened while
+    hours were left keeps its tier, and shows that they are gone."""
+    ticket = parse_ticket(
+        {"id": "T-1", "created_at": "2026-07-01T13:00:00Z", "requester": "pat@hours.example"}
+    )
+    now = datetime.fromisoformat("2026-07-02T13:00:00Z")
+    opened = decide(
+        ticket,
+        rulebook,
+        now,
+        hours_used={"hours": 41 * 3600},
+        hours_used_at_open={"hours": 30 * 3600},
+    )
+    assert (opened.tier, opened.fallback) == ("payg", False)
+    assert "hours_exhausted" in opened.reasons
+    assert opened.hours is not None and opened.hours.exhausted
+    assert "tierdesk_reason_hours_exhausted" in opened.tags
+    # A new ticket of the same account, now: falls back.
+    new = decide(ticket, rulebook, now, hours_used={"hours": 41 * 3600})
+    assert (new.tier, new.fallback) == ("select", True)
