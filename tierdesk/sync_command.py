@@ -160,6 +160,11 @@ _COMMON = [
         help=f"Where the checkpoint is kept (default: {STATE_DIR}/ in the mappings directory).",
     ),
     click.option(
+        "--restart",
+        is_flag=True,
+        help="Discard a checkpoint left by an interrupted run and start from the first page.",
+    ),
+    click.option(
         "--rate",
         type=click.FloatRange(min=1),
         help="Requests a minute to the helpdesk (default: the HTTP policy's, 180).",
@@ -186,6 +191,7 @@ def pull_command(
     mappings_dir: Path | None,
     dry_run: bool,
     state_dir: Path | None,
+    restart: bool,
     rate: float | None,
     yes: bool,
 ) -> None:
@@ -215,6 +221,7 @@ def pull_command(
                 dry_run=dry_run,
                 progress=ClickProgress(),
                 confirm=lambda r: _confirm(r, yes),
+                restart=restart,
             )
     _print_pull(tenant, report)
     if report.refused or report.declined:
@@ -304,6 +311,7 @@ def push_command(
     mappings_dir: Path | None,
     dry_run: bool,
     state_dir: Path | None,
+    restart: bool,
     rate: float | None,
 ) -> None:
     """Show the mappings' tiers and named contacts on the helpdesk's organizations and
@@ -322,6 +330,7 @@ def push_command(
                 _identity("push", tenant),
                 dry_run=dry_run,
                 progress=ClickProgress(),
+                restart=restart,
             )
     _print_push(tenant, report)
     if report.refused or any(k.endswith(" refused") for k in report.counts):

@@ -11,7 +11,8 @@
 
 The spool is removed once a run reaches a verdict (written, refused, declined, dry
 run, nothing to change): the next run reads the helpdesk afresh. Only an interrupted
-read leaves it, to be continued.
+run leaves it, to be continued (an interrupted merge is merged again, without reading
+the helpdesk again).
 """
 
 from __future__ import annotations
@@ -101,9 +102,10 @@ def pull(
     confirm: Callable[[PullReport], bool] = lambda report: True,
     replace: Callable[[str, str], None] = os.replace,
     detail_limit: int = DETAIL_LIMIT,
+    restart: bool = False,
 ) -> PullReport:
     report = PullReport(mappings_dir / ACCOUNTS, dry_run=dry_run)
-    spool = Spool(spool_path, identity)
+    spool = Spool(spool_path, identity, fresh=restart)
     report.resumed = spool.resumed
     finished = False
     try:
@@ -127,10 +129,12 @@ def pull(
             store=spool.put,
         )
         report.counts = spool.counts()
-        finished = True
         _merge(
             directory.vendor, mappings_dir, spool, checker, report, detail_limit, confirm, replace
         )
+        # Only a verdict ends the job: a merge that fails (a full disk, Ctrl-C) keeps
+        # the pages read, and a rerun merges again without reading the helpdesk.
+        finished = True
         return report
     finally:
         spool.close(remove=finished)

@@ -165,9 +165,10 @@ def push(
     dry_run: bool = False,
     progress: Progress | None = None,
     detail_limit: int = DETAIL_LIMIT,
+    restart: bool = False,
 ) -> PushReport:
     report = PushReport(dry_run=dry_run)
-    spool = Spool(spool_path, identity)
+    spool = Spool(spool_path, identity, fresh=restart)
     report.resumed = spool.resumed
     finished = False
     try:

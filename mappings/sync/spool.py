@@ -9,7 +9,8 @@ or skipped. Records are keyed by the vendor's id, so even a page read again woul
 only overwrite itself.
 
 The records stay on disk: memory does not grow with their number. The file belongs
-to one job for one tenant, helpdesk and base URL; a file left by another is started
+to one job for one tenant, helpdesk and base URL; a file left by another, or older
+than a day (`MAX_AGE_S`: its pages no longer say what the helpdesk holds), is started
 afresh. An advisory lock keeps two runs of the same job from sharing it.
 """
 
@@ -19,6 +20,7 @@ import contextlib
 import fcntl
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -50,8 +52,19 @@ class SyncError(Exception):
     """A sync job cannot go on; the message says why and what to do."""
 
 
+MAX_AGE_S = 24 * 3600  # an older checkpoint is stale: the helpdesk has moved on
+
+
 class Spool:
-    def __init__(self, path: Path, identity: dict[str, str]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        identity: dict[str, str],
+        *,
+        fresh: bool = False,
+        max_age_s: float = MAX_AGE_S,
+        now: float | None = None,
+    ) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock: IO[bytes] | None = path.with_name(path.name + ".lock").open("ab")
@@ -70,12 +83,15 @@ class Spool:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        now = time.time() if now is None else now
         wanted = json.dumps({**identity, "format": FORMAT}, sort_keys=True)
-        found = self.get("identity")
-        self.resumed = found == wanted and self.get("started") is not None
-        if found != wanted:
+        created = float(self.get("created") or 0)
+        usable = self.get("identity") == wanted and now - created <= max_age_s and not fresh
+        self.resumed = usable and self.get("started") is not None
+        if not usable:
             self._reset()
             self.set("identity", wanted)
+            self.set("created", repr(now))
 
     def _reset(self) -> None:
         with self.transaction():

@@ -139,12 +139,14 @@ class AccountsChecker:
 
     def _claim(self, kind: str, key: str, account: str) -> str | None:
         """The account that already holds ``key``, if another one does."""
+        claimed = self._seen.execute(
+            "INSERT OR IGNORE INTO check_seen VALUES (?, ?, ?)", (kind, key, account)
+        )
+        if claimed.rowcount == 1:
+            return None  # the first to hold it: one statement, the usual case
         row = self._seen.execute(
             "SELECT account FROM check_seen WHERE kind = ? AND key = ?", (kind, key)
         ).fetchone()
-        if row is None:
-            self._seen.execute("INSERT INTO check_seen VALUES (?, ?, ?)", (kind, key, account))
-            return None
         return str(row[0])
 
     def _cross_account(self, spec: dict[str, Any], position: int) -> None:

@@ -32,8 +32,9 @@ from connector.http import HttpClient, Policy
 from connector.jsm_directory import JsmDirectory
 from connector.zendesk_directory import ZendeskDirectory
 from mappings import BUNDLED, check_mappings, load_mappings
-from mappings.sync import PullReport, pull
+from mappings.sync import PullReport, SyncError, pull
 from mappings.sync import accounts_file as accounts_file_module
+from mappings.sync.spool import MAX_AGE_S, Spool
 from mappings.sync.validate import CHUNK, AccountsChecker
 from tests.connector.directory_support import (
     FakeJsm,
@@ -420,6 +421,10 @@ def test_a_failed_rename_leaves_the_old_file(tmp_path: Path) -> None:
     assert (directory / "accounts.json").read_bytes() == original
     assert directory_files(directory) == ["accounts.json", "calendars.json", "tiers.json"]
     assert check_mappings(directory) == []
+    # Everything was read: the rerun only merges and writes again.
+    report, fake = run_pull(directory)
+    assert report.written and report.resumed
+    assert fake.pages_served == []
 
 
 def test_a_crash_half_way_through_the_write_leaves_the_old_file(
@@ -551,3 +556,34 @@ def test_a_jsm_pull_reads_the_property_and_customers(tmp_path: Path) -> None:
     assert after["umbrella"]["organizations"] == {"jsm": ["21"]}  # has no property: its own
     assert (report.added, report.changed, report.unchanged) == (0, 1, 2)
     assert report.kept == ["initech"]
+
+
+def test_two_runs_of_the_same_job_do_not_share_a_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "acme-zd.pull.sqlite3"
+    first = Spool(path, IDENTITY)
+    try:
+        with pytest.raises(SyncError, match="another sync is using"):
+            Spool(path, IDENTITY)
+    finally:
+        first.close()
+    Spool(path, IDENTITY).close(remove=True)  # free again once the first is done
+    assert not path.exists()
+
+
+def test_a_stale_or_discarded_checkpoint_is_started_afresh(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "acme-zd.pull.sqlite3"
+    spool = Spool(path, IDENTITY, now=1000.0)
+    with spool.transaction():
+        spool.advance("organizations", "cursor-2")
+    spool.close()
+    kept = Spool(path, IDENTITY, now=1000.0 + MAX_AGE_S)
+    assert kept.resumed and kept.position("organizations") == (False, "cursor-2")
+    kept.close()
+    stale = Spool(path, IDENTITY, now=1001.0 + MAX_AGE_S)
+    assert not stale.resumed and stale.position("organizations") == (False, None)
+    with stale.transaction():
+        stale.advance("organizations", "cursor-3")
+    stale.close()
+    discarded = Spool(path, IDENTITY, fresh=True)
+    assert not discarded.resumed and discarded.position("organizations") == (False, None)
+    discarded.close(remove=True)

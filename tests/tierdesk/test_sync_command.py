@@ -223,3 +223,13 @@ def test_push_exits_1_when_the_helpdesk_refuses_a_write(
         )
     assert result.exit_code == 1
     assert "refused by the helpdesk: organization 360002 (globex)" in result.stderr
+
+
+def test_restart_discards_the_checkpoint(helpdesk: Helpdesk, directory: Path) -> None:
+    helpdesk.storms.append(Storm("/api/v2/users.json", count=100, retry_after="0"))
+    assert helpdesk.run(pull(directory, "--yes")).exit_code == 75
+    helpdesk.storms.clear()
+    again = helpdesk.run(pull(directory, "--yes", "--restart"))
+    assert again.exit_code == 0, again.output
+    assert "continued from a checkpoint" not in again.stdout
+    assert [kind for kind, _ in helpdesk.last.pages_served] == ["organizations"] * 2 + ["users"] * 2
