@@ -269,8 +269,8 @@ def _print_pull(tenant: Tenant, report: PullReport) -> None:
     counts = report.counts
     if counts:
         click.echo(
-            f"read from {tenant.vendor} ({tenant.id}): {counts.get('organizations', 0)} "
-            f"organizations, {counts.get('people', 0)} people in {counts.get('pages', 0)} "
+            f"read from {tenant.vendor} ({tenant.id}): {counts.get('organizations', 0):,} "
+            f"organizations, {counts.get('people', 0):,} people in {counts.get('pages', 0):,} "
             f"pages" + (" (continued from a checkpoint)" if report.resumed else "")
         )
     if report.orgs_without_account:
@@ -284,8 +284,8 @@ def _print_pull(tenant: Tenant, report: PullReport) -> None:
             "organization: left out"
         )
     click.echo(
-        f"accounts: {report.added} added, {report.changed} changed, {report.unchanged} "
-        f"unchanged, {report.kept_count} kept (not in the helpdesk)"
+        f"accounts: {report.added:,} added, {report.changed:,} changed, {report.unchanged:,} "
+        f"unchanged, {report.kept_count:,} kept (not in the helpdesk)"
     )
     if report.refused:
         for problem in report.problems:
@@ -349,13 +349,13 @@ def _print_push(tenant: Tenant, report: PushReport) -> None:
         click.echo(f"tierdesk sync: refused by the helpdesk: {line}", err=True)
     counts = report.counts
     click.echo(
-        f"read from {tenant.vendor} ({tenant.id}): {counts.get('organizations', 0)} "
-        f"organizations, {counts.get('people', 0)} people in {counts.get('pages', 0)} pages"
+        f"read from {tenant.vendor} ({tenant.id}): {counts.get('organizations', 0):,} "
+        f"organizations, {counts.get('people', 0):,} people in {counts.get('pages', 0):,} pages"
         + (" (continued from a checkpoint)" if report.resumed else "")
     )
     for kind, plural in (("organization", "organizations"), ("person", "people")):
         parts = [
-            f"{counts[key]} {state}"
+            f"{counts[key]:,} {state}"
             for state in ("written", "to write", "unchanged", "gone", "refused")
             if (key := f"{kind} {state}") in counts
         ]
@@ -363,6 +363,6 @@ def _print_push(tenant: Tenant, report: PushReport) -> None:
             click.echo(f"{plural}: {', '.join(parts)}")
     for key in ("organizations not in the mappings", "people not in the mappings"):
         if counts.get(key):
-            click.echo(f"{key}: {counts[key]}, left alone")
+            click.echo(f"{key}: {counts[key]:,}, left alone")
     if report.dry_run:
         click.echo("dry run: nothing written")
