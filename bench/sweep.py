@@ -72,7 +72,7 @@ from entitlements.sla import Milestones, milestones, next_change, status_at
 from entitlements.tickets import OrganizationRef, Ticket
 from mappings import load_mappings
 from store import SlaClock, SqliteStore
-from store.sqlite import _SLA_COLUMNS, _sla_values
+from store.sqlite import SLA_COLUMNS, SLA_INSERT, sla_values
 from webhooks.connectors import Connectors, VendorWriteBack
 from webhooks.events import TicketEvent
 from webhooks.lifecycle import SLA_CHANGED
@@ -296,14 +296,14 @@ def agree_with_decide(tickets: list[OpenTicket], rulebook: Rulebook, sample: int
 
 
 def bulk_insert(path: str, clocks: list[SlaClock]) -> None:
-    """Setup only: the rows `SqliteStore.complete` writes (its own `_sla_values`), in
+    """Setup only: the rows `SqliteStore.complete` writes (its own `sla_values`), in
     one transaction instead of one per decided ticket."""
     db = sqlite3.connect(path, isolation_level=None)
     try:
         db.execute("BEGIN")
         db.executemany(
-            f"INSERT INTO sla ({_SLA_COLUMNS}) VALUES ({', '.join('?' * 20)})",
-            (_sla_values(c) for c in clocks),
+            SLA_INSERT,
+            (sla_values(c) for c in clocks),
         )
         db.execute("COMMIT")
     finally:
@@ -454,7 +454,7 @@ def read_every_row(path: str) -> int:
     db = sqlite3.connect(path)
     try:
         n = 0
-        for _ in db.execute(f"SELECT {_SLA_COLUMNS} FROM sla"):
+        for _ in db.execute(f"SELECT {SLA_COLUMNS} FROM sla"):
             n += 1
         return n
     finally:

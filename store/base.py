@@ -103,6 +103,9 @@ class SlaClock:
     responded_us: int | None = None
     margin_us: int | None = None  # business time to spare (met) or missed by
     closed: bool = False
+    # Pay-as-you-go: the account's hours used when the ticket was first decided (its
+    # entitlement is judged on that: RULES.md §3).
+    opened_used_s: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,10 +171,11 @@ class Store(Protocol):
         now: float,
         written: WrittenState | None = None,
         clock: SlaClock | None = None,
+        follow: tuple[NewEvent, ...] = (),
     ) -> None:
         """Mark done, write the audit row and (when given) what is now written on the
-        ticket and its SLA clock, in one transaction; `LeaseLost` if another worker holds
-        the event now."""
+        ticket, its SLA clock and the events it gives rise to, in one transaction;
+        `LeaseLost` if another worker holds the event now."""
         ...
 
     def sla_clock(self, tenant: str, ticket: str) -> SlaClock | None: ...
@@ -184,6 +188,11 @@ class Store(Protocol):
         """Apply each move and queue its event (the write-back of the change), all in
         one transaction; a move whose clock changed meanwhile is skipped. Returns how
         many were applied."""
+        ...
+
+    def waiting(self, tenant: str, account: str) -> list[SlaClock]:
+        """The account's tickets still waiting for a first response: the open tickets
+        an hours balance's new flags must reach."""
         ...
 
     def clocks(self, since_us: int, until_us: int) -> Iterator[SlaClock]:

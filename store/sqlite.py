@@ -111,11 +111,13 @@ CREATE TABLE IF NOT EXISTS sla (
     responded_us  INTEGER,
     margin_us     INTEGER,
     closed        INTEGER NOT NULL DEFAULT 0,
+    opened_used_s INTEGER,
     PRIMARY KEY (tenant, ticket)
 );
 -- A sweep reads only the clocks whose stage changes now: the rest cost nothing.
 CREATE INDEX IF NOT EXISTS sla_next ON sla (next_check_us) WHERE next_check_us IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sla_created ON sla (created_us);
+CREATE INDEX IF NOT EXISTS sla_account ON sla (tenant, account) WHERE responded_us IS NULL;
 
 CREATE TABLE IF NOT EXISTS leases (
     role   TEXT PRIMARY KEY,
@@ -124,15 +126,18 @@ CREATE TABLE IF NOT EXISTS leases (
 );
 """
 
-_SLA_COLUMNS = (
+SLA_COLUMNS = (
     "tenant, ticket, ticket_key, vendor, account, tier, calendar, requester, created_us,"
     " at_risk_us, due_us, steps_us, levels, stage, level, next_check_us, snapshot,"
-    " responded_us, margin_us, closed"
+    " responded_us, margin_us, closed, opened_used_s"
 )
+# Public for bench/sweep.py's bulk setup, which writes the rows `complete` writes.
+_SLA_MARKS = ", ".join("?" * (SLA_COLUMNS.count(",") + 1))
+SLA_INSERT = f"INSERT INTO sla ({SLA_COLUMNS}) VALUES ({_SLA_MARKS})"
 _SLA_UPSERT = (
-    f"INSERT INTO sla ({_SLA_COLUMNS}) VALUES ({', '.join('?' * 20)})"
-    " ON CONFLICT (tenant, ticket) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _SLA_COLUMNS.replace(" ", "").split(",")[2:])
+    SLA_INSERT
+    + " ON CONFLICT (tenant, ticket) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in SLA_COLUMNS.replace(" ", "").split(",")[2:])
 )
 
 _CLAIM = """
@@ -378,6 +383,7 @@ class SqliteStore:
         now: float,
         written: WrittenState | None = None,
         clock: SlaClock | None = None,
+        follow: tuple[NewEvent, ...] = (),
     ) -> None:
         try:
             with self._transaction(durable=False) as db:
@@ -397,7 +403,9 @@ class SqliteStore:
                         (claimed.tenant, claimed.ticket, written.writer, written.state, now),
                     )
                 if clock is not None:
-                    db.execute(_SLA_UPSERT, _sla_values(clock))
+                    db.execute(_SLA_UPSERT, sla_values(clock))
+                for event in follow:  # a repeat (same tenant and event id) is dropped
+                    db.execute(_INSERT, _insert_values(event, now, 0.0))
         except (sqlite3.Error, UnicodeEncodeError) as exc:
             raise StoreError(f"{self.path}: cannot complete event {claimed.id}: {exc}") from exc
 
@@ -525,13 +533,13 @@ class SqliteStore:
 
     def sla_clock(self, tenant: str, ticket: str) -> SlaClock | None:
         rows = self._read(
-            f"SELECT {_SLA_COLUMNS} FROM sla WHERE tenant = ? AND ticket = ?", (tenant, ticket)
+            f"SELECT {SLA_COLUMNS} FROM sla WHERE tenant = ? AND ticket = ?", (tenant, ticket)
         )
         return _sla_row(rows[0]) if rows else None
 
     def due_clocks(self, now_us: int, limit: int) -> list[SlaClock]:
         rows = self._read(
-            f"SELECT {_SLA_COLUMNS} FROM sla INDEXED BY sla_next"
+            f"SELECT {SLA_COLUMNS} FROM sla INDEXED BY sla_next"
             " WHERE next_check_us IS NOT NULL AND next_check_us <= ?"
             " ORDER BY next_check_us LIMIT ?",
             (now_us, limit),
@@ -570,11 +578,19 @@ class SqliteStore:
             raise StoreError(f"{self.path}: cannot advance SLA clocks: {exc}") from exc
         return applied
 
+    def waiting(self, tenant: str, account: str) -> list[SlaClock]:
+        rows = self._read(
+            f"SELECT {SLA_COLUMNS} FROM sla WHERE tenant = ? AND account = ?"
+            " AND responded_us IS NULL ORDER BY created_us",
+            (tenant, account),
+        )
+        return [_sla_row(row) for row in rows]
+
     def clocks(self, since_us: int, until_us: int) -> Iterator[SlaClock]:
         db = self._db()
         try:
             cursor = db.execute(
-                f"SELECT {_SLA_COLUMNS} FROM sla WHERE created_us >= ? AND created_us < ?"
+                f"SELECT {SLA_COLUMNS} FROM sla WHERE created_us >= ? AND created_us < ?"
                 " ORDER BY created_us",
                 (since_us, until_us),
             )
@@ -598,7 +614,7 @@ class SqliteStore:
             raise StoreError(f"{self.path}: {exc}") from exc
 
 
-def _sla_values(clock: SlaClock) -> tuple[object, ...]:
+def sla_values(clock: SlaClock) -> tuple[object, ...]:
     return (
         clock.tenant,
         clock.ticket,
@@ -620,6 +636,7 @@ def _sla_values(clock: SlaClock) -> tuple[object, ...]:
         clock.responded_us,
         clock.margin_us,
         int(clock.closed),
+        clock.opened_used_s,
     )
 
 

@@ -23,11 +23,40 @@ from entitlements.sla import (
     next_change,
     status_at,
 )
-from store import SlaClock
+from store import NewEvent, SlaClock
 from webhooks.events import TicketEvent
 
-# The kind of the inbox event a sweep queues when a clock changes stage.
+# The kinds of the inbox events tierdesk queues itself: a sweep when a clock changes
+# stage, the hours ledger when an account's balance flags change.
 SLA_CHANGED = "sla.changed"
+HOURS_CHANGED = "hours.changed"
+
+
+def follow_up(clock: SlaClock, kind: str, stamp: str, at: datetime) -> NewEvent:
+    """The inbox event that has a ticket decided again from its last full snapshot. Its
+    id names the ticket and ``stamp`` (what changed), so repeats are dropped."""
+    event_id = f"{clock.ticket}:{stamp}"
+    event = TicketEvent(
+        tenant=clock.tenant,
+        vendor=clock.vendor,
+        event_id=event_id,
+        kind=kind,
+        ticket_id=clock.ticket,
+        ticket_key=clock.ticket_key,
+        occurred_at=at,
+    )
+    return NewEvent(
+        tenant=clock.tenant,
+        event_id=event_id,
+        vendor=clock.vendor,
+        kind=kind,
+        ticket=clock.ticket,
+        ticket_key=clock.ticket_key,
+        payload=b"",
+        normalized=event.to_json(),
+        decidable=False,
+        occurred_at=at.timestamp(),
+    )
 
 
 def milestones_of(clock: SlaClock) -> Milestones:
@@ -57,6 +86,7 @@ def track(
     previous: SlaClock | None,
     now: datetime,
     snapshot: str,
+    used_s: int | None = None,
 ) -> SlaClock | None:
     """The ticket's clock after this decision. A re-decision (severity raised, another
     requester) replaces the milestones — always counted from the ticket's creation —
@@ -91,6 +121,7 @@ def track(
         snapshot=snapshot,
         responded_us=previous.responded_us if previous else None,
         margin_us=previous.margin_us if previous else None,
+        opened_used_s=previous.opened_used_s if previous else used_s,
     )
 
 

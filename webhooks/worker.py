@@ -30,15 +30,27 @@ from typing import NamedTuple
 
 from entitlements.decide import decide, followed
 from entitlements.errors import EntitlementError
+from entitlements.ledger import hours_subscriptions, low_fraction
 from entitlements.rulebook import Rulebook
 from entitlements.tickets import Ticket
-from store import AuditRecord, Claimed, LeaseLost, SlaClock, Store, StoreError, WrittenState
+from store import (
+    AuditRecord,
+    Claimed,
+    LeaseLost,
+    NewEvent,
+    SlaClock,
+    Store,
+    StoreError,
+    WrittenState,
+)
 from store.ledger import Ledger
 from webhooks.events import TicketEvent, loggable, own_write
 from webhooks.ledger_events import LedgerChange, record_time
 from webhooks.lifecycle import (
+    HOURS_CHANGED,
     SLA_CHANGED,
     counts_as_first_response,
+    follow_up,
     responded,
     response_of,
     status_of,
@@ -68,6 +80,11 @@ class _Result(NamedTuple):
     record: AuditRecord
     written: WrittenState | None = None
     clock: SlaClock | None = None
+    follow: tuple[NewEvent, ...] = ()  # queued with the completion, in its transaction
+
+
+# Events tierdesk queues itself: decide the ticket again from its last full snapshot.
+FOLLOW_UPS = (SLA_CHANGED, HOURS_CHANGED, "comment.created")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +129,7 @@ class Worker:
                 dead=True,
             )
         try:
-            record, written, clock = self._process(claimed)
+            record, written, clock, follow = self._process(claimed)
         except _PermanentError as exc:
             return self._fail(claimed, str(exc), dead=True)
         except Exception as exc:
@@ -121,7 +138,7 @@ class Worker:
             )
             return self._fail(claimed, f"{type(exc).__name__}: {exc}", dead=False)
         try:
-            self.store.complete(claimed, record, self._clock(), written, clock)
+            self.store.complete(claimed, record, self._clock(), written, clock, follow)
         except LeaseLost:
             log.warning("event=%s lease lost; another worker owns it", loggable(claimed.event_id))
             return Outcome(claimed.id, "lost")
@@ -141,7 +158,11 @@ class Worker:
         except (ValueError, KeyError, TypeError, EntitlementError) as exc:
             raise _PermanentError(f"unreadable event: {type(exc).__name__}: {exc}") from None
         hours = self._record_time(event)
-        if event.kind in (SLA_CHANGED, "comment.created"):
+        result = self._handle(claimed, event, hours)
+        return result._replace(follow=self._wake(claimed, event, hours))
+
+    def _handle(self, claimed: Claimed, event: TicketEvent, hours: LedgerChange | None) -> _Result:
+        if event.kind in FOLLOW_UPS:
             return self._follow_up(claimed, event)
         if event.ticket is None or event.partial:
             # Worklogs feed the hours ledger, and a Zendesk event webhook lacks the
@@ -167,11 +188,37 @@ class Worker:
         previous = self.store.sla_clock(event.tenant, claimed.ticket)
         return self._decide(claimed, event, tenant, event.ticket, previous, claimed.normalized)
 
+    def _wake(
+        self, claimed: Claimed, event: TicketEvent, hours: LedgerChange | None
+    ) -> tuple[NewEvent, ...]:
+        """When time was logged, the open tickets of the account must show its hours
+        flags (low, exhausted): each waiting ticket is decided again. Worked out from
+        the balance as it stands, not from what this event changed, so that a replay
+        after a crash wakes the same tickets (the inbox drops the repeats)."""
+        if self.ledger is None or event.kind in FOLLOW_UPS:
+            return ()
+        accounts = {c.account for c in hours.accounts} if hours else set()
+        if event.worklog is not None:
+            accounts.add(self.ledger.account_of(event.tenant, event.ticket_id) or "")
+        rulebook = self._rulebook()
+        follow: list[NewEvent] = []
+        for account_id in sorted(accounts):
+            account = rulebook.account(account_id) if account_id else None
+            if account is None or not hours_subscriptions(account, rulebook):
+                continue
+            flags = self.ledger.balance(account_id, low_fraction(account, rulebook))
+            stamp = f"hours:{flags.status}:{flags.purchased_s}"
+            follow.extend(
+                follow_up(clock, HOURS_CHANGED, stamp, event.occurred_at)
+                for clock in self.store.waiting(event.tenant, account_id)
+            )
+        return tuple(follow)
+
     def _record_time(self, event: TicketEvent) -> LedgerChange | None:
         """The hours ledger: time logged, and which account a ticket belongs to. Before
         any decision, so that a worklog webhook (no ticket state) counts too."""
-        if self.ledger is None or event.kind == SLA_CHANGED:
-            return None  # a sweep's own event brings no new ticket state
+        if self.ledger is None or event.kind in FOLLOW_UPS:
+            return None  # our own follow-ups bring no new ticket state
         rulebook = self._rulebook()
         if rulebook.version != self._purchases_of:
             self.ledger.sync_purchases(rulebook)  # writes only what the mappings changed
@@ -181,6 +228,16 @@ class Worker:
             return record_time(self.ledger, event, rulebook, now)
         except EntitlementError as exc:  # LedgerError: a negative time, a naive instant
             raise _PermanentError(f"hours ledger: {exc}") from None
+
+    def _hours_used(self, ticket: Ticket, rulebook: Rulebook) -> tuple[str, int | None]:
+        """The ticket's pay-as-you-go account and the seconds it has used, from the
+        ledger; ("", None) when there is no ledger or no such account."""
+        if self.ledger is None:
+            return "", None
+        match = rulebook.find_account(ticket)
+        if match is None or not hours_subscriptions(match.account, rulebook):
+            return "", None
+        return match.account.id, self.ledger.totals(match.account.id).used_s
 
     def _tenant(self, event: TicketEvent) -> Tenant:
         tenant = self.settings.tenants.get(event.tenant)
@@ -222,18 +279,23 @@ class Worker:
     ) -> _Result:
         rulebook = self._rulebook()
         now = datetime.fromtimestamp(self._clock(), UTC)
+        account, used_s = self._hours_used(ticket, rulebook)
+        used = {account: used_s} if account and used_s is not None else None
+        at_open = None
+        if used and previous is not None and previous.opened_used_s is not None:
+            at_open = {account: previous.opened_used_s}
         try:
-            decision = decide(ticket, rulebook, now)
+            decision = decide(ticket, rulebook, now, hours_used=used, hours_used_at_open=at_open)
         except EntitlementError as exc:
             raise _PermanentError(f"undecidable: {exc}") from None
-        clock = track(event, decision, previous, now, snapshot)
+        clock = track(event, decision, previous, now, snapshot, used_s)
         if clock is not None:
             decision = followed(decision, status_of(clock), response_of(clock), rulebook.tag_prefix)
         writer = self._writeback(tenant)
         desired = ticket_update(decision)
         state = canonical(desired)
         last = self.store.last_written(event.tenant, claimed.ticket, writer.name)
-        if claimed.kind != SLA_CHANGED and self.store.newer_decidable(claimed):
+        if claimed.kind not in FOLLOW_UPS and self.store.newer_decidable(claimed):
             # A burst: a newer full snapshot of this ticket is already queued. It is
             # decided here all the same (every event gets its decision in the audit),
             # but its write would be undone at once: the newer event's write carries it.
