@@ -32,6 +32,7 @@ class FieldMap:
     sla: str | None = None
     escalation_level: str | None = None
     first_response: str | None = None
+    hours: str | None = None  # pay-as-you-go: ok, low or exhausted
     # Zendesk: team → group id; an escalation level's name may have a group too, which
     # then takes the ticket while it is escalated to that level.
     groups: dict[str, str] = field(default_factory=dict)

@@ -32,6 +32,7 @@ MATERIAL = (
     "sla",
     "escalation_level",
     "first_response",
+    "hours",
 )
 
 
@@ -61,6 +62,7 @@ def field_values(decision: Decision, fields: FieldMap) -> dict[str, str]:
         fields.first_response: decision.first_response.describe()
         if decision.first_response
         else "",
+        fields.hours: decision.hours.status if decision.hours else "",
     }
     return {field_id: value for field_id, value in wanted.items() if field_id}
 

@@ -74,6 +74,7 @@ WRITTEN_FIELDS = (
         "text",
         "Whether the first response met its target, and by how much business time.",
     ),
+    _written("hours", "Hours", "text", "Pay-as-you-go hours: ok, low or exhausted."),
 )
 
 

@@ -107,6 +107,7 @@ ID_FIELDS = (
     "sla",
     "escalation_level",
     "first_response",
+    "hours",
 )
 
 
@@ -419,6 +420,7 @@ def _tenant(tenant_id: str, spec: dict[str, Any], env: Mapping[str, str]) -> Ten
             sla=ids.get("sla"),
             escalation_level=ids.get("escalation_level"),
             first_response=ids.get("first_response"),
+            hours=ids.get("hours"),
             groups=_groups(tenant_id, fields.get("groups", {})),
             types={name: r.type for name, r in recorded.items() if name not in fields},
         ),

@@ -71,6 +71,7 @@ def ticket_update(decision: Decision) -> dict[str, Any]:
         "sla": decision.sla,
         "escalation_level": decision.escalation_level,
         "first_response": decision.to_json()["first_response"],
+        "hours": decision.hours.status if decision.hours else None,
     }
 
 

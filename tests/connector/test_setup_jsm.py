@@ -81,7 +81,7 @@ def test_a_fresh_site_gets_typed_fields_and_a_signed_filtered_webhook() -> None:
     result = plan_for(JsmState())
 
     bodies = {s.ref: s.body for s in result.steps}
-    assert [s.kind for s in result.steps] == ["create"] * 10
+    assert [s.kind for s in result.steps] == ["create"] * (len(FIELDS) + 1)
     cf = "com.atlassian.jira.plugin.system.customfieldtypes:"
     assert bodies["field:tier"] == {
         "name": "tierdesk: Tier",
@@ -196,9 +196,13 @@ def test_fresh_install_then_rerun_without_writes(mock: responses.RequestsMock) -
     first = plan_for(read_state(client()), secret_known=False)
     ids = execute(client(), first, secrets={"webhook": SECRET})
 
-    assert writes(mock) == [*["POST /rest/api/3/field"] * 9, "POST /rest/webhooks/1.0/webhook"]
-    assert ids["webhook"] == "10110"  # the last segment of the answer's self URL
-    assert fake.secrets == {"10110": SECRET}
+    assert writes(mock) == [
+        *["POST /rest/api/3/field"] * len(FIELDS),
+        "POST /rest/webhooks/1.0/webhook",
+    ]
+    hook_id = str(10101 + len(FIELDS))  # the fake numbers what it creates in turn
+    assert ids["webhook"] == hook_id  # the last segment of the answer's self URL
+    assert fake.secrets == {hook_id: SECRET}
     assert first.field_records(ids)["first_response_due"] == ("customfield_10102", "datetime")
 
     mock.calls.reset()

@@ -111,6 +111,7 @@ def test_a_fresh_account_gets_everything_created_in_order() -> None:
         ("create", "field:sla"),
         ("create", "field:escalation_level"),
         ("create", "field:first_response"),
+        ("create", "field:hours"),
         ("create", "webhook"),
         ("create", "trigger:ticket.created"),
         ("create", "trigger:ticket.updated"),
@@ -122,14 +123,14 @@ def test_a_fresh_account_gets_everything_created_in_order() -> None:
         "text",
     )
     assert result.steps[3].body["ticket_field"]["type"] == "textarea"
-    hook = result.steps[8].body["webhook"]
+    hook = result.steps[len(FIELDS)].body["webhook"]
     assert hook["endpoint"] == ENDPOINT
     assert (hook["request_format"], hook["subscriptions"]) == (
         "json",
         ["conditional_ticket_events"],
     )
     # The triggers call the webhook this run creates: its id is filled in when known.
-    action = result.steps[9].body["trigger"]["actions"][0]
+    action = result.steps[len(FIELDS) + 1].body["trigger"]["actions"][0]
     assert action == {
         "field": "notification_webhook",
         "value": [Ref("id:webhook"), BODIES["ticket.created"]],
@@ -183,6 +184,7 @@ def test_partial_state_creates_only_what_is_missing() -> None:
         "field:sla": "create",
         "field:escalation_level": "create",
         "field:first_response": "create",
+        "field:hours": "create",
         "webhook": "reuse",
         "trigger:ticket.created": "reuse",
         "trigger:ticket.updated": "create",
@@ -368,7 +370,7 @@ def test_a_fresh_install_then_a_second_run_that_sends_no_write(
     ids = execute(client(), first)
 
     assert writes(mock) == [
-        *["POST /api/v2/ticket_fields"] * 8,
+        *["POST /api/v2/ticket_fields"] * len(FIELDS),
         "POST /api/v2/webhooks",
         "POST /api/v2/triggers",
         "POST /api/v2/triggers",

@@ -122,6 +122,7 @@ def test_ticket_fields_are_those_tierdesk_writes() -> None:
         "tierdesk_sla": "text",
         "tierdesk_escalation_level": "text",
         "tierdesk_first_response": "text",
+        "tierdesk_hours": "text",
     }
     assert all(v["title"].startswith("tierdesk: ") for v in fields.values())
     # `tierdesk setup zendesk` creates the very same fields (key, title, type): the app

@@ -19,6 +19,7 @@ import pytest
 import responses
 from click.testing import CliRunner, Result
 
+from connector import setup_zendesk
 from tests.connector.setup_fakes import SIGNING_SECRET, FakeJira, FakeZendesk, writes
 from tierdesk.config import FieldRecord, FieldsFile, read_fields_file, settings_from_env
 from tierdesk.setup_command import setup, trigger_body
@@ -26,6 +27,9 @@ from webhooks.events import TicketEvent
 from webhooks.settings import FieldMap
 from webhooks.signatures import sign_hub, sign_zendesk, verify_hub, verify_zendesk
 from webhooks.zendesk import normalize
+
+# A fresh Zendesk install: every field tierdesk writes, the webhook and two triggers.
+STEPS = len(setup_zendesk.FIELDS) + 3
 
 SERVICE = "https://tierdesk.example.com"
 API_TOKEN = "api-token-never-shown-4e1d"
@@ -94,7 +98,7 @@ def test_a_dry_run_prints_the_plan_and_writes_nothing(
     )
     assert '  create  trigger "tierdesk: decide updated tickets"' in result.output
     assert f"would   write the field ids to {env / 'acme-zd.fields.json'}" in result.output
-    assert "To create 11, to update 0, to reuse 0." in result.output
+    assert f"To create {STEPS}, to update 0, to reuse 0." in result.output
     assert writes(mock) == []  # reads only
     assert settled(env) == []
 
@@ -108,7 +112,7 @@ def test_apply_creates_everything_and_records_the_ids_and_the_secret(
     result = zendesk("--apply")
 
     assert result.exit_code == 0, result.output
-    assert len(writes(mock)) == 11
+    assert len(writes(mock)) == STEPS
     ids = [str(f["id"]) for f in fake.ticket_fields]
     recorded = read_fields_file(env / "acme-zd.fields.json")
     assert recorded == FieldsFile(
@@ -123,6 +127,7 @@ def test_apply_creates_everything_and_records_the_ids_and_the_secret(
             "sla": FieldRecord(ids[5], "text"),
             "escalation_level": FieldRecord(ids[6], "text"),
             "first_response": FieldRecord(ids[7], "text"),
+            "hours": FieldRecord(ids[8], "text"),
         },
         webhook={"id": fake.webhooks[0]["id"], "url": f"{SERVICE}/webhooks/zendesk/acme-zd"},
         triggers={
@@ -135,7 +140,7 @@ def test_apply_creates_everything_and_records_the_ids_and_the_secret(
     assert secret_file.stat().st_mode & 0o777 == 0o600
     assert f"TIERDESK_TENANT_ACME_ZD_WEBHOOK_SECRET_FILE={secret_file}" in result.output
     assert f'  created ticket field "tierdesk: Tier" (tierdesk_tier): id {ids[0]}' in result.output
-    assert "Created 11, updated 0, reused 0." in result.output
+    assert f"Created {STEPS}, updated 0, reused 0." in result.output
     # What was written is what the service now reads: field map and signing secret.
     monkeypatch.setenv("TIERDESK_TENANT_ACME_ZD_WEBHOOK_SECRET_FILE", str(secret_file))
     tenant = settings_from_env().tenants["acme-zd"]
@@ -148,6 +153,7 @@ def test_apply_creates_everything_and_records_the_ids_and_the_secret(
         sla=ids[5],
         escalation_level=ids[6],
         first_response=ids[7],
+        hours=ids[8],
         types={
             "tier": "text",
             "first_response_due": "text",
@@ -157,6 +163,7 @@ def test_apply_creates_everything_and_records_the_ids_and_the_secret(
             "sla": "text",
             "escalation_level": "text",
             "first_response": "text",
+            "hours": "text",
         },
     )
     body, stamp = b'{"schema": "tierdesk.zendesk.trigger/1"}', "2026-03-06T16:30:00Z"
@@ -183,7 +190,7 @@ def test_a_second_apply_creates_nothing_and_reads_the_secret_no_more(
     assert again.exit_code == 0, again.output
     assert writes(mock) == []
     assert fake.secret_reads == 1
-    assert "Created 0, updated 0, reused 11." in again.output
+    assert f"Created 0, updated 0, reused {STEPS}." in again.output
     assert (env / "acme-zd.fields.json").read_bytes() == recorded
     # Until the service is told where the secret is, every run says it again.
     assert "wrote the webhook secret" not in again.output
@@ -217,7 +224,10 @@ def test_partial_state_reuses_what_exists(mock: responses.RequestsMock, env: Pat
 
     assert result.exit_code == 0, result.output
     assert '  reused  ticket field "tierdesk: Tier" (tierdesk_tier): id 501' in result.output
-    assert writes(mock) == [*["POST /api/v2/ticket_fields"] * 6, *["POST /api/v2/triggers"] * 2]
+    assert writes(mock) == [
+        *["POST /api/v2/ticket_fields"] * (len(setup_zendesk.FIELDS) - 2),  # two exist
+        *["POST /api/v2/triggers"] * 2,
+    ]
     assert [t["actions"][0]["value"][0] for t in fake.triggers] == ["01HAPPWEBHOOK"] * 2
     recorded = read_fields_file(env / "acme-zd.fields.json")
     assert recorded is not None

@@ -416,7 +416,8 @@ def test_live_countdown_to_the_first_response(server: Server, tmp_path: Path) ->
         shown = seconds(text.removeprefix("due in "))
         assert abs(shown - (due - now_ms) // 1000) <= 1, (text, due - now_ms)
         left.append(shown)
-    assert all(b < a for a, b in itertools.pairwise(left)), left
+    # Never up; two ticks may fall in one second when the machine is busy.
+    assert all(b <= a for a, b in itertools.pairwise(left)), left
     assert left[0] - left[-1] >= 3, left  # the page's clock ran on for several seconds
     assert dom.text("countdown") == log[-1][1]
 

@@ -233,6 +233,7 @@ def test_a_ticket_event_is_decided_written_as_dry_run_and_audited(
         "sla",
         "escalation_level",
         "first_response",
+        "hours",
     }
     assert update["tier"] == "premier"
     assert update["severity"] == 1
