@@ -1,0 +1,126 @@
+"""Pay-as-you-go hours through the real worker, store and ledger (one SQLite file):
+time logged on one ticket exhausts the account; the account's waiting tickets get the
+flag and keep their tier; its new tickets fall back (RULES.md §3)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from entitlements.decide import Decision
+from entitlements.ledger import ZENDESK_TOTAL
+from entitlements.tickets import OrganizationRef
+from store import SqliteStore
+from store.ledger import SqliteLedger
+from tests.webhooks.test_worker import Clock, FakeWriteBack, acme_ticket, put, ticket_event
+from webhooks.events import TicketEvent, Worklog
+from webhooks.live_mappings import LiveMappings
+from webhooks.worker import Worker
+
+__all__ = ["bundled"]  # the fixture, shared with test_worker
+from tests.webhooks.test_worker import SETTINGS, bundled
+
+# Initech (bundled mappings): pay-as-you-go, 20 h bought in February and 20 h in August,
+# 37 h used: 3 h left in September, under 20 % of the last bundle.
+NOW = datetime.fromisoformat("2026-09-01T00:30:00+00:00")
+CREATED = datetime.fromisoformat("2026-09-01T00:00:00+00:00")
+
+
+def initech(ticket_id: str, *, total_s: int | None = None, event_id: str = "") -> TicketEvent:
+    ticket = replace(
+        acme_ticket(),
+        id=ticket_id,
+        created_at=CREATED,
+        requester="pat@initech.example",
+        organization=OrganizationRef("zendesk", "360003"),
+        severity=3,
+        priority=None,
+        product=None,
+        environment=None,
+    )
+    event = ticket_event(event_id or f"ev-{ticket_id}", ticket=ticket, kind="ticket.updated")
+    worklog = Worklog(ZENDESK_TOTAL, total_s) if total_s is not None else None
+    return replace(event, worklog=worklog, actor="agent@initech.example")
+
+
+class Flow:
+    def __init__(self, tmp_path: Path, mappings: LiveMappings) -> None:
+        path = tmp_path / "tierdesk.sqlite3"
+        self.store = SqliteStore(path)
+        self.ledger = SqliteLedger(path)
+        self.writes = FakeWriteBack()
+        self.clock = Clock(NOW.timestamp())
+        self.worker = Worker(
+            self.store,
+            mappings,
+            SETTINGS,
+            writeback=lambda tenant: self.writes,
+            clock=self.clock,
+            name="w1",
+            ledger=self.ledger,
+        )
+
+    def deliver(self, event: TicketEvent) -> None:
+        put(self.store, event, self.clock.now)
+        self.clock.advance(1)
+        while self.worker.run_once() is not None:
+            pass
+
+    def last(self, ticket: str) -> Decision:
+        return [d for _, e, d in self.writes.calls if d.ticket == ticket][-1]
+
+
+@pytest.fixture
+def flow(tmp_path: Path, bundled: LiveMappings) -> Flow:
+    return Flow(tmp_path, bundled)
+
+
+def test_time_that_exhausts_the_account_flags_its_open_tickets_and_new_ones_fall_back(
+    flow: Flow,
+) -> None:
+    flow.deliver(initech("701"))
+    a = flow.last("701")
+    assert (a.tier, a.hours and a.hours.status) == ("payg", "low")
+    assert "tierdesk_reason_hours_low" in a.tags
+
+    flow.deliver(initech("702"))
+    # 4 hours logged on 702 (Zendesk Time Tracking's total): 41 of 40 hours used.
+    flow.deliver(initech("702", total_s=4 * 3600, event_id="ev-702-time"))
+    assert flow.ledger.totals("initech").used_s == 41 * 3600
+
+    b = flow.last("702")
+    assert (b.tier, b.fallback) == ("payg", False)  # opened while hours were left
+    assert b.hours is not None and b.hours.exhausted
+    assert "tierdesk_reason_hours_exhausted" in b.tags
+
+    # 701 did nothing, yet shows the account's new state: woken by the ledger.
+    a = flow.last("701")
+    assert (a.tier, a.fallback) == ("payg", False)
+    assert a.hours is not None and a.hours.exhausted
+    woken = [e for e in flow.store.events(limit=1000) if e.kind == "hours.changed"]
+    assert {e.ticket for e in woken} == {"701", "702"}
+
+    # A new ticket of the exhausted account falls back.
+    flow.deliver(initech("703"))
+    c = flow.last("703")
+    assert (c.tier, c.fallback) == ("select", True)
+    assert "hours_exhausted" in c.reasons
+
+
+def test_a_replayed_worklog_counts_once_and_wakes_nobody_twice(flow: Flow) -> None:
+    flow.deliver(initech("701"))
+    flow.deliver(initech("702", total_s=4 * 3600, event_id="ev-702-time"))
+    calls = len(flow.writes.calls)
+    events = len(flow.store.events(limit=1000))
+
+    # The same webhook again (a vendor retry under another delivery id).
+    flow.deliver(initech("702", total_s=4 * 3600, event_id="ev-702-time-again"))
+
+    assert flow.ledger.totals("initech").used_s == 41 * 3600
+    woken = [e.ticket for e in flow.store.events(limit=1000) if e.kind == "hours.changed"]
+    assert sorted(woken) == sorted(set(woken))  # each ticket woken once for this state
+    assert len(flow.store.events(limit=1000)) <= events + 2  # the retry, perhaps 702's wake
+    assert len(flow.writes.calls) == calls  # same decisions as written: no call
