@@ -16,9 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from requests.auth import AuthBase, HTTPBasicAuth
-from requests.models import PreparedRequest
-
 from connector.errors import ConnectorError
 from connector.http import HttpClient
 
@@ -104,29 +101,6 @@ class Directory(Protocol):
     def write_org(self, org: DirectoryOrg, update: Any) -> None: ...
 
     def write_person(self, person: DirectoryPerson, update: Any) -> None: ...
-
-
-class _Bearer(AuthBase):
-    """Jira Data Center personal access token."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def __call__(self, request: PreparedRequest) -> PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        return request
-
-    def __repr__(self) -> str:
-        return "_Bearer(***)"
-
-
-def vendor_auth(vendor: str, email: str, token: str, deployment: str = "cloud") -> AuthBase:
-    """Zendesk API-token auth, Jira Cloud email + API token, or a Data Center PAT."""
-    if vendor == "zendesk":
-        return HTTPBasicAuth(f"{email}/token", token)
-    if deployment == "datacenter":
-        return _Bearer(token)
-    return HTTPBasicAuth(email, token)
 
 
 def open_directory(vendor: str, client: HttpClient) -> Directory:

@@ -60,14 +60,14 @@ def read_documents(directory: Path) -> tuple[Documents, list[Problem]]:
             where = f"line {exc.lineno} column {exc.colno}"
             problems.append(Problem(name, "", "json", f"not valid JSON at {where}: {exc.msg}"))
             continue
-        found = _schema_problems(name, document)
+        found = schema_problems(name, document)
         problems.extend(found)
         if not found:
             parsed[name] = document
     return Documents(parsed, digest.hexdigest()[:12]), problems
 
 
-def _schema_problems(name: str, document: Any) -> list[Problem]:
+def schema_problems(name: str, document: Any) -> list[Problem]:
     version = document.get("schema_version", 1) if isinstance(document, dict) else 1
     # `True == 1` and `1.0 == 1` in Python: only a JSON integer names a schema file.
     if type(version) is not int or version not in SUPPORTED_VERSIONS:

@@ -27,6 +27,7 @@ from tierdesk.hours_command import hours
 from tierdesk.package_command import package
 from tierdesk.report_command import report
 from tierdesk.setup_command import setup
+from tierdesk.sync_command import sync
 from webhooks.settings import Settings, Tenant
 
 MAPPINGS_HELP = "Mappings directory (default: $TIERDESK_MAPPINGS, else the bundled defaults)."
@@ -364,3 +365,4 @@ main.add_command(hours)
 main.add_command(package)
 main.add_command(report)
 main.add_command(setup)
+main.add_command(sync)

@@ -22,12 +22,13 @@ from typing import Any, NoReturn
 
 import click
 
-from connector.directory import Directory, open_directory, vendor_auth
+from connector.directory import Directory, open_directory
 from connector.errors import ConnectorError
 from connector.http import HttpClient, Policy
 from mappings import BUNDLED
 from mappings.sync import PullReport, PushReport, SyncError, pull, push
 from tierdesk.config import ConfigError, settings_from_env
+from webhooks.connectors import tenant_auth
 from webhooks.settings import Settings, Tenant
 
 EX_TEMPFAIL = 75
@@ -101,10 +102,8 @@ def directory_for(tenant: Tenant, requests_per_minute: float | None) -> Director
         max_attempts=SYNC_ATTEMPTS,
         requests_per_minute=requests_per_minute or Policy().requests_per_minute,
     )
-    token = tenant.api_token.reveal() if tenant.api_token else ""
-    auth = vendor_auth(tenant.vendor, tenant.email, token, tenant.deployment)
     try:
-        client = HttpClient(tenant.base_url, auth, policy=policy)
+        client = HttpClient(tenant.base_url, tenant_auth(tenant), policy=policy)
     except ConnectorError as exc:
         _fail(f"tenant {tenant.id}: {exc}")
     return open_directory(tenant.vendor, client)

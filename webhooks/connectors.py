@@ -7,9 +7,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from requests.auth import AuthBase, HTTPBasicAuth
-from requests.models import PreparedRequest
+from requests.auth import AuthBase
 
+from connector.auth import vendor_auth
 from connector.errors import ConnectorError
 from connector.http import HttpClient, TicketWindow
 from connector.jsm import JsmIssues
@@ -21,27 +21,9 @@ from webhooks.settings import Tenant
 from webhooks.writeback import DryRun, WriteBack, WriteBackError, WriteResult, ticket_update
 
 
-class _Bearer(AuthBase):
-    """Jira Data Center personal access token."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def __call__(self, request: PreparedRequest) -> PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        return request
-
-    def __repr__(self) -> str:
-        return "_Bearer(***)"
-
-
 def tenant_auth(tenant: Tenant) -> AuthBase:
     token = tenant.api_token.reveal() if tenant.api_token else ""
-    if tenant.vendor == "zendesk":
-        return HTTPBasicAuth(f"{tenant.email}/token", token)  # Zendesk API token auth
-    if tenant.deployment == "datacenter":
-        return _Bearer(token)
-    return HTTPBasicAuth(tenant.email, token)  # Jira Cloud: email + API token
+    return vendor_auth(tenant.vendor, tenant.email, token, tenant.deployment)
 
 
 class VendorWriteBack:

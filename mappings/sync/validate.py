@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mappings.build import build_rulebook
-from mappings.documents import Documents, _schema_problems
+from mappings.documents import Documents, schema_problems
 from mappings.problems import Problem, pointer
 from mappings.sync.accounts_file import ACCOUNTS
 
@@ -52,7 +52,7 @@ def _read(directory: Path, name: str) -> tuple[Any, list[Problem]]:
         return None, [Problem(name, "", "json", f"not valid JSON at {where}: {exc.msg}")]
     except OSError as exc:
         return None, [Problem(name, "", "unreadable", f"{path}: {exc.strerror}")]
-    problems = _schema_problems(name, document)
+    problems = schema_problems(name, document)
     return (None if problems else document), problems
 
 
@@ -118,7 +118,7 @@ class AccountsChecker:
         self._chunk, self._positions = [], []
         if not self.usable:
             return
-        found = _schema_problems(ACCOUNTS, {"schema_version": 1, "accounts": chunk})
+        found = schema_problems(ACCOUNTS, {"schema_version": 1, "accounts": chunk})
         self.problems.extend(_rebase(p, positions) for p in found)
         failed = {int(p.pointer.split("/")[2]) for p in found if p.pointer.count("/") >= 2}
         if any(p.pointer.count("/") < 2 for p in found):
