@@ -260,3 +260,30 @@ def test_severity_raised_mid_ticket_redecides_from_creation(rig: Rig) -> None:
     text = note(decision, ticket_update(before))
     assert "Re-decided from the ticket's creation: severity L3 → L1; first response due" in text
     assert "SLA: breached, escalated to Head of Customer Experience" in text
+
+
+def test_a_premier_outage_on_the_global_weekend_is_met_by_the_weekend_team(
+    store: SqliteStore, bundled: LiveMappings
+) -> None:
+    # Saturday 2026-03-07 10:00 UTC: the global weekend. Premier L1 runs 24x7 (30 min)
+    # and the routing rule hands the ticket to the Select team, who answer in 25 min.
+    rig = Rig(store, bundled, "2026-03-07T10:00:00Z")
+    opened = replace(
+        ticket_event(
+            "sat-1",
+            ticket=replace(acme_ticket(), id="777", created_at=z("2026-03-07T10:00:00Z")),
+            kind="ticket.created",
+        ),
+        occurred_at=z("2026-03-07T10:00:00Z"),
+    )
+    rig.deliver(opened)
+    first = rig.writes.calls[-1][2]
+    assert (first.tier, first.team, first.calendar) == ("premier", "select", "24x7")
+    assert first.first_response_due == z("2026-03-07T10:30:00Z")
+
+    rig.at("2026-03-07T10:25:00Z").deliver(reply("777", "2026-03-07T10:25:00Z", author="sel-9"))
+    assert rig.stage("777") == ("met", 0)
+    answered = rig.writes.calls[-1][2]
+    assert answered.first_response is not None
+    assert answered.first_response.margin == timedelta(minutes=5)
+    assert "tierdesk_first_response_met" in answered.tags
