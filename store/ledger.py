@@ -21,12 +21,7 @@ the same lock file as the inbox's and then ``BEGIN IMMEDIATE``; ``synchronous=FU
 
 from __future__ import annotations
 
-import fcntl
-import os
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -45,6 +40,7 @@ from entitlements.ledger import (
 )
 from entitlements.rulebook import Rulebook
 from store.base import StoreError
+from store.sqlite_file import SqliteFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger_purchase (
@@ -225,100 +221,17 @@ class Ledger(Protocol):
     def close(self) -> None: ...
 
 
-class SqliteLedger:
+class SqliteLedger(SqliteFile):
+    """The ledger's tables in the store's SQLite file, under its connection and write-lock
+    discipline (`store.sqlite_file`): a balance is one query, an entry one upsert."""
+
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self._local = threading.local()
-        try:
-            self._db().executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot create the ledger tables: {exc}") from exc
-        finally:
-            self.close()  # as SqliteStore: no connection may cross a fork()
-
-    def __repr__(self) -> str:
-        return f"SqliteLedger({self.path!r})"
-
-    # -- connections (as store.sqlite.SqliteStore) ----------------------------------
-
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            try:
-                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                db.execute("PRAGMA journal_mode = WAL")
-                db.execute("PRAGMA synchronous = FULL")
-                db.execute("PRAGMA busy_timeout = 30000")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot open {self.path}: {exc}") from exc
-            self._local.db = db
-        return db
-
-    @contextmanager
-    def _transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
-        """One writer at a time: queue on the inbox's lock file (the kernel wakes the
-        next waiter at once, where SQLite's busy handler would poll), then take SQLite's
-        write lock up front, so that what a transaction reads it also writes on.
-
-        ``durable``: FULL sync (on disk when it returns). Otherwise NORMAL, as the
-        inbox's completions: it survives a killed process; a power cut may lose the
-        last such commits, which the next events of their tickets write again."""
-        db = self._db()
-        wanted = "FULL" if durable else "NORMAL"
-        if getattr(self._local, "sync", "FULL") != wanted:
-            db.execute(f"PRAGMA synchronous = {wanted}")
-            self._local.sync = wanted
-        fd: int | None = getattr(self._local, "lock", None)
-        if fd is None:
-            try:
-                fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-            except OSError as exc:
-                raise StoreError(f"cannot open {self.path}.lock: {exc.strerror}") from exc
-            self._local.lock = fd
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            try:
-                db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StoreError(f"{self.path}: {exc}") from exc
-            try:
-                yield db
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-            try:
-                db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise StoreError(f"{self.path}: commit failed: {exc}") from exc
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: ledger write failed: {exc}") from exc
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-
-    def _read(self, sql: str, args: Any = ()) -> list[tuple[Any, ...]]:
-        try:
-            return self._db().execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: {exc}") from exc
+        super().__init__(path, _SCHEMA)
 
     @staticmethod
     def _next_seq(db: sqlite3.Connection) -> int:
         row = db.execute("UPDATE ledger_seq SET value = value + 1 RETURNING value").fetchone()
         return int(row[0])
-
-    def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
-            self._local.sync = "FULL"
-        lock = getattr(self._local, "lock", None)
-        if lock is not None:
-            os.close(lock)
-            self._local.lock = None
 
     # -- writing --------------------------------------------------------------------
 

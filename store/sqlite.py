@@ -9,13 +9,10 @@ RETURNING`` hands the claimed row back in that same step.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +29,7 @@ from store.base import (
     StoreError,
     WrittenState,
 )
+from store.sqlite_file import SqliteFile
 
 SCHEMA_VERSION = 1
 
@@ -208,108 +206,12 @@ class _Put:
     done: bool = False
 
 
-class SqliteStore:
+class SqliteStore(SqliteFile):
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self._local = threading.local()
         self._queue: list[_Put] = []
         self._queue_lock = threading.Lock()
         self._leader = threading.Lock()
-        try:
-            # executescript commits by itself: the schema is idempotent DDL, run as is.
-            self._db().executescript(_SCHEMA)
-            self._db().execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot create the schema: {exc}") from exc
-        finally:
-            # The store is often built in a process that forks afterwards (the gunicorn
-            # master): no SQLite connection may be carried across fork(). Each thread
-            # opens its own on first use.
-            self.close()
-
-    def __repr__(self) -> str:
-        return f"SqliteStore({self.path!r})"
-
-    # -- connections ----------------------------------------------------------------
-
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            try:
-                # isolation_level=None: we open and close transactions ourselves.
-                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                db.execute("PRAGMA journal_mode = WAL")
-                db.execute("PRAGMA synchronous = FULL")
-                db.execute("PRAGMA foreign_keys = ON")
-                db.execute("PRAGMA busy_timeout = 30000")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot open {self.path}: {exc}") from exc
-            self._local.db = db
-        return db
-
-    def _sync(self, db: sqlite3.Connection, durable: bool) -> None:
-        """FULL: the commit is on disk when it returns (what a webhook's acknowledgement
-        promises). NORMAL, for the workers' leases and completions: it survives a killed
-        process, and only a power cut could lose the last ones, which are then simply
-        processed again (the write-back compares before writing)."""
-        wanted = "FULL" if durable else "NORMAL"
-        if getattr(self._local, "sync", "FULL") != wanted:
-            db.execute(f"PRAGMA synchronous = {wanted}")
-            self._local.sync = wanted
-
-    def _writer_lock(self) -> int:
-        """This thread's descriptor of the lock file beside the database."""
-        fd: int | None = getattr(self._local, "lock", None)
-        if fd is None:
-            try:
-                fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-            except OSError as exc:
-                raise StoreError(f"cannot open {self.path}.lock: {exc.strerror}") from exc
-            self._local.lock = fd
-        return fd
-
-    @contextmanager
-    def _transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
-        """One write transaction at a time across threads and processes.
-
-        Writers queue on an flock before BEGIN IMMEDIATE. SQLite's own busy handler
-        makes a blocked writer sleep and poll (steps up to 100 ms), which put 50-230 ms
-        on the tail of webhook acknowledgements under 8 concurrent writers. The kernel
-        wakes the next flock waiter as soon as the lock is free.
-        """
-        db = self._db()
-        self._sync(db, durable)
-        lock = self._writer_lock()
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            try:
-                db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StoreError(f"{self.path}: {exc}") from exc
-            try:
-                yield db
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-            try:
-                db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise StoreError(f"{self.path}: commit failed: {exc}") from exc
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
-        lock = getattr(self._local, "lock", None)
-        if lock is not None:
-            os.close(lock)
-            self._local.lock = None
+        super().__init__(path, _SCHEMA, user_version=SCHEMA_VERSION)
 
     def ping(self) -> None:
         try:
@@ -496,12 +398,6 @@ class SqliteStore:
             raise StoreError(f"{self.path}: replay failed: {exc}") from exc
 
     # -- reading --------------------------------------------------------------------
-
-    def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
-        try:
-            return self._db().execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: {exc}") from exc
 
     def events(self, state: str | None = None, limit: int = 100) -> list[EventRow]:
         sql = (
