@@ -11,6 +11,15 @@
   calling the webhook with tierdesk's trigger body (`webhooks.zendesk.TRIGGER_BODY`,
   rendered by the caller with the tenant's field ids), matched by title. A trigger
   that drifted (another webhook, another body or conditions) is updated.
+- **Organization and user fields** (``/api/v2/organization_fields``,
+  ``/api/v2/user_fields``): where `tierdesk sync` keeps an organization's account,
+  tier and pay-as-you-go hours status and a user's named-contact and site-admin flags
+  (the keys of `connector.zendesk_directory`). Matched by key only (sync finds them by
+  key). The tier drop-down's options are the mappings' tier ids, so a tier added to
+  the mappings later is missing from it: a new run of setup adds the missing options
+  (an update that sends every option, the existing ones with their ids, since Zendesk
+  drops the options an update leaves out), and never removes one (organizations may
+  still show it).
 
 Lists are read with cursor pagination (``page[size]``, then ``page[after]`` from
 ``meta.after_cursor`` while ``meta.has_more``): ``links.next`` is not followed, because
@@ -21,13 +30,14 @@ the last page still carries one (../shared/vendor/README.md).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from connector.errors import ConnectorError
 from connector.http import HttpClient
 from connector.setup import WRITTEN_FIELDS, FieldSpec, Plan, Ref, SetupError, Step
+from connector.zendesk_directory import ORG_ACCOUNT, ORG_HOURS, ORG_TIER, USER_ADMIN, USER_CONTACT
 
 # Zendesk has no date-time field: the due time goes as ISO 8601 UTC text.
 FIELDS = tuple(
@@ -71,6 +81,8 @@ class ZendeskState:
     ticket_fields: tuple[dict[str, Any], ...] = ()
     webhooks: tuple[dict[str, Any], ...] = ()
     triggers: tuple[dict[str, Any], ...] = ()
+    organization_fields: tuple[dict[str, Any], ...] = ()
+    user_fields: tuple[dict[str, Any], ...] = ()
 
 
 def read_state(client: HttpClient) -> ZendeskState:
@@ -78,6 +90,87 @@ def read_state(client: HttpClient) -> ZendeskState:
         ticket_fields=cursor_items(client, "/api/v2/ticket_fields", "ticket_fields"),
         webhooks=cursor_items(client, "/api/v2/webhooks", "webhooks"),
         triggers=cursor_items(client, "/api/v2/triggers", "triggers"),
+        organization_fields=cursor_items(
+            client, "/api/v2/organization_fields", "organization_fields"
+        ),
+        user_fields=cursor_items(client, "/api/v2/user_fields", "user_fields"),
+    )
+
+
+Owner = Literal["organization", "user"]
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryField:
+    """An organization or user field `tierdesk sync` keeps its data in."""
+
+    owner: Owner
+    key: str
+    title: str
+    type: str  # text or dropdown
+    description: str
+    options: tuple[tuple[str, str], ...] = ()  # a drop-down's (value, name): value is the tag
+
+    @property
+    def what(self) -> str:
+        return f'{self.owner} field "{self.title}" ({self.key})'
+
+    def requirement(self) -> dict[str, Any]:
+        """As the app's requirements.json and the create call declare it (the body of
+        Zendesk's "Create Organization/User Field", without its wrapper)."""
+        doc: dict[str, Any] = {
+            "key": self.key,
+            "type": self.type,
+            "title": self.title,
+            "description": self.description,
+        }
+        if self.options:
+            doc["custom_field_options"] = [{"name": n, "value": v} for v, n in self.options]
+        return doc
+
+
+def directory_fields(tiers: Sequence[tuple[str, str]]) -> tuple[DirectoryField, ...]:
+    """The organization fields, then the user fields; ``tiers``: (id, name) of the
+    mappings' tiers, the options of the tier drop-down."""
+    note = " Written by tierdesk sync push."
+    return (
+        DirectoryField(
+            "organization",
+            ORG_ACCOUNT,
+            "tierdesk: Account",
+            "text",
+            "The tierdesk account (its id in accounts.json) this organization belongs to." + note,
+        ),
+        DirectoryField(
+            "organization",
+            ORG_TIER,
+            "tierdesk: Tier",
+            "dropdown",
+            "The account's support tier." + note,
+            tuple(tiers),
+        ),
+        DirectoryField(
+            "organization",
+            ORG_HOURS,
+            "tierdesk: Hours",
+            "text",
+            "Pay-as-you-go hours: ok, low or exhausted." + note,
+        ),
+        DirectoryField(
+            "user",
+            USER_CONTACT,
+            "tierdesk: Named contact",
+            "dropdown",
+            "A named contact of their account: direct, or through a partner." + note,
+            (("direct", "Direct"), ("partner", "Partner")),
+        ),
+        DirectoryField(
+            "user",
+            USER_ADMIN,
+            "tierdesk: Site admin",
+            "text",
+            "The SENs of the Priority sites they administer, space-separated (* for any)." + note,
+        ),
     )
 
 
@@ -108,11 +201,17 @@ def cursor_items(client: HttpClient, path: str, key: str) -> tuple[dict[str, Any
 
 
 def plan(
-    state: ZendeskState, *, tenant_id: str, endpoint: str, trigger_bodies: Mapping[str, str]
+    state: ZendeskState,
+    *,
+    tenant_id: str,
+    endpoint: str,
+    trigger_bodies: Mapping[str, str],
+    tiers: Sequence[tuple[str, str]],
 ) -> Plan:
     """Existing state → the steps that make the account what tierdesk needs. Pure.
 
-    ``trigger_bodies``: event → the JSON text the trigger sends (placeholders and all).
+    ``trigger_bodies``: event → the JSON text the trigger sends (placeholders and all);
+    ``tiers``: (id, name) of the mappings' tiers, the tier drop-down's options.
     """
     steps: list[Step] = []
     types: list[tuple[str, str]] = []
@@ -126,6 +225,9 @@ def plan(
     webhook_id: str | Ref = webhook.id if webhook.id is not None else Ref("id:webhook")
     for event, title in TRIGGER_TITLES.items():
         steps.append(_trigger_step(state.triggers, event, title, webhook_id, trigger_bodies[event]))
+    for wanted in directory_fields(tiers):
+        found = state.organization_fields if wanted.owner == "organization" else state.user_fields
+        steps.append(_directory_field_step(found, wanted))
     return Plan("zendesk", tuple(steps), FIELDS, field_types=tuple(types))
 
 
@@ -176,6 +278,60 @@ def _field_step(
     )
     reuse = Step("reuse", what, f"field:{spec.name}", id=str(found["id"]), note=note)
     return reuse, str(found["type"])
+
+
+def _directory_field_step(fields: tuple[dict[str, Any], ...], spec: DirectoryField) -> Step:
+    ref = f"{spec.owner}_field:{spec.key}"
+    path = f"/api/v2/{spec.owner}_fields"
+    matches = [f for f in fields if f.get("key") == spec.key]  # Zendesk keeps keys unique
+    if not matches:
+        return Step(
+            "create",
+            spec.what,
+            ref,
+            method="POST",
+            path=path,
+            body={f"{spec.owner}_field": {**spec.requirement(), "active": True}},
+            id_at=(f"{spec.owner}_field", "id"),
+            note=f"options: {', '.join(v for v, _ in spec.options)}" if spec.options else "",
+        )
+    found = matches[0]
+    field_id = str(found["id"])
+    kind = found.get("type")
+    # sync reads and writes a tier or contact flag as its text: a text field does too.
+    if kind not in (*_TEXT_TYPES, spec.type):
+        raise SetupError(
+            f"{spec.what}: {spec.owner} field {field_id} has that key but is a {kind} field,"
+            f" where tierdesk keeps {spec.type}; delete it or change its key, and run setup again"
+        )
+    notes = [] if found.get("active", True) else ["inactive: activate it, or sync cannot write it"]
+    if kind == "dropdown":
+        current = [o for o in found.get("custom_field_options") or [] if isinstance(o, dict)]
+        have = {str(o.get("value")) for o in current}
+        missing = [(v, n) for v, n in spec.options if v not in have]
+        if missing:
+            # Zendesk drops every option an update leaves out: send the existing ones too.
+            options = [
+                {"id": o["id"], "name": o.get("name"), "value": o.get("value")}
+                if "id" in o
+                else {"name": o.get("name"), "value": o.get("value")}
+                for o in current
+            ]
+            options += [{"name": n, "value": v} for v, n in missing]
+            added = ", ".join(v for v, _ in missing)
+            return Step(
+                "update",
+                spec.what,
+                ref,
+                id=field_id,
+                method="PUT",
+                path=f"{path}/{field_id}",
+                body={f"{spec.owner}_field": {"custom_field_options": options}},
+                note="; ".join([f"adds the options {added}", *notes]),
+            )
+    elif spec.type == "dropdown":
+        notes.insert(0, "a text field: sync writes the values as text")
+    return Step("reuse", spec.what, ref, id=field_id, note="; ".join(notes))
 
 
 def _webhook_step(webhooks: tuple[dict[str, Any], ...], tenant_id: str, endpoint: str) -> Step:

@@ -32,6 +32,7 @@ from connector.errors import ConnectorError
 from connector.fields import FieldMap
 from connector.http import HttpClient
 from connector.setup import Plan, SetupError, Step, execute
+from mappings import MappingError, load_mappings
 from tierdesk.config import (
     ConfigError,
     FieldRecord,
@@ -145,7 +146,7 @@ def setup(
             # It will hold the webhook secret: only its owner may look inside.
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         if vendor == "zendesk":
-            run.zendesk(client)
+            run.zendesk(client, settings.mappings_dir)
         else:
             run.jsm(client, (jql or "").strip())
     except SetupError as exc:
@@ -208,13 +209,14 @@ class _Run:
 
     # -- Zendesk ------------------------------------------------------------------------
 
-    def zendesk(self, client: HttpClient) -> None:
+    def zendesk(self, client: HttpClient, mappings_dir: Path | None) -> None:
         bodies = {e: trigger_body(e, self.tenant.fields) for e in setup_zendesk.TRIGGER_TITLES}
         plan = setup_zendesk.plan(
             setup_zendesk.read_state(client),
             tenant_id=self.tenant.id,
             endpoint=self.endpoint,
             trigger_bodies=bodies,
+            tiers=_tiers(mappings_dir),
         )
         webhook = _step(plan, "webhook")
         fetch_secret = webhook.kind == "create" or not self.secret_file.exists()
@@ -339,6 +341,17 @@ class _Run:
         )
         write_atomically(self.fields_file, recorded.to_json())
         click.echo(f"wrote the field ids to {self.fields_file}")
+
+
+def _tiers(mappings_dir: Path | None) -> list[tuple[str, str]]:
+    """(id, name) of the mappings' tiers: the options of the organizations' tier
+    drop-down. A tier added later gets its option from the next run of setup."""
+    try:
+        rulebook = load_mappings(mappings_dir)
+    except MappingError as exc:
+        problems = "; ".join(str(p) for p in exc.problems[:5])
+        raise SetupError(f"the mappings do not load (tiers unknown): {problems}") from None
+    return [(tier.id, tier.name) for tier in rulebook.tiers.values()]
 
 
 def _step(plan: Plan, ref: str) -> Step:

@@ -10,6 +10,11 @@ checks every request it is sent against the vendor's published spec (`contracts`
   in the shape of ``TicketFieldResponseExample``. The Webhooks API is in no spec here
   and no recording: its requests are checked against `ZENDESK_WEBHOOK_REQUEST`, the
   JSON format of developer.zendesk.com/api-reference/webhooks/webhooks-api/webhooks.
+- Zendesk organization and user fields: each list starts from the spec's example
+  (``OrganizationFieldsResponseExample``, ``UserFieldsResponseExample``: one text field
+  of another key) and is served as one cursor page; a created field is answered in the
+  shape of ``…FieldCreateResponseExample``, its drop-down options given ids; an update
+  replaces the options as Zendesk does (those left out are gone).
 - Jira: the field list starts from the spec's example for ``GET /rest/api/3/field``, a
   created field is answered like the spec's example for ``POST``. Admin webhooks
   (``/rest/webhooks/1.0/webhook``) are in no spec either: `JIRA_ADMIN_WEBHOOK_REQUEST`
@@ -127,6 +132,8 @@ class FakeZendesk:
     ticket_fields: list[dict[str, Any]] = field(default_factory=list)  # custom ones
     webhooks: list[dict[str, Any]] = field(default_factory=list)
     triggers: list[dict[str, Any]] = field(default_factory=list)
+    organization_fields: list[dict[str, Any]] = field(default_factory=list)  # ours
+    user_fields: list[dict[str, Any]] = field(default_factory=list)
     fail_field_title: str | None = None  # POST of this field answers 422
     secret_reads: int = 0
     _next: int = 9001
@@ -143,6 +150,68 @@ class FakeZendesk:
         mock.add_callback("GET", re.compile(base + r"/api/v2/triggers(\?.*)?$"), self._triggers)
         mock.add_callback("POST", re.compile(base + r"/api/v2/triggers$"), self._new_trigger)
         mock.add_callback("PUT", re.compile(base + r"/api/v2/triggers/\d+$"), self._put_trigger)
+        for owner in ("organization", "user"):
+            fields = base + rf"/api/v2/{owner}_fields"
+            mock.add_callback("GET", re.compile(fields + r"(\?.*)?$"), self._custom_fields)
+            mock.add_callback("POST", re.compile(fields + "$"), self._new_custom_field)
+            mock.add_callback("PUT", re.compile(fields + r"/\d+$"), self._put_custom_field)
+
+    def _owned(self, request: PreparedRequest) -> tuple[str, list[dict[str, Any]]]:
+        owner = "organization" if "/organization_fields" in (request.url or "") else "user"
+        return owner, self.organization_fields if owner == "organization" else self.user_fields
+
+    def _custom_fields(self, request: PreparedRequest) -> tuple[int, dict[str, str], str]:
+        conforms_without_cursor("zendesk", request)
+        assert dict(parse_qsl(urlsplit(request.url or "").query)).get("page[size]") == "100"
+        owner, ours = self._owned(request)
+        name = (
+            "OrganizationFieldsResponseExample"
+            if owner == "organization"
+            else ("UserFieldsResponseExample")
+        )
+        example = spec("zendesk")["components"]["examples"][name]["value"][f"{owner}_fields"]
+        meta = {"has_more": False, "after_cursor": None, "before_cursor": None}
+        return _json(200, {f"{owner}_fields": [*example, *ours], "meta": meta, "links": {}})
+
+    def _options(self, options: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for option in options:
+            errors = schema_errors(
+                "zendesk", {"$ref": "#/components/schemas/CustomFieldOptionObject"}, option
+            )
+            assert not errors, errors
+        return [{**o, "id": o.get("id") or self._id(), "raw_name": o["name"]} for o in options]
+
+    def _new_custom_field(self, request: PreparedRequest) -> tuple[int, dict[str, str], str]:
+        owner, ours = self._owned(request)
+        body = _body(request)
+        assert set(body) == {f"{owner}_field"}, body
+        wanted = body[f"{owner}_field"]
+        errors = schema_errors(
+            "zendesk", {"$ref": "#/components/schemas/CustomFieldObject"}, wanted
+        )
+        assert not errors, errors
+        # Zendesk: "Required … for a custom field of type dropdown".
+        assert wanted["type"] != "dropdown" or wanted.get("custom_field_options"), wanted
+        name = f"{owner.capitalize()}FieldCreateResponseExample"
+        example = spec("zendesk")["components"]["examples"][name]["value"][f"{owner}_field"]
+        created = {**example, **wanted, "id": self._id()}
+        created["raw_title"] = created["title"]
+        if "custom_field_options" in wanted:
+            created["custom_field_options"] = self._options(wanted["custom_field_options"])
+        ours.append(created)
+        return _json(201, {f"{owner}_field": created})
+
+    def _put_custom_field(self, request: PreparedRequest) -> tuple[int, dict[str, str], str]:
+        owner, ours = self._owned(request)
+        changed = _body(request)[f"{owner}_field"]
+        field_id = int((request.path_url or "").rsplit("/", 1)[-1])
+        found = next(f for f in ours if f["id"] == field_id)
+        if "custom_field_options" in changed:
+            known = {o["id"] for o in found.get("custom_field_options") or []}
+            sent = changed["custom_field_options"]
+            assert all(o.get("id") in known for o in sent if "id" in o), sent
+            found["custom_field_options"] = self._options(sent)  # the ones left out are gone
+        return _json(200, {f"{owner}_field": found})
 
     def _id(self) -> int:
         self._next += 1

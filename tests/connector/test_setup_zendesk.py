@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -22,11 +23,13 @@ from connector.setup_zendesk import (
     TRIGGER_TITLES,
     ZendeskState,
     cursor_items,
+    directory_fields,
     plan,
     read_state,
     signing_secret,
     trigger,
 )
+from connector.zendesk_directory import ORG_ACCOUNT, ORG_HOURS, ORG_TIER, USER_ADMIN, USER_CONTACT
 from tests.connector.setup_fakes import (
     PAGE_1,
     PAGE_2,
@@ -38,6 +41,7 @@ from tests.connector.setup_fakes import (
 )
 
 TENANT = "acme-zd"
+TIERS = [("premier", "Premier"), ("payg", "Pay-as-you-go hours")]
 ENDPOINT = "https://tierdesk.example.com/webhooks/zendesk/acme-zd"
 BODIES = {
     "ticket.created": json.dumps(
@@ -60,7 +64,7 @@ def mock() -> Iterator[responses.RequestsMock]:
 
 
 def plan_for(state: ZendeskState) -> Plan:
-    return plan(state, tenant_id=TENANT, endpoint=ENDPOINT, trigger_bodies=BODIES)
+    return plan(state, tenant_id=TENANT, endpoint=ENDPOINT, trigger_bodies=BODIES, tiers=TIERS)
 
 
 def kinds(result: Plan) -> dict[str, str]:
@@ -93,6 +97,16 @@ def complete_state() -> ZendeskState:
         triggers=tuple(
             existing_trigger(e, 200 + i, "01HEXISTING") for i, e in enumerate(TRIGGER_TITLES)
         ),
+        organization_fields=tuple(
+            custom_field(f.key, 300 + i)
+            for i, f in enumerate(directory_fields(TIERS))
+            if f.owner == "organization"
+        ),
+        user_fields=tuple(
+            custom_field(f.key, 400 + i)
+            for i, f in enumerate(directory_fields(TIERS))
+            if f.owner == "user"
+        ),
     )
 
 
@@ -115,6 +129,11 @@ def test_a_fresh_account_gets_everything_created_in_order() -> None:
         ("create", "webhook"),
         ("create", "trigger:ticket.created"),
         ("create", "trigger:ticket.updated"),
+        ("create", "organization_field:tierdesk_account"),
+        ("create", "organization_field:tierdesk_tier"),
+        ("create", "organization_field:tierdesk_hours"),
+        ("create", "user_field:tierdesk_named_contact"),
+        ("create", "user_field:tierdesk_site_admin"),
     ]
     created = result.steps[0].body["ticket_field"]
     assert (created["key"], created["title"], created["type"]) == (
@@ -171,6 +190,8 @@ def test_partial_state_creates_only_what_is_missing() -> None:
         ),
         webhooks=(webhook(),),
         triggers=(existing_trigger("ticket.created", 200, "01HEXISTING"),),
+        organization_fields=complete_state().organization_fields,
+        user_fields=(custom_field(USER_ADMIN, 402),),
     )
 
     result = kinds(plan_for(state))
@@ -188,6 +209,11 @@ def test_partial_state_creates_only_what_is_missing() -> None:
         "webhook": "reuse",
         "trigger:ticket.created": "reuse",
         "trigger:ticket.updated": "create",
+        f"organization_field:{ORG_ACCOUNT}": "reuse",
+        f"organization_field:{ORG_TIER}": "reuse",
+        f"organization_field:{ORG_HOURS}": "reuse",
+        f"user_field:{USER_CONTACT}": "create",
+        f"user_field:{USER_ADMIN}": "reuse",
     }
     created = next(s for s in plan_for(state).steps if s.ref == "trigger:ticket.updated")
     assert created.body["trigger"]["actions"][0]["value"][0] == "01HEXISTING"
@@ -218,9 +244,7 @@ def test_a_drifted_trigger_is_updated_in_place(change: Any, why: str) -> None:
     state = complete_state()
     updated = json.loads(json.dumps(state.triggers[1]))
     change(updated)
-    result = plan_for(
-        ZendeskState(state.ticket_fields, state.webhooks, (state.triggers[0], updated))
-    )
+    result = plan_for(replace(state, triggers=(state.triggers[0], updated)))
 
     step = next(s for s in result.steps if s.ref == "trigger:ticket.updated")
 
@@ -242,9 +266,7 @@ def test_conditions_in_another_order_or_as_numbers_are_the_same_trigger() -> Non
     updated["conditions"]["all"][0]["value"] = 5
     updated["actions"][0]["value"][1] = json.dumps(json.loads(BODIES["ticket.updated"]), indent=4)
 
-    result = plan_for(
-        ZendeskState(state.ticket_fields, state.webhooks, (state.triggers[0], updated))
-    )
+    result = plan_for(replace(state, triggers=(state.triggers[0], updated)))
 
     assert result.writes == ()
 
@@ -260,7 +282,7 @@ def test_a_webhook_subscribed_to_events_is_not_one_a_trigger_can_call() -> None:
 def test_an_inactive_webhook_or_field_is_reused_with_a_note() -> None:
     state = complete_state()
     fields = (field("tier", 100, active=False), *state.ticket_fields[1:])
-    result = plan_for(ZendeskState(fields, (webhook(status="inactive"),), state.triggers))
+    result = plan_for(replace(state, ticket_fields=fields, webhooks=(webhook(status="inactive"),)))
 
     notes = {s.ref: s.note for s in result.steps if s.note}
 
@@ -283,7 +305,7 @@ def test_a_textarea_where_a_text_field_is_wanted_is_kept_and_its_type_recorded()
     state = complete_state()
     fields = (field("tier", 100, type="textarea"), *state.ticket_fields[1:])
 
-    result = plan_for(ZendeskState(fields, state.webhooks, state.triggers))
+    result = plan_for(replace(state, ticket_fields=fields))
 
     assert result.writes == ()
     assert result.field_records(result.known_ids())["tier"] == ("100", "textarea")
@@ -294,10 +316,10 @@ def test_two_objects_matching_one_name_are_refused_rather_than_guessed(what: str
     state = complete_state()
     if what == "fields":
         by_title = (field("tier", 100, key=None), field("tier", 999, key=None))
-        state = ZendeskState((*by_title, *state.ticket_fields[1:]), state.webhooks, state.triggers)
+        state = replace(state, ticket_fields=(*by_title, *state.ticket_fields[1:]))
     else:
         extra = existing_trigger("ticket.created", 999, "01HEXISTING")
-        state = ZendeskState(state.ticket_fields, state.webhooks, (*state.triggers, extra))
+        state = replace(state, triggers=(*state.triggers, extra))
 
     with pytest.raises(SetupError, match="999"):
         plan_for(state)
@@ -307,7 +329,7 @@ def test_a_field_with_our_key_wins_over_another_with_our_title() -> None:
     state = complete_state()
     fields = (field("tier", 999, key=None), *state.ticket_fields)
 
-    result = plan_for(ZendeskState(fields, state.webhooks, state.triggers))
+    result = plan_for(replace(state, ticket_fields=fields))
 
     assert result.known_ids()["field:tier"] == "100"
 
@@ -374,6 +396,8 @@ def test_a_fresh_install_then_a_second_run_that_sends_no_write(
         "POST /api/v2/webhooks",
         "POST /api/v2/triggers",
         "POST /api/v2/triggers",
+        *["POST /api/v2/organization_fields"] * 3,
+        *["POST /api/v2/user_fields"] * 2,
     ]
     assert ids["webhook"] == fake.webhooks[0]["id"]
     # The webhook's id went into both triggers, in place of the Ref.
@@ -424,3 +448,167 @@ def test_an_answer_without_the_new_id_is_an_error_not_a_guess(mock: responses.Re
 
     with pytest.raises(SetupError, match=r"created webhook X, but the answer has no webhook\.id"):
         execute(client(), Plan("zendesk", (step,), ()))
+
+
+# -- organization and user fields (where tierdesk sync keeps its data) -------------------
+
+
+def custom_field(key: str, field_id: int, **extra: Any) -> dict[str, Any]:
+    spec = next(f for f in directory_fields(TIERS) if f.key == key)
+    return {"id": field_id, **spec.requirement(), **extra}
+
+
+def test_the_directory_fields_are_those_sync_reads_and_writes() -> None:
+    fields = {(f.owner, f.key): f for f in directory_fields(TIERS)}
+
+    assert set(fields) == {
+        ("organization", ORG_ACCOUNT),
+        ("organization", ORG_TIER),
+        ("organization", ORG_HOURS),
+        ("user", USER_CONTACT),
+        ("user", USER_ADMIN),
+    }
+    assert [(f.key, f.type) for f in fields.values() if f.type == "dropdown"] == [
+        (ORG_TIER, "dropdown"),
+        (USER_CONTACT, "dropdown"),
+    ]
+    assert fields["organization", ORG_TIER].requirement()["custom_field_options"] == [
+        {"name": "Premier", "value": "premier"},
+        {"name": "Pay-as-you-go hours", "value": "payg"},
+    ]
+    assert [
+        o["value"] for o in fields["user", USER_CONTACT].requirement()["custom_field_options"]
+    ] == [
+        "direct",
+        "partner",
+    ]
+
+
+def test_a_fresh_account_gets_the_directory_fields_with_their_options() -> None:
+    steps = {s.ref: s for s in plan_for(ZendeskState()).steps}
+
+    tier = steps[f"organization_field:{ORG_TIER}"]
+    assert (tier.method, tier.path, tier.id_at) == (
+        "POST",
+        "/api/v2/organization_fields",
+        ("organization_field", "id"),
+    )
+    assert tier.body["organization_field"]["type"] == "dropdown"
+    assert tier.note == "options: premier, payg"  # what a dry run shows
+    contact = steps[f"user_field:{USER_CONTACT}"].body["user_field"]
+    assert (contact["key"], contact["type"]) == (USER_CONTACT, "dropdown")
+    hours = steps[f"organization_field:{ORG_HOURS}"].body["organization_field"]
+    assert (hours["type"], "custom_field_options" in hours) == ("text", False)
+
+
+def test_directory_fields_are_matched_by_key_and_reused() -> None:
+    state = ZendeskState(
+        organization_fields=(
+            {"id": 7, "key": "custom_field_1", "type": "text", "title": "tierdesk: Tier"},
+            custom_field(ORG_ACCOUNT, 71),
+            custom_field(
+                ORG_TIER,
+                72,
+                custom_field_options=[
+                    {"id": 1, "name": "Premier", "value": "premier"},
+                    {"id": 2, "name": "PAYG", "value": "payg"},  # renamed by an admin: kept
+                ],
+            ),
+            custom_field(ORG_HOURS, 73, active=False),
+        ),
+        user_fields=(custom_field(USER_CONTACT, 81), custom_field(USER_ADMIN, 82)),
+    )
+
+    steps = {s.ref: s for s in plan_for(state).steps if "_field:" in s.ref}
+
+    assert {ref: (s.kind, s.id) for ref, s in steps.items()} == {
+        f"organization_field:{ORG_ACCOUNT}": ("reuse", "71"),
+        f"organization_field:{ORG_TIER}": ("reuse", "72"),
+        f"organization_field:{ORG_HOURS}": ("reuse", "73"),
+        f"user_field:{USER_CONTACT}": ("reuse", "81"),
+        f"user_field:{USER_ADMIN}": ("reuse", "82"),
+    }
+    assert "inactive" in steps[f"organization_field:{ORG_HOURS}"].note
+
+
+def test_a_missing_tier_option_is_added_keeping_the_others() -> None:
+    state = ZendeskState(
+        organization_fields=(
+            custom_field(
+                ORG_TIER,
+                72,
+                custom_field_options=[
+                    {"id": 1, "name": "Old tier", "value": "legacy"},  # not ours: never removed
+                    {"id": 2, "name": "Premier", "value": "premier"},
+                ],
+            ),
+        ),
+    )
+
+    step = next(s for s in plan_for(state).steps if s.ref == f"organization_field:{ORG_TIER}")
+
+    assert (step.kind, step.method, step.path) == (
+        "update",
+        "PUT",
+        "/api/v2/organization_fields/72",
+    )
+    assert step.body == {
+        "organization_field": {
+            "custom_field_options": [
+                {"id": 1, "name": "Old tier", "value": "legacy"},
+                {"id": 2, "name": "Premier", "value": "premier"},
+                {"name": "Pay-as-you-go hours", "value": "payg"},
+            ]
+        }
+    }
+    assert step.note == "adds the options payg"
+
+
+def test_a_text_field_where_a_drop_down_is_wanted_is_kept_with_a_note() -> None:
+    state = ZendeskState(user_fields=(custom_field(USER_CONTACT, 81, type="text"),))
+
+    step = next(s for s in plan_for(state).steps if s.ref == f"user_field:{USER_CONTACT}")
+
+    assert (step.kind, step.note) == ("reuse", "a text field: sync writes the values as text")
+
+
+def test_a_directory_field_of_another_type_with_our_key_is_refused() -> None:
+    state = ZendeskState(
+        organization_fields=(custom_field(ORG_HOURS, 73, type="checkbox"),),
+    )
+
+    with pytest.raises(SetupError, match=r"organization field 73 has that key but is a checkbox"):
+        plan_for(state)
+
+
+def test_a_tier_added_to_the_mappings_later_gets_its_option_on_the_next_run(
+    mock: responses.RequestsMock,
+) -> None:
+    fake = FakeZendesk()
+    fake.install(mock)
+    execute(client(), plan_for(read_state(client())))
+    tier = next(f for f in fake.organization_fields if f["key"] == ORG_TIER)
+    first_ids = {o["value"]: o["id"] for o in tier["custom_field_options"]}
+
+    mock.calls.reset()
+    more = [*TIERS, ("select", "Select")]
+    later = plan(
+        read_state(client()),
+        tenant_id=TENANT,
+        endpoint=ENDPOINT,
+        trigger_bodies=BODIES,
+        tiers=more,
+    )
+    execute(client(), later)
+
+    assert writes(mock) == [f"PUT /api/v2/organization_fields/{tier['id']}"]
+    assert [o["value"] for o in tier["custom_field_options"]] == ["premier", "payg", "select"]
+    # The options that were there keep their ids (and the organizations showing them).
+    assert {o["value"]: o["id"] for o in tier["custom_field_options"][:2]} == first_ids
+
+    mock.calls.reset()
+    again = plan(
+        read_state(client()), tenant_id=TENANT, endpoint=ENDPOINT, trigger_bodies=BODIES, tiers=more
+    )
+    execute(client(), again)
+    assert writes(mock) == []

@@ -8,9 +8,11 @@ strings, so a test can look for them in everything the command prints or writes.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +22,10 @@ import responses
 from click.testing import CliRunner, Result
 
 from connector import setup_zendesk
+from connector.http import Budget, HttpClient
+from mappings import BUNDLED, load_mappings
 from tests.connector.setup_fakes import SIGNING_SECRET, FakeJira, FakeZendesk, writes
+from tierdesk import setup_command
 from tierdesk.config import FieldRecord, FieldsFile, read_fields_file, settings_from_env
 from tierdesk.setup_command import setup, trigger_body
 from webhooks.events import TicketEvent
@@ -28,8 +33,9 @@ from webhooks.settings import FieldMap
 from webhooks.signatures import sign_hub, sign_zendesk, verify_hub, verify_zendesk
 from webhooks.zendesk import normalize
 
-# A fresh Zendesk install: every field tierdesk writes, the webhook and two triggers.
-STEPS = len(setup_zendesk.FIELDS) + 3
+# A fresh Zendesk install: every field tierdesk writes, the webhook, two triggers, and
+# the organization and user fields tierdesk sync keeps its data in.
+STEPS = len(setup_zendesk.FIELDS) + 3 + len(setup_zendesk.directory_fields(()))
 
 SERVICE = "https://tierdesk.example.com"
 API_TOKEN = "api-token-never-shown-4e1d"
@@ -39,6 +45,15 @@ API_TOKEN = "api-token-never-shown-4e1d"
 def mock() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield rsps
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh install sends more requests than the client's burst allows: its token
+    bucket (tested in tests/connector/test_http.py) would make every test wait."""
+    monkeypatch.setattr(
+        setup_command, "HttpClient", functools.partial(HttpClient, budget=Budget(60e6))
+    )
 
 
 @pytest.fixture
@@ -227,6 +242,8 @@ def test_partial_state_reuses_what_exists(mock: responses.RequestsMock, env: Pat
     assert writes(mock) == [
         *["POST /api/v2/ticket_fields"] * (len(setup_zendesk.FIELDS) - 2),  # two exist
         *["POST /api/v2/triggers"] * 2,
+        *["POST /api/v2/organization_fields"] * 3,
+        *["POST /api/v2/user_fields"] * 2,
     ]
     assert [t["actions"][0]["value"][0] for t in fake.triggers] == ["01HAPPWEBHOOK"] * 2
     recorded = read_fields_file(env / "acme-zd.fields.json")
@@ -529,3 +546,53 @@ def test_a_state_dir_the_service_does_not_read_is_pointed_out(
     assert result.exit_code == 0, result.output
     assert settled(elsewhere) == ["acme-zd.fields.json", "acme-zd.webhook-secret"]
     assert f"set TIERDESK_STATE_DIR={elsewhere} where it runs" in result.output
+
+
+def test_the_tier_drop_down_offers_the_mappings_tiers_and_a_new_tier_is_added_later(
+    mock: responses.RequestsMock, env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake = FakeZendesk()
+    fake.install(mock)
+    mappings = tmp_path / "mappings"
+    shutil.copytree(BUNDLED, mappings)
+    monkeypatch.setenv("TIERDESK_MAPPINGS", str(mappings))
+
+    dry = zendesk()
+
+    bundled = list(load_mappings(None).tiers)
+    assert (
+        '  create  organization field "tierdesk: Tier" (tierdesk_tier)'
+        f" (options: {', '.join(bundled)})" in dry.output
+    )
+    assert '  create  user field "tierdesk: Named contact" (tierdesk_named_contact)' in dry.output
+    assert zendesk("--apply").exit_code == 0
+    tiers_file = mappings / "tiers.json"
+    doc = json.loads(tiers_file.read_text())
+    doc["tiers"]["gold"] = {**doc["tiers"]["select"], "name": "Gold"}
+    tiers_file.write_text(json.dumps(doc))
+    mock.calls.reset()
+
+    again = zendesk("--apply")
+
+    assert again.exit_code == 0, again.output
+    tier = next(f for f in fake.organization_fields if f["key"] == "tierdesk_tier")
+    assert writes(mock) == [f"PUT /api/v2/organization_fields/{tier['id']}"]
+    assert '  updated organization field "tierdesk: Tier" (tierdesk_tier)' in again.output
+    assert "(adds the options gold)" in again.output
+    assert [o["value"] for o in tier["custom_field_options"]] == [*bundled, "gold"]
+
+
+def test_setup_refuses_mappings_that_do_not_load(
+    mock: responses.RequestsMock, env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    FakeZendesk().install(mock)
+    mappings = tmp_path / "mappings"
+    shutil.copytree(BUNDLED, mappings)
+    (mappings / "tiers.json").write_text("{")
+    monkeypatch.setenv("TIERDESK_MAPPINGS", str(mappings))
+
+    result = zendesk("--apply")
+
+    assert result.exit_code == 1
+    assert "the mappings do not load (tiers unknown)" in result.output
+    assert writes(mock) == []
