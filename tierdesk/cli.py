@@ -17,18 +17,17 @@ from typing import Any, TextIO
 import click
 
 from entitlements.errors import TicketError
-from entitlements.rulebook import Rulebook
 from entitlements.tickets import format_instant, parse_instant
-from mappings import MappingError, check_mappings, load_mappings
-from store import Store, StoreError, open_store
-from tierdesk.config import ConfigError, settings_from_env
+from mappings import check_mappings
+from store import StoreError
+from tierdesk.context import parse_now, rulebook_or_exit, settings_or_fail, store_or_fail
 from tierdesk.explain import explain_native, explain_one, read_items
 from tierdesk.hours_command import hours
 from tierdesk.package_command import package
 from tierdesk.report_command import report
 from tierdesk.setup_command import setup
 from tierdesk.sync_command import sync
-from webhooks.settings import Settings, Tenant
+from webhooks.settings import Tenant
 
 MAPPINGS_HELP = "Mappings directory (default: $TIERDESK_MAPPINGS, else the bundled defaults)."
 
@@ -74,19 +73,8 @@ def explain(
     them, or JSON lines; with --vendor, one webhook body as that helpdesk sends it.
     Exit code 2 when any ticket could not be decided.
     """
-    rulebook = _load_or_exit(mappings_dir)
-    now = datetime.now(UTC)
-    if now_text is not None:
-        try:
-            now = datetime.fromisoformat(now_text)
-        except ValueError:
-            raise click.BadParameter(
-                f"{now_text!r} is not an ISO 8601 instant", param_hint="--now"
-            ) from None
-        if now.tzinfo is None:
-            raise click.BadParameter(
-                "give a UTC offset, e.g. 2026-03-06T16:30:00Z", param_hint="--now"
-            )
+    rulebook = rulebook_or_exit(mappings_dir)
+    now = parse_now(now_text)
     if vendor is not None:
         tenant = _tenant_for(vendor, tenant_id)
         line, error = explain_native(source.read(), vendor, tenant, rulebook, now)
@@ -145,7 +133,7 @@ def serve(
     from tierdesk.serve import Supervisor  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings = _settings()  # refuse a bad configuration before starting anything
+    settings = settings_or_fail()  # refuse a bad configuration before starting anything
     http = [
         *(sys.executable, "-m", "tierdesk", "http", "--bind", bind),
         *("--workers", str(workers), "--threads", str(threads)),
@@ -177,7 +165,7 @@ def http(bind: str, workers: int, threads: int, access_log: bool) -> None:
         "errorlog": "-",
         "timeout": 30,
     }
-    Server(create_app(_settings()), options).run()
+    Server(create_app(settings_or_fail()), options).run()
 
 
 @main.command()
@@ -201,8 +189,8 @@ def worker(threads: int, sweep_every: float) -> None:
     from webhooks.worker import Worker  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings = _settings()
-    store = _store(settings, existing=False)
+    settings = settings_or_fail()
+    store = store_or_fail(settings, existing=False)
     mappings = LiveMappings(settings.mappings_dir)
     connectors = Connectors(mappings)  # one HTTP client and budget per tenant, all threads
     try:
@@ -250,7 +238,7 @@ def replay(dead: bool, event: str | None, since: str | None) -> None:
             since_s = parse_instant(since, "--since").timestamp()
         except TicketError as exc:
             raise click.BadParameter(exc.message, param_hint="--since") from None
-    store = _store(_settings())
+    store = store_or_fail(settings_or_fail())
     try:
         count = store.replay(time.time(), dead=dead, event=event, since=since_s)
     except StoreError as exc:
@@ -264,7 +252,7 @@ def replay(dead: bool, event: str | None, since: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per audit row.")
 def history(ticket: str, tenant: str | None, as_json: bool) -> None:
     """The audit trail of one ticket: every event, what was decided, what was written."""
-    rows = _store(_settings()).history(ticket, tenant)
+    rows = store_or_fail(settings_or_fail()).history(ticket, tenant)
     if not rows:
         click.echo(f"no history for ticket {ticket}", err=True)
         sys.exit(1)
@@ -307,28 +295,10 @@ def history(ticket: str, tenant: str | None, as_json: bool) -> None:
 def _tenant_for(vendor: str, tenant_id: str | None) -> Tenant:
     if tenant_id is None:
         return Tenant(id="explain", vendor=vendor)
-    tenant = _settings().tenants.get(tenant_id)
+    tenant = settings_or_fail().tenants.get(tenant_id)
     if tenant is None or tenant.vendor != vendor:
         raise click.BadParameter(f"no {vendor} tenant called {tenant_id!r}", param_hint="--tenant")
     return tenant
-
-
-def _settings() -> Settings:
-    try:
-        return settings_from_env()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _store(settings: Settings, *, existing: bool = True) -> Store:
-    """The configured store; ``existing``: refuse to create one (a mistyped path in
-    TIERDESK_DATABASE must not give an empty history)."""
-    if existing and "://" not in settings.database and not Path(settings.database).exists():
-        raise click.ClickException(f"no database at {settings.database} (TIERDESK_DATABASE)")
-    try:
-        return open_store(settings.database)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 @main.group()
@@ -349,15 +319,6 @@ def validate(directory: Path | None, as_json: bool) -> None:
         click.echo(f"{where}: {len(problems)} problem(s)", err=True)
         sys.exit(1)
     click.echo(f"{where}: ok", err=True)
-
-
-def _load_or_exit(directory: Path | None) -> Rulebook:
-    try:
-        return load_mappings(directory)
-    except MappingError as exc:
-        for problem in exc.problems:
-            click.echo(f"tierdesk: mappings refused: {problem}", err=True)
-        sys.exit(2)
 
 
 # Commands kept in modules of their own, each with its own tests.

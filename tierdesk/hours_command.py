@@ -9,8 +9,7 @@ do; ``--now`` asks about another moment.
 from __future__ import annotations
 
 import json
-import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,9 @@ from entitlements.hours import HoursBalance
 from entitlements.ledger import hours_accounts, hours_subscriptions, low_fraction
 from entitlements.rulebook import Rulebook
 from entitlements.tickets import format_instant
-from mappings import MappingError, load_mappings
 from store.base import StoreError
 from store.ledger import Ledger, Statement, open_ledger
-from tierdesk.config import ConfigError, settings_from_env
+from tierdesk.context import parse_now, require_database, rulebook_or_exit, settings_or_fail
 
 
 @click.command("hours")
@@ -46,12 +44,9 @@ def hours(
 ) -> None:
     """Pay-as-you-go balances: purchased, used, left, low or exhausted, per account;
     with --account, that account's ledger entries too."""
-    try:
-        settings = settings_from_env()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    rulebook = _rulebook(mappings_dir or settings.mappings_dir)
-    now = _now(now_text)
+    settings = settings_or_fail()
+    rulebook = rulebook_or_exit(mappings_dir or settings.mappings_dir)
+    now = parse_now(now_text)
     accounts = hours_accounts(rulebook)
     if account_id is not None:
         accounts = tuple(a for a in accounts if a.id == account_id)
@@ -60,9 +55,7 @@ def hours(
                 f"no pay-as-you-go account called {account_id!r} in the mappings",
                 param_hint="--account",
             )
-    if "://" not in settings.database and not Path(settings.database).exists():
-        # A mistyped TIERDESK_DATABASE must not show balances with no time used.
-        raise click.ClickException(f"no database at {settings.database} (TIERDESK_DATABASE)")
+    require_database(settings)
     try:
         ledger = open_ledger(settings.database)
         try:
@@ -97,29 +90,6 @@ def hours(
             " (their ticket's account is learnt from its next event)",
             err=True,
         )
-
-
-def _rulebook(directory: Path | None) -> Rulebook:
-    try:
-        return load_mappings(directory)
-    except MappingError as exc:
-        for problem in exc.problems:
-            click.echo(f"tierdesk: mappings refused: {problem}", err=True)
-        sys.exit(2)
-
-
-def _now(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        now = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not an ISO 8601 instant", param_hint="--now"
-        ) from None
-    if now.tzinfo is None:
-        raise click.BadParameter("give a UTC offset, e.g. 2026-03-06T16:30:00Z", param_hint="--now")
-    return now
 
 
 def _row(ledger: Ledger, rulebook: Rulebook, account: Account, now: datetime) -> dict[str, Any]:

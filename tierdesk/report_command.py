@@ -8,19 +8,17 @@ store (SLA clocks), the hours ledger and the mappings (each ticket's calendar).
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from entitlements.ledger import hours_accounts
 from entitlements.rulebook import Rulebook
-from mappings import MappingError, load_mappings
 from store import StoreError, open_store
 from store.ledger import open_ledger
-from tierdesk.config import ConfigError, settings_from_env
+from tierdesk.context import parse_now, require_database, rulebook_or_exit, settings_or_fail
 from tierdesk.report import (
     FORMATS,
     Month,
@@ -70,19 +68,14 @@ def report(
     """SLA attainment per account and tier for one month: tickets, met, missed,
     breached, still open, attainment %, median and p90 time to first response in
     business time; and the hours each pay-as-you-go account used."""
-    try:
-        settings = settings_from_env()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    now = _now(now_text)
+    settings = settings_or_fail()
+    now = parse_now(now_text)
     try:
         month = Month.parse(month_text) if month_text is not None else Month.before(now)
     except ReportError as exc:
         raise click.BadParameter(str(exc), param_hint="--month") from None
-    rulebook = _rulebook(mappings_dir or settings.mappings_dir)
-    if "://" not in settings.database and not Path(settings.database).exists():
-        # A mistyped TIERDESK_DATABASE must not give a report of no tickets.
-        raise click.ClickException(f"no database at {settings.database} (TIERDESK_DATABASE)")
+    rulebook = rulebook_or_exit(mappings_dir or settings.mappings_dir)
+    require_database(settings)
     try:
         made = build(settings.database, rulebook, month, now)
     except (StoreError, ReportError) as exc:
@@ -139,26 +132,3 @@ def _write(path: Path, text: str) -> None:
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-def _rulebook(directory: Path | None) -> Rulebook:
-    try:
-        return load_mappings(directory)
-    except MappingError as exc:
-        for problem in exc.problems:
-            click.echo(f"tierdesk: mappings refused: {problem}", err=True)
-        sys.exit(2)
-
-
-def _now(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        now = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not an ISO 8601 instant", param_hint="--now"
-        ) from None
-    if now.tzinfo is None:
-        raise click.BadParameter("give a UTC offset, e.g. 2026-03-06T16:30:00Z", param_hint="--now")
-    return now
