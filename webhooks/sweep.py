@@ -26,9 +26,8 @@ from datetime import UTC, datetime
 
 from entitlements.calendars import from_us, to_us
 from entitlements.sla import next_change, status_at
-from store import Move, NewEvent, SlaClock, Store, StoreError
-from webhooks.events import TicketEvent
-from webhooks.lifecycle import SLA_CHANGED, milestones_of
+from store import Move, SlaClock, Store, StoreError
+from webhooks.lifecycle import SLA_CHANGED, follow_up, milestones_of
 
 log = logging.getLogger("tierdesk.sweep")
 
@@ -101,31 +100,6 @@ def move_of(clock: SlaClock, now_us: int) -> Move:
     if (status.stage, status.level) == (clock.stage, clock.level):
         # Only the next look moves (a clock read just before its instant).
         return Move(clock, clock.stage, clock.level, next_us, None)
-    event_id = f"sla:{clock.due_us}:{status.stage}:{status.level}"
-    event = TicketEvent(
-        tenant=clock.tenant,
-        vendor=clock.vendor,
-        event_id=event_id,
-        kind=SLA_CHANGED,
-        ticket_id=clock.ticket,
-        ticket_key=clock.ticket_key,
-        occurred_at=now,
-    )
-    return Move(
-        clock,
-        status.stage,
-        status.level,
-        next_us,
-        NewEvent(
-            tenant=clock.tenant,
-            event_id=f"{clock.ticket}:{event_id}",
-            vendor=clock.vendor,
-            kind=SLA_CHANGED,
-            ticket=clock.ticket,
-            ticket_key=clock.ticket_key,
-            payload=b"",
-            normalized=event.to_json(),
-            decidable=False,
-            occurred_at=now_us / 1_000_000,
-        ),
-    )
+    stamp = f"sla:{clock.due_us}:{status.stage}:{status.level}"
+    event = follow_up(clock, SLA_CHANGED, stamp, now)
+    return Move(clock, status.stage, status.level, next_us, event)
