@@ -149,6 +149,22 @@ TICKET_FIELD_TYPES = (
     "tagger",
     "lookup",
 )
+# User and organization fields (Support API "Create User Field", "Create Organization
+# Field"): a drop-down is "dropdown" there, and needs its options.
+CUSTOM_FIELD_TYPES = (
+    "text",
+    "textarea",
+    "checkbox",
+    "date",
+    "integer",
+    "decimal",
+    "regexp",
+    "dropdown",
+    "lookup",
+    "multiselect",
+)
+OPTION_FIELD_TYPES = ("dropdown", "multiselect")
+FIELD_KEY = re.compile(r"^(?![0-9]+$)[A-Za-z0-9_]+$")  # letters, digits, _; not only digits
 SETTING = re.compile(r"\{\{\s*setting\.([A-Za-z0-9_]+)\s*\}\}")
 DOMAIN = re.compile(
     r"^(localhost|(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?)$"
@@ -575,6 +591,7 @@ class _Check:
             need("title")
         if kind in ("user_fields", "organization_fields"):
             need("key")
+            self._custom_field(where, spec)
         elif kind == "channel_integrations":
             need("manifest_url")
         elif kind == "custom_objects":
@@ -599,6 +616,52 @@ class _Check:
                 )
         elif kind in ("triggers", "automations", "macros", "views"):
             self._rule(kind, where, spec, hooks, need)
+
+    def _custom_field(self, where: str, spec: dict[str, Any]) -> None:
+        """A user or organization field: Zendesk takes it as the Create call's body."""
+        say = self.say
+        key = spec.get("key")
+        if "key" in spec and not (isinstance(key, str) and FIELD_KEY.match(key)):
+            say(REQUIREMENTS, f"{where}/key", "invalid_field_key", f"{key!r}: letters, digits, _")
+        kind = spec.get("type", "text")  # Zendesk's default
+        if kind not in CUSTOM_FIELD_TYPES:
+            say(
+                REQUIREMENTS,
+                f"{where}/type",
+                "invalid_field_type",
+                f"{kind!r} is not one of {', '.join(CUSTOM_FIELD_TYPES)}",
+            )
+            return
+        options = spec.get("custom_field_options")
+        if kind not in OPTION_FIELD_TYPES:
+            if options is not None:
+                say(REQUIREMENTS, f"{where}/custom_field_options", "unexpected_options", kind)
+            return
+        if not isinstance(options, list) or not options:
+            say(
+                REQUIREMENTS,
+                f"{where}/custom_field_options",
+                "missing_required_fields",
+                f"a {kind} field needs its options",
+            )
+            return
+        values: set[str] = set()
+        for i, option in enumerate(options):
+            at = f"{where}/custom_field_options/{i}"
+            if not isinstance(option, dict):
+                say(REQUIREMENTS, at, "not_object", "an option is {name, value}")
+                continue
+            for part in ("name", "value"):
+                if not (isinstance(option.get(part), str) and option[part].strip()):
+                    say(REQUIREMENTS, f"{at}/{part}", "missing_required_fields", part)
+            value = option.get("value")
+            if isinstance(value, str) and value.strip():
+                # The value is the tag Zendesk adds to the user or organization.
+                if any(c.isspace() for c in value):
+                    say(REQUIREMENTS, f"{at}/value", "invalid_option_value", "a tag: no spaces")
+                if value in values:
+                    say(REQUIREMENTS, f"{at}/value", "duplicate_option_value", value)
+                values.add(value)
 
     def _webhook(self, where: str, spec: dict[str, Any], need: Callable[..., None]) -> None:
         need(*WEBHOOK_KEYS)

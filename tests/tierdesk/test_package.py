@@ -21,6 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from connector import setup_zendesk
+from connector.zendesk_directory import ORG_ACCOUNT, ORG_HOURS, ORG_TIER, USER_ADMIN, USER_CONTACT
+from mappings import load_mappings
 from mappings.problems import Problem
 from tierdesk.package import (
     LOGOS,
@@ -130,6 +132,24 @@ def test_ticket_fields_are_those_tierdesk_writes() -> None:
     assert {k: (v["title"], v["type"], v["description"]) for k, v in fields.items()} == {
         spec.key: (spec.title, spec.type, spec.description) for spec in setup_zendesk.FIELDS
     }
+
+
+def test_user_and_organization_fields_are_those_setup_creates_for_sync() -> None:
+    doc = load("requirements.json")
+    tiers = [(tier.id, tier.name) for tier in load_mappings(None).tiers.values()]
+    # The app installs what `tierdesk setup zendesk` creates (and sync reads and writes):
+    # the same keys, types, titles, descriptions and drop-down options. The app's tier
+    # options are the bundled mappings' tiers; setup adds those of other mappings.
+    for owner in ("organization", "user"):
+        assert doc[f"{owner}_fields"] == {
+            spec.key: spec.requirement()
+            for spec in setup_zendesk.directory_fields(tiers)
+            if spec.owner == owner
+        }
+    assert set(doc["organization_fields"]) == {ORG_ACCOUNT, ORG_TIER, ORG_HOURS}
+    assert set(doc["user_fields"]) == {USER_CONTACT, USER_ADMIN}
+    tier_options = doc["organization_fields"][ORG_TIER]["custom_field_options"]
+    assert [o["value"] for o in tier_options] == list(load_mappings(None).tiers)
 
 
 def test_the_webhook_points_at_the_zendesk_intake_route(tmp_path: Path) -> None:
@@ -380,6 +400,8 @@ HOOK = "/webhooks/tierdesk_webhook"
 SIDEBAR = "/location/support/ticket_sidebar"
 M, R = "manifest.json", "requirements.json"
 
+TIER_OPTIONS = "/organization_fields/tierdesk_tier/custom_field_options"
+CONTACT_OPTIONS = "/user_fields/tierdesk_named_contact/custom_field_options"
 CASES: list[tuple[str, Callable[[Path], None], tuple[str, str, str]]] = [
     ("no manifest", remove(M), (M, "", "missing_manifest")),
     ("manifest not JSON", write(M, "{"), (M, "", "not_json")),
@@ -524,6 +546,73 @@ CASES: list[tuple[str, Callable[[Path], None], tuple[str, str, str]]] = [
         "user field without key",
         edit(R, lambda d: d.update(user_fields={"named": {"type": "checkbox", "title": "Named"}})),
         (R, "/user_fields/named/key", "missing_required_fields"),
+    ),
+    (
+        "user field of no known type",
+        edit(R, lambda d: d["user_fields"]["tierdesk_site_admin"].update(type="tagger")),
+        (R, "/user_fields/tierdesk_site_admin/type", "invalid_field_type"),
+    ),
+    (
+        "drop-down without options",
+        edit(R, lambda d: d["organization_fields"]["tierdesk_tier"].pop("custom_field_options")),
+        (R, "/organization_fields/tierdesk_tier/custom_field_options", "missing_required_fields"),
+    ),
+    (
+        "drop-down option without a value",
+        edit(
+            R,
+            lambda d: d["user_fields"]["tierdesk_named_contact"]["custom_field_options"][1].pop(
+                "value"
+            ),
+        ),
+        (
+            R,
+            "/user_fields/tierdesk_named_contact/custom_field_options/1/value",
+            "missing_required_fields",
+        ),
+    ),
+    (
+        "drop-down option value twice",
+        edit(
+            R,
+            lambda d: d["organization_fields"]["tierdesk_tier"]["custom_field_options"].append(
+                {"name": "Again", "value": "premier"}
+            ),
+        ),
+        (
+            R,
+            "/organization_fields/tierdesk_tier/custom_field_options/5/value",
+            "duplicate_option_value",
+        ),
+    ),
+    (
+        "drop-down option value with a space",
+        edit(
+            R,
+            lambda d: d["organization_fields"]["tierdesk_tier"]["custom_field_options"][0].update(
+                value="pre mier"
+            ),
+        ),
+        (
+            R,
+            "/organization_fields/tierdesk_tier/custom_field_options/0/value",
+            "invalid_option_value",
+        ),
+    ),
+    (
+        "organization field key",
+        edit(R, lambda d: d["organization_fields"]["tierdesk_hours"].update(key="tierdesk-hours")),
+        (R, "/organization_fields/tierdesk_hours/key", "invalid_field_key"),
+    ),
+    (
+        "options on a text field",
+        edit(
+            R,
+            lambda d: d["organization_fields"]["tierdesk_hours"].update(
+                custom_field_options=[{"name": "OK", "value": "ok"}]
+            ),
+        ),
+        (R, "/organization_fields/tierdesk_hours/custom_field_options", "unexpected_options"),
     ),
     (
         "webhook without method",
