@@ -130,6 +130,11 @@ SLA_COLUMNS = (
     " responded_us, margin_us, closed, opened_used_s"
 )
 # Public for bench/sweep.py's bulk setup, which writes the rows `complete` writes.
+_ADVANCE = (
+    "UPDATE sla SET stage = ?, level = ?, next_check_us = ?"
+    " WHERE tenant = ? AND ticket = ? AND stage = ? AND level = ?"
+    " AND due_us = ? AND responded_us IS NULL"
+)
 _SLA_MARKS = ", ".join("?" * (SLA_COLUMNS.count(",") + 1))
 SLA_INSERT = f"INSERT INTO sla ({SLA_COLUMNS}) VALUES ({_SLA_MARKS})"
 _SLA_UPSERT = (
@@ -443,36 +448,42 @@ class SqliteStore(SqliteFile):
         return [_sla_row(row) for row in rows]
 
     def advance(self, moves: list[Move], now: float) -> int:
-        applied = 0
+        rows = [
+            (
+                m.stage,
+                m.level,
+                m.next_check_us,
+                m.clock.tenant,
+                m.clock.ticket,
+                m.clock.stage,
+                m.clock.level,
+                m.clock.due_us,
+            )
+            for m in moves
+        ]
         try:
             with self._transaction(durable=False) as db:
-                for move in moves:
-                    clock = move.clock
-                    # Compare and set: a worker may have re-decided the ticket (a new due
-                    # time) or recorded its first response since the sweep read it.
-                    changed = db.execute(
-                        "UPDATE sla SET stage = ?, level = ?, next_check_us = ?"
-                        " WHERE tenant = ? AND ticket = ? AND stage = ? AND level = ?"
-                        " AND due_us = ? AND responded_us IS NULL",
-                        (
-                            move.stage,
-                            move.level,
-                            move.next_check_us,
-                            clock.tenant,
-                            clock.ticket,
-                            clock.stage,
-                            clock.level,
-                            clock.due_us,
-                        ),
-                    )
-                    if changed.rowcount != 1:
-                        continue
-                    applied += 1
-                    if move.event is not None:
-                        db.execute(_INSERT, _insert_values(move.event, now, 0.0))
+                # Compare and set: a worker may have re-decided a ticket (a new due time)
+                # or recorded its first response since the sweep read it. The usual case,
+                # every clock as read, is one statement for all; else each is checked.
+                db.execute("SAVEPOINT advance")
+                before = db.total_changes
+                db.executemany(_ADVANCE, rows)
+                if db.total_changes - before == len(rows):
+                    applied = [m.event for m in moves]
+                else:
+                    db.execute("ROLLBACK TO advance")
+                    applied = [
+                        m.event
+                        for m, row in zip(moves, rows, strict=True)
+                        if db.execute(_ADVANCE, row).rowcount == 1
+                    ]
+                db.execute("RELEASE advance")
+                events = [_insert_values(e, now, 0.0) for e in applied if e is not None]
+                db.executemany(_INSERT, events)
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot advance SLA clocks: {exc}") from exc
-        return applied
+        return len(applied)
 
     def waiting(self, tenant: str, account: str) -> list[SlaClock]:
         rows = self._read(

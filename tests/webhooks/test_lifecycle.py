@@ -24,7 +24,7 @@ from tests.webhooks.test_worker import (
 )
 from webhooks.events import Comment, TicketEvent
 from webhooks.live_mappings import LiveMappings
-from webhooks.sweep import Sweeper
+from webhooks.sweep import Sweeper, move_of
 from webhooks.worker import Worker
 from webhooks.writeback import ticket_update
 
@@ -287,3 +287,23 @@ def test_a_premier_outage_on_the_global_weekend_is_met_by_the_weekend_team(
     assert answered.first_response is not None
     assert answered.first_response.margin == timedelta(minutes=5)
     assert "tierdesk_first_response_met" in answered.tags
+
+
+def test_a_clock_that_changed_after_the_sweep_read_it_is_left_alone(rig: Rig) -> None:
+    rig.deliver(globex("2026-03-04T10:00:00Z", ticket_id="900"))
+    rig.deliver(globex("2026-03-04T10:00:00Z", ticket_id="901"))
+    now = z("2026-03-04T10:50:00Z")
+    now_us = int(now.timestamp() * 1_000_000)
+    due = rig.store.due_clocks(now_us, 10)
+    assert {c.ticket for c in due} == {"900", "901"}
+    moves = [move_of(c, now_us) for c in due]
+
+    # Meanwhile an agent answers 900: the sweep's view of it is stale.
+    rig.at("2026-03-04T10:49:00Z").deliver(reply("900", "2026-03-04T10:49:00Z"))
+    assert rig.stage("900") == ("met", 0)
+
+    assert rig.store.advance(moves, now.timestamp()) == 1
+    assert rig.stage("900") == ("met", 0)
+    assert rig.stage("901") == ("at_risk", 0)
+    queued = [e.ticket for e in rig.store.events(limit=100) if e.kind == "sla.changed"]
+    assert queued == ["901"]
