@@ -47,7 +47,7 @@ class Sweeper:
         store: Store,
         *,
         every_s: float = 15.0,
-        batch: int = 500,
+        batch: int = 2000,
         clock: Callable[[], float] = time.time,
         name: str | None = None,
     ) -> None:
