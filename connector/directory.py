@@ -69,6 +69,9 @@ class OrgWant:
     named_contacts: tuple[str, ...] = ()
     partner_contacts: tuple[str, ...] = ()
     site_admins: tuple[tuple[str, str], ...] = ()  # (email, SEN or ANY_SITE)
+    # A pay-as-you-go account's hours status (ok, low, exhausted) from the hours ledger;
+    # None: not known to this push (no ledger, or no hours account), left as it is.
+    hours: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

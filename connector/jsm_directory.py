@@ -7,7 +7,11 @@ one organization property, ``tierdesk``::
      "named_contacts": ["alice@acme.example"],
      "partner_contacts": ["JohnSmith_PartnerCompanyA@acme.example"],
      "site_admins": [{"email": "hank@acme.example", "sen": "SEN-1234"}],
+     "hours": "ok",
      "domains": ["acme.example"]}
+
+``hours`` is a pay-as-you-go account's hours status (``ok``, ``low``, ``exhausted``,
+from the hours ledger), written only when the push knows it (else left as it is).
 
 ``domains`` is read (for an account the mappings do not know yet), never written; other
 keys an admin adds are kept on a push.
@@ -126,9 +130,10 @@ def people_of(org: DirectoryOrg, customers: list[dict[str, Any]]) -> list[Direct
     return people
 
 
-def _canonical(prop: Any) -> tuple[Any, ...]:
+def _canonical(prop: Any, *, hours: bool) -> tuple[Any, ...]:
     prop = prop if isinstance(prop, dict) else {}
     return (
+        _text(prop.get("hours")) if hours else None,
         _text(prop.get("account")),
         _text(prop.get("tier")),
         frozenset(e.casefold() for e in _strings(prop.get("named_contacts"))),
@@ -148,7 +153,10 @@ def org_update(org: DirectoryOrg, want: OrgWant) -> dict[str, Any] | None:
             {"email": e} if s == ANY_SITE else {"email": e, "sen": s} for e, s in want.site_admins
         ],
     }
-    if _canonical(org.managed) == _canonical(ours):
+    if want.hours is not None:
+        ours["hours"] = want.hours
+    hours = want.hours is not None
+    if _canonical(org.managed, hours=hours) == _canonical(ours, hours=hours):
         return None
     current = org.managed if isinstance(org.managed, dict) else {}
     return {**current, **ours}

@@ -13,6 +13,8 @@ What tierdesk keeps on them (custom fields `tierdesk setup zendesk` creates):
 - organization ``tierdesk_account`` (text): the account id in accounts.json;
 - organization ``tierdesk_tier`` (drop-down or text): the account's tier, as a decision
   names it (its best-ranked subscription, else its fallback);
+- organization ``tierdesk_hours`` (text): a pay-as-you-go account's hours status, ``ok``,
+  ``low`` or ``exhausted`` (from the hours ledger; written only when the push knows it);
 - user ``tierdesk_named_contact`` (drop-down or text): ``direct`` or ``partner``, empty
   when the user is no named contact;
 - user ``tierdesk_site_admin`` (text): the SENs of the Priority sites the user
@@ -48,6 +50,7 @@ from connector.http import HttpClient
 
 ORG_ACCOUNT = "tierdesk_account"
 ORG_TIER = "tierdesk_tier"
+ORG_HOURS = "tierdesk_hours"
 USER_CONTACT = "tierdesk_named_contact"
 USER_ADMIN = "tierdesk_site_admin"
 PAGE_SIZE = 100  # Zendesk's maximum for these lists
@@ -86,7 +89,9 @@ def org_from(record: dict[str, Any]) -> DirectoryOrg:
         domains=tuple(str(d) for d in record.get("domain_names") or ()),
         account=_text(fields.get(ORG_ACCOUNT)),
         tier=_text(fields.get(ORG_TIER)),
-        managed={ORG_ACCOUNT: fields.get(ORG_ACCOUNT), ORG_TIER: fields.get(ORG_TIER)},
+        # The hours field only where the account has it (created by a later setup).
+        managed={ORG_ACCOUNT: fields.get(ORG_ACCOUNT), ORG_TIER: fields.get(ORG_TIER)}
+        | ({ORG_HOURS: fields[ORG_HOURS]} if ORG_HOURS in fields else {}),
     )
 
 
@@ -107,6 +112,8 @@ def org_update(org: DirectoryOrg, want: OrgWant) -> dict[str, Any] | None:
     """``{"organization": {"organization_fields": …}}`` with what differs, or None."""
     current = org.managed or {}
     wanted = {ORG_ACCOUNT: want.account, ORG_TIER: want.tier}
+    if want.hours is not None:
+        wanted[ORG_HOURS] = want.hours
     changed = {k: v for k, v in wanted.items() if _text(current.get(k)) != v}
     return {"organization": {"organization_fields": changed}} if changed else None
 

@@ -4,6 +4,11 @@ The jobs are `mappings.sync.pull` and `mappings.sync.push`; this module reads th
 settings, builds the tenant's HTTP client, draws the progress bar and prints the diff
 and the summary.
 
+`sync push` also shows each pay-as-you-go account's hours status (ok, low, exhausted)
+on its organizations, read from the hours ledger in the configured database
+(TIERDESK_DATABASE), as the worker computes it; with no database there yet, it says so
+and leaves the hours alone (it never creates one).
+
 Exit codes: 0 done (or nothing to do); 1 refused (the result breaks a mapping rule,
 the confirmation was declined, the helpdesk refused writes or credentials); 75 stopped
 by the helpdesk (rate limit or server errors outlasting the retries: rerun the same
@@ -13,6 +18,7 @@ command to continue from the checkpoint); 130 interrupted (likewise).
 from __future__ import annotations
 
 import itertools
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -25,8 +31,11 @@ import click
 from connector.directory import Directory, open_directory
 from connector.errors import ConnectorError
 from connector.http import HttpClient, Policy
-from mappings import BUNDLED
+from entitlements.ledger import hours_accounts, low_fraction
+from mappings import BUNDLED, MappingError, load_mappings
 from mappings.sync import PullReport, PushReport, SyncError, pull, push
+from store.base import StoreError
+from store.ledger import open_ledger
 from tierdesk.config import ConfigError, settings_from_env
 from webhooks.connectors import tenant_auth
 from webhooks.settings import Settings, Tenant
@@ -318,6 +327,7 @@ def push_command(
     settings = _settings()
     tenant = _tenant(settings, tenant_id)
     directory_path = mappings_dir or settings.mappings_dir
+    hours = hours_statuses(settings.database, directory_path, dry_run=dry_run)
     directory = directory_for(tenant, rate)
     with _state(state_dir, directory_path, dry_run) as state:
         checkpoint = state / f"{tenant.id}.push.sqlite3"
@@ -330,10 +340,55 @@ def push_command(
                 dry_run=dry_run,
                 progress=ClickProgress(),
                 restart=restart,
+                hours=hours,
             )
     _print_push(tenant, report)
     if report.refused or any(k.endswith(" refused") for k in report.counts):
         sys.exit(1)
+
+
+def _ledger_path(database: str) -> Path | None:
+    """The SQLite file ``database`` names (as `store.ledger.open_ledger` reads it); None
+    for another scheme."""
+    scheme = database.partition("://")[0].lower() if "://" in database else ""
+    if scheme not in ("", "sqlite"):
+        return None
+    return Path(database.split("://", 1)[1].removeprefix("/") if scheme else database)
+
+
+def hours_statuses(
+    database: str, mappings_dir: Path | None, *, dry_run: bool
+) -> dict[str, str] | None:
+    """Each pay-as-you-go account's hours status from the ledger; None (and a note)
+    when there is no ledger to read. Mappings that do not load give None silently: the
+    push refuses them itself, naming every problem."""
+    try:
+        rulebook = load_mappings(mappings_dir)
+    except MappingError:
+        return None
+    accounts = hours_accounts(rulebook)
+    if not accounts:
+        return {}
+    path = _ledger_path(database)
+    if path is None or not path.is_file():
+        # Opening it would create an empty one, and every account would look unused.
+        click.echo(f"note: no hours ledger at {database} (TIERDESK_DATABASE): hours not pushed")
+        return None
+    try:
+        ledger = open_ledger(database)
+        try:
+            if not dry_run:
+                # As `tierdesk hours` and the worker do: the mappings' bundles, recorded.
+                ledger.sync_purchases(rulebook)
+            return {
+                account.id: ledger.balance(account.id, low_fraction(account, rulebook)).status
+                for account in accounts
+            }
+        finally:
+            ledger.close()
+    except (StoreError, sqlite3.Error) as exc:
+        click.echo(f"note: the hours ledger cannot be read ({exc}): hours not pushed")
+        return None
 
 
 def _print_push(tenant: Tenant, report: PushReport) -> None:

@@ -10,6 +10,10 @@ admin of an account, or belong to one of its organizations (their stale flags ar
 cleared). Anything else is left alone and counted: an admin may be flagging a new
 account for the next pull.
 
+Hours: given the pay-as-you-go accounts' hours status (``ok``, ``low``, ``exhausted``,
+read by the caller from the hours ledger), their organizations show it too; without
+it (no ledger yet) what the helpdesk shows is left alone.
+
 Resumable: each write is recorded as it succeeds, and the page's cursor once the page
 is done. A rerun reads the unfinished page again; what was already written now agrees
 and is not written again (nor counted twice), what was not is written.
@@ -19,8 +23,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +56,15 @@ class PushReport:
 
 class _Pusher:
     def __init__(
-        self, directory: Directory, spool: Spool, report: PushReport, detail_limit: int
+        self,
+        directory: Directory,
+        spool: Spool,
+        report: PushReport,
+        detail_limit: int,
+        hours: Mapping[str, str],
     ) -> None:
         self.directory = directory
+        self.hours = hours
         self.spool = spool
         self.report = report
         self.detail_limit = detail_limit
@@ -83,6 +93,9 @@ class _Pusher:
         if want is None:
             counts["organizations not in the mappings"] += 1
             return
+        status = self.hours.get(account) if account is not None else None
+        if status is not None:
+            want = replace(want, hours=status)
         update = self.directory.org_update(org, want)
         self._apply(
             "organization",
@@ -166,7 +179,9 @@ def push(
     progress: Progress | None = None,
     detail_limit: int = DETAIL_LIMIT,
     restart: bool = False,
+    hours: Mapping[str, str] | None = None,
 ) -> PushReport:
+    """``hours``: account id → its hours status, for the pay-as-you-go accounts."""
     report = PushReport(dry_run=dry_run)
     spool = Spool(spool_path, identity, fresh=restart)
     report.resumed = spool.resumed
@@ -181,7 +196,7 @@ def push(
         except MappingError as exc:
             report.problems = list(exc.problems)
             return report
-        pusher = _Pusher(directory, spool, report, detail_limit)
+        pusher = _Pusher(directory, spool, report, detail_limit, hours or {})
         run_pages(
             directory,
             spool,

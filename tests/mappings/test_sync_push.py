@@ -266,3 +266,97 @@ def test_a_jsm_push_writes_the_property_where_it_differs(tmp_path: Path) -> None
     assert "3" not in properties
     assert report.counts["organization written"] == 2
     assert report.counts["organization unchanged"] == 1
+
+
+# -- hours: the pay-as-you-go status on the account's organizations ----------------------
+
+
+def test_hours_are_pushed_onto_the_accounts_organizations_only_where_they_differ(
+    tmp_path: Path,
+) -> None:
+    helpdesk = Helpdesk()
+    report, fake = helpdesk.push(tmp_path, hours={"initech": "low"})
+    written = puts(fake)
+    assert written["/api/v2/organizations/360003.json"] == {
+        "organization": {
+            "organization_fields": {
+                "tierdesk_account": "initech",
+                "tierdesk_tier": "payg",
+                "tierdesk_hours": "low",
+            }
+        }
+    }
+    # No other account has hours: their organizations are written as without them.
+    assert {k: v for k, v in written.items() if k != "/api/v2/organizations/360003.json"} == {
+        k: v for k, v in EXPECTED_PUTS.items() if k != "/api/v2/organizations/360003.json"
+    }
+    assert helpdesk.orgs[2]["organization_fields"]["tierdesk_hours"] == "low"
+
+    _, same = helpdesk.push(tmp_path, hours={"initech": "low"})
+    assert same.writes() == []
+
+    report, changed = helpdesk.push(tmp_path, hours={"initech": "exhausted"})
+    assert puts(changed) == {
+        "/api/v2/organizations/360003.json": {
+            "organization": {"organization_fields": {"tierdesk_hours": "exhausted"}}
+        }
+    }
+    assert report.counts["organization written"] == 1
+
+
+def test_without_hours_the_status_the_helpdesk_shows_is_left_alone(tmp_path: Path) -> None:
+    helpdesk = Helpdesk()
+    helpdesk.push(tmp_path, hours={"initech": "ok"})
+    _, fake = helpdesk.push(tmp_path)  # no ledger this time
+    assert fake.writes() == []
+    assert helpdesk.orgs[2]["organization_fields"]["tierdesk_hours"] == "ok"
+
+
+def test_a_jsm_push_writes_hours_into_the_property_and_keeps_the_rest(tmp_path: Path) -> None:
+    properties: dict[str, Any] = {
+        "21": {
+            "account": "umbrella",
+            "tier": "select",
+            "named_contacts": [],
+            "partner_contacts": [],
+            "site_admins": [],
+            "note": "kept",
+        }
+    }
+    jsm_client = HttpClient(
+        "https://acme.atlassian.net",
+        HTTPBasicAuth("ops@acme.example", "s3cret"),
+        policy=Policy(requests_per_minute=1e6),
+        sleep=lambda s: None,
+    )
+
+    def run(hours: dict[str, str] | None) -> FakeJsm:
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+            fake = FakeJsm(
+                rsps, "https://acme.atlassian.net", [jsm_org("21", "Umbrella")], properties, {}
+            )
+            push(
+                JsmDirectory(jsm_client),
+                mappings(tmp_path),
+                tmp_path / "state" / "acme-jsm.push.sqlite3",
+                {**IDENTITY, "vendor": "jsm"},
+                hours=hours,
+            )
+            for request in fake.requests:
+                assert_directory_request("jsm", request)
+        return fake
+
+    assert run(None).writes() == []  # the property agrees; no hours known: nothing to do
+    assert len(run({"umbrella": "exhausted"}).writes()) == 1
+    assert properties["21"] == {
+        "account": "umbrella",
+        "tier": "select",
+        "named_contacts": [],
+        "partner_contacts": [],
+        "site_admins": [],
+        "note": "kept",
+        "hours": "exhausted",
+    }
+    assert run({"umbrella": "exhausted"}).writes() == []
+    assert run(None).writes() == []  # hours unknown: what the property says stays
+    assert properties["21"]["hours"] == "exhausted"

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ import pytest
 import responses
 from click.testing import CliRunner, Result
 
-from mappings import BUNDLED
+from mappings import BUNDLED, load_mappings
+from store.ledger import open_ledger
 from tests.connector.directory_support import (
     FakeZendesk,
     Storm,
@@ -40,10 +42,14 @@ FAST = ["--rate", "100000"]  # no waiting on the request budget
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
         if name.startswith("TIERDESK_"):
             monkeypatch.delenv(name)
+    # The default database (tierdesk.sqlite3) is relative: never one of the checkout's.
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
 
 
 @pytest.fixture
@@ -79,11 +85,13 @@ class Helpdesk:
         assert self.fake is not None
         return self.fake
 
-    def run(self, args: list[str], stdin: str | None = None) -> Result:
+    def run(
+        self, args: list[str], stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> Result:
         with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
             self.fake = FakeZendesk(rsps, BASE, self.orgs, self.users, page_size=2)
             self.fake.storms = self.storms
-            result = CliRunner().invoke(sync, args, input=stdin, env=ENV)
+            result = CliRunner().invoke(sync, args, input=stdin, env={**ENV, **(env or {})})
             for request in self.fake.requests:
                 assert_directory_request("zendesk", request)
         assert TOKEN not in result.output and TOKEN not in result.stderr
@@ -233,3 +241,85 @@ def test_restart_discards_the_checkpoint(helpdesk: Helpdesk, directory: Path) ->
     assert again.exit_code == 0, again.output
     assert "continued from a checkpoint" not in again.stdout
     assert [kind for kind, _ in helpdesk.last.pages_served] == ["organizations"] * 2 + ["users"] * 2
+
+
+# -- hours: the pay-as-you-go status from the hours ledger --------------------------------
+
+T0 = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
+
+
+def ledger_with_worklogs(path: Path, directory: Path, *hours: float) -> None:
+    """A real ledger: the mappings' purchases, and time logged on an initech ticket."""
+    ledger = open_ledger(str(path))
+    try:
+        ledger.sync_purchases(load_mappings(directory))
+        ledger.link_ticket("acme-zd", "501", "initech", T0)
+        for n, h in enumerate(hours):
+            ledger.record_worklog("acme-zd", "501", f"w{n}", round(h * 3600), T0)
+    finally:
+        ledger.close()
+
+
+def hours_shown(helpdesk: Helpdesk) -> Any:
+    return next(o for o in helpdesk.orgs if o["id"] == 360003)["organization_fields"].get(
+        "tierdesk_hours"
+    )
+
+
+def test_push_writes_each_pay_as_you_go_accounts_hours_status(
+    helpdesk: Helpdesk, directory: Path, tmp_path: Path
+) -> None:
+    # initech: 2 bundles of 20 h, 37 h used before the ledger: 3 h left, under 20 % of
+    # the last bundle (4 h): low.
+    database = tmp_path / "tierdesk.sqlite3"
+    ledger_with_worklogs(database, directory, 0.5)
+    env = {"TIERDESK_DATABASE": str(database)}
+    args = ["push", "--tenant", "acme-zd", "--mappings", str(directory), *FAST]
+
+    dry = helpdesk.run([*args, "--dry-run"], env=env)
+    assert dry.exit_code == 0, dry.output
+    assert '"tierdesk_hours": "low"' in dry.stdout
+    assert helpdesk.last.writes() == []
+
+    done = helpdesk.run(args, env=env)
+    assert done.exit_code == 0, done.output
+    assert hours_shown(helpdesk) == "low"
+    assert helpdesk.run(args, env=env).exit_code == 0
+    assert helpdesk.last.writes() == []  # agrees: nothing sent
+
+    ledger_with_worklogs(database, directory, 0.5, 3)  # 3 h more on the ticket
+    again = helpdesk.run(args, env=env)
+    assert again.exit_code == 0, again.output
+    assert [json.loads(r.body or b"") for r in helpdesk.last.writes()] == [
+        {"organization": {"organization_fields": {"tierdesk_hours": "exhausted"}}}
+    ]
+
+    # A bundle bought (in the mappings): the next push records it and shows ok.
+    document = accounts(directory)
+    document["initech"]["subscriptions"][0]["bundles"].append(
+        {"hours": 20, "purchased": "2026-09-01"}
+    )
+    whole = json.loads((directory / "accounts.json").read_text(encoding="utf-8"))
+    whole["accounts"] = list(document.values())
+    (directory / "accounts.json").write_text(json.dumps(whole), encoding="utf-8")
+    bought = helpdesk.run(args, env=env)
+    assert bought.exit_code == 0, bought.output
+    assert hours_shown(helpdesk) == "ok"
+
+
+def test_push_without_a_database_skips_hours_and_creates_none(
+    helpdesk: Helpdesk, directory: Path, tmp_path: Path
+) -> None:
+    database = tmp_path / "nowhere" / "tierdesk.sqlite3"
+    args = ["push", "--tenant", "acme-zd", "--mappings", str(directory), *FAST]
+
+    result = helpdesk.run(args, env={"TIERDESK_DATABASE": str(database)})
+
+    assert result.exit_code == 0, result.output
+    assert (
+        f"note: no hours ledger at {database} (TIERDESK_DATABASE): hours not pushed"
+        in result.stdout
+    )
+    assert not database.exists() and not database.parent.exists()
+    assert hours_shown(helpdesk) is None
+    assert "organizations: 3 written" in result.stdout  # the rest is pushed as ever
