@@ -1,7 +1,8 @@
 """Persistence: the inbox (queue, dedupe, leases, dead letters) and the audit trail.
 
 `open_store(url)` gives the backend for a database URL: a SQLite file path (the
-embedded default) or, later, ``postgresql://…``.
+embedded default) or ``postgresql://…`` (store/postgres.py, which needs the optional
+extra ``postgres``: psycopg).
 """
 
 from __future__ import annotations
@@ -40,8 +41,15 @@ __all__ = [
 
 def open_store(url: str) -> Store:
     scheme = url.partition("://")[0].lower() if "://" in url else ""
-    if scheme.startswith("postgres"):
-        raise StoreError("the PostgreSQL backend is not part of this version; use a SQLite path")
+    if scheme in ("postgresql", "postgres"):
+        # Imported here: SQLite users need no psycopg.
+        try:
+            from store.postgres import PostgresStore  # noqa: PLC0415
+        except ImportError as exc:
+            raise StoreError(
+                "a PostgreSQL database needs psycopg: pip install 'tierdesk[postgres]'"
+            ) from exc
+        return PostgresStore(url)
     if scheme not in ("", "sqlite"):
         raise StoreError(f"{scheme}:// is not a database tierdesk knows; give a SQLite file path")
     path = url.split("://", 1)[1].removeprefix("/") if scheme else url

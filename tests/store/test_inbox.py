@@ -1,10 +1,11 @@
 """The inbox and the audit trail through the `Store` protocol, run against every backend.
 
-Each backend is one factory in `BACKENDS`: it makes a fresh database for one test and
-opens as many independent `Store`s on it as the test asks for (today only SQLite, a
-real file under tmp_path; PostgreSQL is meant to be one more entry). Tests that are
-about SQLite itself (PRAGMAs, another process, a missing directory, `open_store`) are
-at the end and use the file directly.
+Each backend is one factory in tests/store/backends.py `BACKENDS` (SQLite, PostgreSQL):
+it makes a fresh database for one test and opens as many independent `Store`s on it as
+the test asks for; tests/store/conftest.py gives the `backend` and `store` fixtures.
+Tests that are about SQLite itself (PRAGMAs, another process, a missing directory,
+`open_store`) are at the end and use the file directly; PostgreSQL's own are in
+test_postgres.py.
 
 Every time is an explicit float (`T0 + offset`), so leases expire because the test says
 so, never because it slept.
@@ -13,16 +14,13 @@ so, never because it slept.
 from __future__ import annotations
 
 import itertools
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, closing, contextmanager, suppress
-from dataclasses import dataclass, field
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,7 @@ from store import (
     StoreError,
     open_store,
 )
+from tests.store.backends import Backend
 
 T0 = 1_700_000_000.0  # any epoch will do; every `now` below is an offset from it
 LEASE = 30.0
@@ -104,62 +103,6 @@ def replay_selector(by: str, claimed: Claimed) -> dict[str, Any]:
 def nonzero(counts: dict[str, int]) -> dict[str, int]:
     # A backend may or may not report states with no events; neither is wrong.
     return {state: n for state, n in counts.items() if n}
-
-
-# -- backends -----------------------------------------------------------------------
-
-
-@dataclass
-class Backend:
-    """One fresh database for one test.
-
-    `connect` opens another independent `Store` on it (as a restarted process would);
-    `payload` reads a stored body back, which the interface itself never returns.
-    """
-
-    connect: Callable[[], Store]
-    payload: Callable[[str, str], bytes]
-    opened: list[Store] = field(default_factory=list)
-
-    def open(self) -> Store:
-        store = self.connect()
-        self.opened.append(store)
-        return store
-
-
-@contextmanager
-def sqlite_backend(tmp_path: Path) -> Iterator[Backend]:
-    path = tmp_path / "inbox.sqlite3"
-
-    def payload(tenant: str, event_id: str) -> bytes:
-        with closing(sqlite3.connect(path)) as db:
-            found = db.execute(
-                "SELECT payload FROM inbox WHERE tenant = ? AND event_id = ?", (tenant, event_id)
-            ).fetchone()
-        assert found is not None
-        return bytes(found[0])
-
-    yield Backend(connect=lambda: SqliteStore(path), payload=payload)
-
-
-# To run the suite against PostgreSQL, add a factory here that creates a scratch
-# schema, yields a Backend on it, and drops it afterwards.
-BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Backend]]] = {
-    "sqlite": sqlite_backend,
-}
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    with BACKENDS[request.param](tmp_path) as made:
-        yield made
-        for store in made.opened:
-            store.close()
-
-
-@pytest.fixture
-def store(backend: Backend) -> Store:
-    return backend.open()
 
 
 # -- put ----------------------------------------------------------------------------
@@ -824,11 +767,14 @@ def test_open_store_never_gives_a_database_threads_cannot_share(url: str) -> Non
         store.close()
 
 
-@pytest.mark.parametrize("url", ["postgresql://tierdesk@db/tierdesk", "postgres://db/tierdesk"])
-def test_open_store_refuses_postgresql_clearly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_open_store_gives_postgres_for_its_urls_and_creates_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheme: str
 ) -> None:
+    # Port 1 on 127.0.0.1: nothing listens, so the answer is a StoreError (or, without
+    # psycopg, a StoreError saying so), never a SQLite file named after the URL.
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(StoreError, match="PostgreSQL"):
-        open_store(url)
-    assert list(tmp_path.iterdir()) == []  # and it did not create a file of that name
+    with pytest.raises(StoreError, match=r"127\.0\.0\.1|psycopg") as caught:
+        open_store(f"{scheme}://tierdesk:s3cret-pw@127.0.0.1:1/tierdesk?connect_timeout=5")
+    assert "s3cret-pw" not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
