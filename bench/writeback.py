@@ -338,6 +338,7 @@ class FakeZendesk:
             "{{ticket.requester.email}}": t.requester,
             "{{ticket.organization.id}}": str(t.organization_id or ""),
             "{{ticket.priority}}": (t.priority or "").capitalize(),
+            "{{ticket.status}}": "Open",
             "{{current_user.email}}": updated_by,
         }
         for name, field_id in (

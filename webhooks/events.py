@@ -74,6 +74,9 @@ class TicketEvent:
     # The payload lacks fields the rules need (a Zendesk event webhook has no requester
     # email and no custom fields): deciding from it would downgrade the ticket.
     partial: bool = False
+    # Solved or closed (True), open again (False), or not said (None): a solved ticket's
+    # SLA clock stops, so that no sweep escalates it.
+    resolved: bool | None = None
 
     def to_json(self) -> str:
         doc: dict[str, Any] = {
@@ -90,6 +93,7 @@ class TicketEvent:
             "worklog": _fields(self.worklog),
             "changes": list(self.changes),
             "partial": self.partial,
+            "resolved": self.resolved,
         }
         # ASCII escapes: a payload's lone surrogate ("\ud800") stays valid in the store.
         return json.dumps(doc, separators=(",", ":"))
@@ -112,7 +116,20 @@ class TicketEvent:
             worklog=Worklog(**worklog) if worklog else None,
             changes=tuple(doc.get("changes", ())),
             partial=bool(doc.get("partial", False)),
+            resolved=doc.get("resolved"),
         )
+
+
+# Zendesk's system statuses (and the status categories custom statuses belong to); a
+# name not listed here (a custom or translated one) says nothing.
+_ZENDESK_STATUS = {"new": False, "open": False, "pending": False, "hold": False}
+_ZENDESK_STATUS |= {"on-hold": False, "solved": True, "closed": True}
+
+
+def zendesk_resolved(status: object) -> bool | None:
+    """Solved or closed, from a Zendesk status ("SOLVED" in event webhooks, "Solved"
+    from the trigger placeholder); None when it is not one of the system statuses."""
+    return _ZENDESK_STATUS.get(status.strip().casefold()) if isinstance(status, str) else None
 
 
 def own_write(event: TicketEvent, api_user: str) -> bool:

@@ -104,7 +104,15 @@ def normalize(
         comment=_comment(comment),
         worklog=worklog,
         changes=tuple(str(i.get("field")) for i in items if isinstance(i, dict) and i.get("field")),
+        resolved=_resolved(fields),
     )
+
+
+def _resolved(fields: dict[str, Any]) -> bool | None:
+    """Done (True) or not (False) by the status's category, which every workflow's
+    statuses belong to: ``new``, ``indeterminate`` or ``done``; None when absent."""
+    category = obj(obj(fields, "status"), "statusCategory").get("key")
+    return {"done": True, "new": False, "indeterminate": False}.get(category or "")
 
 
 def _ticket(key: str, fields: dict[str, Any], tenant: Tenant) -> Ticket:

@@ -98,7 +98,8 @@ def track(
         return replace(previous, stage="not_covered", next_check_us=None, snapshot=snapshot)
     responded = from_us(previous.responded_us) if previous and previous.responded_us else None
     status = status_at(m, now, responded)
-    upcoming = next_change(m, status)
+    closed = event.resolved if event.resolved is not None else bool(previous and previous.closed)
+    upcoming = None if closed else next_change(m, status)
     ticket = event.ticket
     return SlaClock(
         tenant=event.tenant,
@@ -122,7 +123,18 @@ def track(
         responded_us=previous.responded_us if previous else None,
         margin_us=previous.margin_us if previous else None,
         opened_used_s=previous.opened_used_s if previous else used_s,
+        closed=closed,
     )
+
+
+def resolved(clock: SlaClock, closed: bool, now: datetime) -> SlaClock:
+    """The clock of a ticket solved (it stops: no sweep looks at it again) or opened
+    again: due for a look at once, so that the next sweep moves it to where it stands
+    and queues the write, as for any other change."""
+    if closed:
+        return replace(clock, closed=True, next_check_us=None)
+    waiting = clock.responded_us is None
+    return replace(clock, closed=False, next_check_us=to_us(now) if waiting else None)
 
 
 def counts_as_first_response(event: TicketEvent, clock: SlaClock, api_user: str) -> str | None:

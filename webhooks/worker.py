@@ -51,6 +51,7 @@ from webhooks.lifecycle import (
     SLA_CHANGED,
     counts_as_first_response,
     follow_up,
+    resolved,
     responded,
     response_of,
     status_of,
@@ -167,12 +168,16 @@ class Worker:
         if event.ticket is None or event.partial:
             # Worklogs feed the hours ledger, and a Zendesk event webhook lacks the
             # requester and custom fields: nothing to decide from here (the trigger
-            # body, or a REST read, brings the rest).
+            # body, or a REST read, brings the rest). A status change still stops or
+            # restarts the SLA clock.
             what = "a partial ticket" if event.partial else "no ticket state"
             note = f"{event.kind}: {what} to decide on"
             if hours is not None:
                 note += f"; hours: {hours.note}"
-            return _Result(AuditRecord("recorded", note=note))
+            clock = self._status_change(claimed, event)
+            if clock is not None:
+                note += "; SLA clock " + ("stopped: solved" if clock.closed else "running again")
+            return _Result(AuditRecord("recorded", note=note), clock=clock)
         if self.store.superseded(claimed):
             # An older snapshot than one already decided: a replay, or the late echo of
             # our own write arriving after an agent's newer edit. Writing it would undo
@@ -228,6 +233,16 @@ class Worker:
             return record_time(self.ledger, event, rulebook, now)
         except EntitlementError as exc:  # LedgerError: a negative time, a naive instant
             raise _PermanentError(f"hours ledger: {exc}") from None
+
+    def _status_change(self, claimed: Claimed, event: TicketEvent) -> SlaClock | None:
+        """The ticket's clock, stopped or restarted, when this event changes whether the
+        ticket is solved; None when it does not."""
+        if event.resolved is None:
+            return None
+        clock = self.store.sla_clock(event.tenant, claimed.ticket)
+        if clock is None or clock.closed == event.resolved:
+            return None
+        return resolved(clock, event.resolved, datetime.fromtimestamp(self._clock(), UTC))
 
     def _hours_used(self, ticket: Ticket, rulebook: Rulebook) -> tuple[str, int | None]:
         """The ticket's pay-as-you-go account and the seconds it has used, from the

@@ -30,6 +30,7 @@ from webhooks.events import (
     need_object,
     obj,
     text_id,
+    zendesk_resolved,
 )
 from webhooks.intake import receive, translate
 from webhooks.settings import Tenant
@@ -58,6 +59,8 @@ TRIGGER_BODY: dict[str, Any] = {
         "category": "{{ticket.ticket_field_CATEGORY_FIELD_ID}}",
         # The Time Tracking app's "Total time spent (sec)": the hours ledger's entry.
         "time_spent": "{{ticket.ticket_field_TIME_SPENT_FIELD_ID}}",
+        # The status's name: a solved ticket's SLA clock stops.
+        "status": "{{ticket.status}}",
     },
     "updated_by": "{{current_user.email}}",
 }
@@ -122,6 +125,7 @@ def _event_webhook(body: dict[str, Any], tenant: Tenant, delivery: str) -> Ticke
         comment=_comment(event.get("comment")) if kind == "comment.created" else None,
         changes=(name.removeprefix("ticket."),) if kind == "ticket.updated" else (),
         partial=True,  # no requester email, no custom fields: see the module docstring
+        resolved=zendesk_resolved(detail.get("status")),
     )
 
 
@@ -184,6 +188,7 @@ def _trigger_webhook(body: dict[str, Any], tenant: Tenant, delivery: str) -> Tic
         ticket=ticket,
         actor=updated_by if isinstance(updated_by, str) and updated_by else None,
         worklog=Worklog(ZENDESK_TOTAL, int(total)) if total is not None else None,
+        resolved=zendesk_resolved(text("status")),
     )
 
 

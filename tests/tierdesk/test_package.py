@@ -197,6 +197,7 @@ SAMPLES = {
     "ticket.requester.email": "alice@acme.example",
     "ticket.organization.id": "360001",
     "ticket.priority": "Urgent",
+    "ticket.status": "Open",
     "ticket.ticket_field_SEVERITY_FIELD_ID": "1",
     "ticket.ticket_field_PRODUCT_FIELD_ID": "jira-software",
     "ticket.ticket_field_ENVIRONMENT_FIELD_ID": "production",

@@ -288,6 +288,7 @@ PLACEHOLDERS = {
     "ticket.requester.email": "alice@acme.example",
     "ticket.organization.id": "360001",
     "ticket.priority": "Urgent",
+    "ticket.status": "Open",
     "ticket.ticket_field_360000123": "sev_1",
     "ticket.ticket_field_360000124": "jira_software",
     "current_user.email": "agent@acme.example",

@@ -196,6 +196,7 @@ def trigger(
         "environment": "production",
         "category": "",  # a blank placeholder
         "time_spent": "",
+        "status": "Open",
     }
     doc["updated_by"] = updated_by or requester
     assert set(doc["ticket"]) == set(TRIGGER_BODY["ticket"])  # every placeholder filled

@@ -307,3 +307,50 @@ def test_a_clock_that_changed_after_the_sweep_read_it_is_left_alone(rig: Rig) ->
     assert rig.stage("901") == ("at_risk", 0)
     queued = [e.ticket for e in rig.store.events(limit=100) if e.kind == "sla.changed"]
     assert queued == ["901"]
+
+
+def status_change(ticket_id: str, at: str, status: str) -> TicketEvent:
+    """A Zendesk ``ticket.status_changed`` event webhook, as normalised (partial)."""
+    return TicketEvent(
+        tenant=TENANT.id,
+        vendor="zendesk",
+        event_id=f"st-{ticket_id}-{at}-{status}",
+        kind="ticket.updated",
+        ticket_id=ticket_id,
+        ticket_key=ticket_id,
+        occurred_at=z(at),
+        actor="agent-7",
+        changes=("status_changed",),
+        partial=True,
+        resolved=status in ("SOLVED", "CLOSED"),
+    )
+
+
+def test_a_solved_ticket_stops_its_clock_and_a_reopened_one_runs_again(rig: Rig) -> None:
+    rig.deliver(globex("2026-03-04T10:00:00Z"))
+    # Solved without a public reply (a duplicate, say): no sweep may escalate it.
+    rig.at("2026-03-04T10:20:00Z").deliver(status_change("900", "2026-03-04T10:20:00Z", "SOLVED"))
+    clock = rig.store.sla_clock(TENANT.id, "900")
+    assert clock is not None and clock.closed and clock.next_check_us is None
+    calls = len(rig.writes.calls)
+    assert rig.at("2026-03-05T10:00:00Z").sweep() == 0
+    assert len(rig.writes.calls) == calls
+    assert rig.stage() == ("on_track", 0)
+
+    # Reopened a day later: the next sweep moves the clock to where it stands (two
+    # breach steps past) and the ticket shows it.
+    rig.deliver(status_change("900", "2026-03-05T10:00:00Z", "OPEN"))
+    clock = rig.store.sla_clock(TENANT.id, "900")
+    assert clock is not None and not clock.closed
+    assert rig.sweep() == 1
+    assert rig.stage() == ("breached", 2)
+    assert rig.writes.calls[-1][2].escalation_level == "Head of Customer Experience"
+
+
+def test_a_solved_snapshot_stops_the_clock_too(rig: Rig) -> None:
+    rig.deliver(globex("2026-03-04T10:00:00Z"))
+    solved = replace(globex("2026-03-04T10:00:00Z"), event_id="solved", resolved=True)
+    rig.at("2026-03-04T10:30:00Z").deliver(replace(solved, occurred_at=z("2026-03-04T10:30:00Z")))
+    clock = rig.store.sla_clock(TENANT.id, "900")
+    assert clock is not None and clock.closed and clock.next_check_us is None
+    assert rig.at("2026-03-09T00:00:00Z").sweep() == 0

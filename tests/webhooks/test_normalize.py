@@ -124,6 +124,7 @@ def test_zendesk_ticket_created_every_field() -> None:
         ),
         actor="zendesk-user:8447388090494",
         partial=True,  # an event webhook: no requester email, no custom fields
+        resolved=False,  # "status": "OPEN"
     )
 
 
@@ -578,6 +579,7 @@ def test_jira_comment_created_has_no_ticket_state() -> None:
         ticket=None,  # the issue in a comment event has no "created": nothing to decide on
         actor="5a1b0e47748e770ed11f338c",  # no "user": the comment author's accountId
         comment=Comment("10000", public=True, author="5a1b0e47748e770ed11f338c"),
+        resolved=False,  # status category "new" (To Do)
     )
 
 
@@ -826,6 +828,7 @@ def test_ticket_event_json_shape() -> None:
         "worklog": {"id": "10066", "seconds": 144000},
         "changes": [],
         "partial": False,
+        "resolved": None,  # a worklog event names no status
     }
     # Non-ASCII (however it is escaped) comes back as it was.
     doc = jira("jira-issue_created_with_unicode.json")
@@ -865,3 +868,36 @@ def test_zendesk_comment_says_whether_staff_wrote_it(
     doc["event"] = {"comment": {"id": 9001, "is_public": True, "author": author}}
     event = normalized(zendesk.normalize(doc, ZENDESK, ""))
     assert event.comment is not None and event.comment.by_agent is by_agent
+
+
+@pytest.mark.parametrize(
+    ("status", "resolved"),
+    [
+        ("SOLVED", True),
+        ("CLOSED", True),
+        ("Solved", True),  # the trigger placeholder's spelling
+        ("OPEN", False),
+        ("PENDING", False),
+        ("HOLD", False),
+        ("Waiting for parts", None),  # a custom status's name says nothing
+        (None, None),
+    ],
+)
+def test_zendesk_status_says_whether_the_ticket_is_solved(
+    status: str | None, resolved: bool | None
+) -> None:
+    doc = zd("dust-event-webhook-ticket.status_changed.json")
+    if status is None:
+        del doc["detail"]["status"]
+    else:
+        doc["detail"]["status"] = status
+    assert normalized(zendesk.normalize(doc, ZENDESK, "")).resolved is resolved
+
+
+@pytest.mark.parametrize(
+    ("category", "resolved"), [("done", True), ("indeterminate", False), ("new", False)]
+)
+def test_jira_status_category_says_whether_the_issue_is_done(category: str, resolved: bool) -> None:
+    doc = jira("jira-issue_updated__status.json")
+    doc["issue"]["fields"]["status"]["statusCategory"]["key"] = category
+    assert normalized(jsm.normalize(doc, JSM, "atl-9")).resolved is resolved
