@@ -341,7 +341,7 @@ class SqliteStore(SqliteFile):
         rows = self._read(
             "SELECT 1 FROM inbox AS o INDEXED BY inbox_ticket, inbox AS me"
             " WHERE me.id = ? AND o.tenant = me.tenant AND o.ticket = me.ticket"
-            f" AND o.id <> me.id AND o.state = 'done' AND {_NEWER} LIMIT 1",
+            f" AND o.id <> me.id AND o.state = 'done' AND o.decidable = 1 AND {_NEWER} LIMIT 1",
             (claimed.id,),
         )
         return bool(rows)
