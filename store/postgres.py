@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 
@@ -230,7 +230,8 @@ _CLAIM_TRIES = 8
 
 
 def masked_url(url: str) -> str:
-    """The URL with any password (in the authority or as a parameter) replaced by ***."""
+    """The URL with any password (in the authority or as a parameter) replaced by ***;
+    the rest exactly as given."""
     try:
         parts = urlsplit(url)
         netloc = parts.netloc
@@ -238,16 +239,15 @@ def masked_url(url: str) -> str:
             userinfo, _, hostport = netloc.rpartition("@")
             user, sep, _password = userinfo.partition(":")
             netloc = f"{user}:***@{hostport}" if sep else netloc
-        query = parts.query
-        if query:
-            pairs = parse_qsl(query, keep_blank_values=True)
-            query = urlencode(
-                [(k, "***" if k.lower() in ("password", "passfile") else v) for k, v in pairs],
-                safe="*",
-            )
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        query = "&".join(
+            f"{key}=***" if key.strip().lower() == "password" else pair
+            for pair in parts.query.split("&")
+            for key in [pair.partition("=")[0]]
+        )
     except ValueError:
         return "postgresql://***"  # unparseable: show nothing of it
+    shown = f"{parts.scheme}://{netloc}{parts.path}"
+    return shown + (f"?{query}" if parts.query else "")
 
 
 def _insert_values(event: NewEvent, now: float, hold_s: float) -> tuple[object, ...]:
