@@ -128,7 +128,7 @@ CREATE TABLE IF NOT EXISTS sla (
 );
 CREATE INDEX IF NOT EXISTS sla_next ON sla (next_check_us) WHERE next_check_us IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sla_created ON sla (created_us);
-CREATE INDEX IF NOT EXISTS sla_account ON sla (tenant, account) WHERE responded_us IS NULL;
+CREATE INDEX IF NOT EXISTS sla_account_open ON sla (tenant, account) WHERE NOT closed;
 
 CREATE TABLE IF NOT EXISTS leases (
     role   TEXT PRIMARY KEY,
@@ -649,10 +649,18 @@ class PostgresStore:
             raise self._error("cannot advance SLA clocks", exc) from exc
         return len(applied)
 
+    def comments(self, tenant: str, ticket: str) -> list[str]:
+        rows = self._read(
+            "SELECT normalized FROM inbox WHERE tenant = %s AND ticket = %s"
+            " AND kind = 'comment.created' AND state = 'done' ORDER BY occurred_at, id",
+            (tenant, ticket),
+        )
+        return [bytes(row[0]).decode("utf-8") for row in rows]
+
     def waiting(self, tenant: str, account: str) -> list[SlaClock]:
         rows = self._read(
             f"SELECT {SLA_COLUMNS} FROM sla WHERE tenant = %s AND account = %s"
-            " AND responded_us IS NULL ORDER BY created_us",
+            " AND NOT closed ORDER BY created_us",
             (tenant, account),
         )
         return [_sla_row(row) for row in rows]

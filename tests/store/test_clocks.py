@@ -65,7 +65,7 @@ def test_a_clock_stored_with_a_completion_reads_back_equal(store: Store) -> None
     clock = sla(
         responded_us=None,
         margin_us=-1,
-        opened_used_s=3_600,
+        opened_left_s=3_600,
         steps_us=(C0, C0 + 1, 2**62),  # exact to the microsecond, far future included
         levels=("at_risk", "breached", "escalated"),
     )
@@ -185,14 +185,15 @@ def test_advance_twice_with_the_same_reading_applies_once(store: Store) -> None:
 # -- waiting and clocks ---------------------------------------------------------------
 
 
-def test_waiting_is_the_accounts_unanswered_tickets_oldest_first(store: Store) -> None:
+def test_waiting_is_the_accounts_open_tickets_oldest_first(store: Store) -> None:
     record(store, sla("new", created=20))
     record(store, sla("old", created=10))
-    record(store, sla("answered", created=5, responded_us=C0 + 6, stage="met"))
+    record(store, sla("answered", created=5, responded_us=C0 + 6, stage="met"))  # still open
+    record(store, sla("solved", created=4, responded_us=C0 + 6, stage="met", closed=True))
     record(store, sla("other-acct", created=1, account="acct-2"))
     record(store, sla("no-acct", created=2, account=None))
     record(store, sla("other-tenant", tenant="globex", created=3))
-    assert [c.ticket for c in store.waiting("acme", "acct-1")] == ["old", "new"]
+    assert [c.ticket for c in store.waiting("acme", "acct-1")] == ["answered", "old", "new"]
     assert [c.ticket for c in store.waiting("globex", "acct-1")] == ["other-tenant"]
     assert store.waiting("acme", "acct-9") == []
 
@@ -256,3 +257,29 @@ def test_lead_raced_by_many_threads_goes_to_one(backend: Backend) -> None:
     with ThreadPoolExecutor(8) as pool:
         won = list(pool.map(contend, range(8)))
     assert won.count(True) == 1
+
+
+# -- comments -------------------------------------------------------------------------
+
+
+def test_comments_are_the_tickets_done_comment_events_oldest_snapshot_first(store: Store) -> None:
+    def comment(event_id: str, occurred_at: float, ticket: str = "T-1") -> NewEvent:
+        made = new_event(event_id=event_id, ticket=ticket, kind="comment.created")
+        return replace(made, occurred_at=occurred_at, normalized=f'{{"c":"{event_id}\u0000é"}}')
+
+    for event in (
+        comment("late", 20.0),
+        comment("early", 10.0),
+        comment("other-ticket", 5.0, ticket="T-2"),
+        new_event(event_id="update", kind="ticket.updated"),
+        comment("dead", 1.0),
+    ):
+        assert store.put(event, T0)
+        claimed = claim(store)
+        if claimed.event_id == "dead":
+            store.fail(claimed, "boom", T0, None)
+        else:
+            store.complete(claimed, AuditRecord("recorded"), T0)
+    assert store.put(comment("waiting", 0.0), T0)  # not processed yet
+    assert store.comments("acme", "T-1") == ['{"c":"early\u0000é"}', '{"c":"late\u0000é"}']
+    assert store.comments("globex", "T-1") == []
