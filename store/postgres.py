@@ -123,7 +123,7 @@ CREATE TABLE IF NOT EXISTS sla (
     responded_us  BIGINT,
     margin_us     BIGINT,
     closed        BOOLEAN NOT NULL DEFAULT FALSE,
-    opened_used_s BIGINT,
+    opened_left_s BIGINT,
     PRIMARY KEY (tenant, ticket)
 );
 CREATE INDEX IF NOT EXISTS sla_next ON sla (next_check_us) WHERE next_check_us IS NOT NULL;
@@ -162,7 +162,7 @@ _SLA_NAMES = (
     "responded_us",
     "margin_us",
     "closed",
-    "opened_used_s",
+    "opened_left_s",
 )
 SLA_COLUMNS = ", ".join(_SLA_NAMES)
 _SLA_UPSERT = (
@@ -289,7 +289,7 @@ def sla_values(clock: SlaClock) -> tuple[object, ...]:
         clock.responded_us,
         clock.margin_us,
         clock.closed,
-        clock.opened_used_s,
+        clock.opened_left_s,
     )
 
 
@@ -533,7 +533,7 @@ class PostgresStore:
         rows = self._read(
             "SELECT 1 FROM inbox AS o, inbox AS me"
             " WHERE me.id = %s AND o.tenant = me.tenant AND o.ticket = me.ticket"
-            f" AND o.id <> me.id AND o.state = 'done' AND {_NEWER} LIMIT 1",
+            f" AND o.id <> me.id AND o.state = 'done' AND o.decidable AND {_NEWER} LIMIT 1",
             (claimed.id,),
         )
         return bool(rows)

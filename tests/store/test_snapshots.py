@@ -91,6 +91,17 @@ def test_superseded_when_a_newer_snapshot_is_done(
     assert store.superseded(again) is stale
 
 
+def test_only_a_whole_snapshot_supersedes(store: Store) -> None:
+    # A comment or follow-up done later carries no ticket state: it never makes an
+    # agent's edit stale.
+    assert store.put(snapshot("a", 10.0), T0)
+    assert store.put(snapshot("b", 11.0, decidable=False), T0)
+    first = claim(store)
+    complete(store, first)
+    complete(store, claim(store))
+    assert store.superseded(_replayed(store, "a")) is False
+
+
 def test_superseded_ignores_other_tickets_and_ticketless_events(store: Store) -> None:
     assert store.put(snapshot("a", 1.0, ticket=""), T0)
     assert store.put(snapshot("b", 2.0, ticket="T-2"), T0)
