@@ -85,7 +85,7 @@ def note(decision: Decision, previous: dict[str, Any] | None = None) -> str:
     ]
     if decision.sla:
         sla = f"SLA: {decision.sla.replace('_', ' ')}"
-        if decision.escalation_level and decision.sla in ("breached", "missed"):
+        if decision.escalated:
             sla += f", escalated to {decision.escalation_level}"
         if decision.first_response:
             sla += f"; {decision.first_response.describe()}"

@@ -76,6 +76,12 @@ class Decision:
     first_response: FirstResponse | None = None
 
     @property
+    def escalated(self) -> bool:
+        """Raised past the first escalation level by a breach (RULES.md §3)."""
+        levels = self.milestones.levels if self.milestones else ()
+        return bool(levels) and self.escalation_level not in (None, levels[0])
+
+    @property
     def explanation(self) -> tuple[str, ...]:
         return tuple(str(line) for line in self.because)
 
@@ -141,8 +147,9 @@ def followed(
         raw.append("sla_breached")
         if status.stage == BREACHED:
             lines.append(Line("breached: no first response by {}", (Utc(m.due),)))
-        if status.level and m.levels:
-            raw.append(f"escalation_{min(status.level, len(m.levels) - 1) + 1}")
+        reached = min(status.level, len(m.levels) - 1) if m.levels else 0
+        if reached:  # a tier with one level has nowhere to escalate to
+            raw.append(f"escalation_{reached + 1}")
             lines.append(Line("escalated to {} after {} breach step(s)", (level, status.level)))
     if status.stage in (MET, MISSED):
         raw.append("first_response_met" if status.stage == MET else "first_response_missed")
@@ -174,7 +181,7 @@ def decide(
     now: datetime,
     *,
     hours_used: Mapping[str, int] | None = None,
-    hours_used_at_open: Mapping[str, int] | None = None,
+    hours_left_at_open: Mapping[str, int] | None = None,
 ) -> Decision:
     """Decide tier, severity, SLA due time, contact validity, coverage and routing.
 
@@ -183,9 +190,11 @@ def decide(
     Raises `TicketError` for values the mappings do not know (severity, product…).
     ``hours_used``: seconds each pay-as-you-go account has used, from the hours ledger
     (it starts from the mappings' ``hours_used``); an account not in it is taken as the
-    mappings say. ``hours_used_at_open``: what it had used when the ticket was first
-    decided. Entitlement is judged on that (RULES.md §3: an exhausted account's *new*
-    tickets fall back; an open ticket keeps its tier and shows the flags of now).
+    mappings say. ``hours_left_at_open``: the seconds it had left when the ticket was
+    first decided. Entitlement is judged on that (RULES.md §3: an exhausted account's
+    *new* tickets fall back; an open ticket keeps its tier and shows the flags of now);
+    an account not in it is judged on its balance now (a ticket decided for the first
+    time is new now).
     """
     trail = Trail()
     severity = _severity(ticket, mappings, trail)
@@ -202,7 +211,7 @@ def decide(
         account = match.account
         trail.say("account {} ({}) matched by {}", account.id, account.name, match.how)
         used = (hours_used or {}).get(account.id)
-        at_open = (hours_used_at_open or {}).get(account.id, used)
+        at_open = (hours_left_at_open or {}).get(account.id)
         choice = _choose_tier(
             ticket, match, mappings, severity, product, category, now, trail, used, at_open
         )
@@ -338,7 +347,7 @@ def _choose_tier(
     now: datetime,
     trail: Trail,
     used_s: int | None = None,
-    used_at_open_s: int | None = None,
+    left_at_open_s: int | None = None,
 ) -> _Choice:
     account = match.account
     opened_on = ticket.created_at.astimezone(zone(account.timezone)).date()
@@ -365,11 +374,10 @@ def _choose_tier(
         if tier.hours:
             bal = balance(sub, today, tier.low_balance_fraction, used_s=used_s)
             hours = hours or bal
-            opened = balance(sub, today, tier.low_balance_fraction, used_s=used_at_open_s)
-            if opened.exhausted:
-                failures.append(
-                    ("hours_exhausted", f"no hours left ({opened.balance_s / 3600:.2f} h)")
-                )
+            # Entitled when first decided: the hours left then (or now, the first time).
+            left_s = bal.balance_s if left_at_open_s is None else left_at_open_s
+            if left_s <= 0:
+                failures.append(("hours_exhausted", f"no hours left ({left_s / 3600:.2f} h)"))
             elif bal.exhausted and not failures:
                 trail.reason(
                     "hours_exhausted",

@@ -103,9 +103,9 @@ class SlaClock:
     responded_us: int | None = None
     margin_us: int | None = None  # business time to spare (met) or missed by
     closed: bool = False
-    # Pay-as-you-go: the account's hours used when the ticket was first decided (its
-    # entitlement is judged on that: RULES.md §3).
-    opened_used_s: int | None = None
+    # Pay-as-you-go: the seconds the account had left when the ticket was first decided
+    # (its entitlement is judged on that: RULES.md §3).
+    opened_left_s: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,9 +190,14 @@ class Store(Protocol):
         many were applied."""
         ...
 
+    def comments(self, tenant: str, ticket: str) -> list[str]:
+        """The ticket's comment events already processed (TicketEvent JSON), oldest
+        first: a first response may have been given before the ticket was decided."""
+        ...
+
     def waiting(self, tenant: str, account: str) -> list[SlaClock]:
-        """The account's tickets still waiting for a first response: the open tickets
-        an hours balance's new flags must reach."""
+        """The account's open (not solved) tickets: those an hours balance's new flags
+        must reach."""
         ...
 
     def clocks(self, since_us: int, until_us: int) -> Iterator[SlaClock]:

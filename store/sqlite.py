@@ -109,13 +109,13 @@ CREATE TABLE IF NOT EXISTS sla (
     responded_us  INTEGER,
     margin_us     INTEGER,
     closed        INTEGER NOT NULL DEFAULT 0,
-    opened_used_s INTEGER,
+    opened_left_s INTEGER,
     PRIMARY KEY (tenant, ticket)
 );
 -- A sweep reads only the clocks whose stage changes now: the rest cost nothing.
 CREATE INDEX IF NOT EXISTS sla_next ON sla (next_check_us) WHERE next_check_us IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sla_created ON sla (created_us);
-CREATE INDEX IF NOT EXISTS sla_account ON sla (tenant, account) WHERE responded_us IS NULL;
+CREATE INDEX IF NOT EXISTS sla_account_open ON sla (tenant, account) WHERE closed = 0;
 
 CREATE TABLE IF NOT EXISTS leases (
     role   TEXT PRIMARY KEY,
@@ -127,7 +127,7 @@ CREATE TABLE IF NOT EXISTS leases (
 SLA_COLUMNS = (
     "tenant, ticket, ticket_key, vendor, account, tier, calendar, requester, created_us,"
     " at_risk_us, due_us, steps_us, levels, stage, level, next_check_us, snapshot,"
-    " responded_us, margin_us, closed, opened_used_s"
+    " responded_us, margin_us, closed, opened_left_s"
 )
 # Public for bench/sweep.py's bulk setup, which writes the rows `complete` writes.
 _ADVANCE = (
@@ -485,10 +485,19 @@ class SqliteStore(SqliteFile):
             raise StoreError(f"{self.path}: cannot advance SLA clocks: {exc}") from exc
         return len(applied)
 
+    def comments(self, tenant: str, ticket: str) -> list[str]:
+        rows = self._read(
+            "SELECT normalized FROM inbox INDEXED BY inbox_ticket WHERE tenant = ? AND"
+            " ticket = ? AND kind = 'comment.created' AND state = 'done'"
+            " ORDER BY occurred_at, id",
+            (tenant, ticket),
+        )
+        return [str(row[0]) for row in rows]
+
     def waiting(self, tenant: str, account: str) -> list[SlaClock]:
         rows = self._read(
             f"SELECT {SLA_COLUMNS} FROM sla WHERE tenant = ? AND account = ?"
-            " AND responded_us IS NULL ORDER BY created_us",
+            " AND closed = 0 ORDER BY created_us",
             (tenant, account),
         )
         return [_sla_row(row) for row in rows]
@@ -543,7 +552,7 @@ def sla_values(clock: SlaClock) -> tuple[object, ...]:
         clock.responded_us,
         clock.margin_us,
         int(clock.closed),
-        clock.opened_used_s,
+        clock.opened_left_s,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from entitlements.calendars import from_us, to_us
+from entitlements.calendars import Calendar, from_us, to_us
 from entitlements.decide import Decision
 from entitlements.rulebook import Rulebook
 from entitlements.sla import (
@@ -86,17 +86,21 @@ def track(
     previous: SlaClock | None,
     now: datetime,
     snapshot: str,
-    used_s: int | None = None,
+    rulebook: Rulebook,
 ) -> SlaClock | None:
     """The ticket's clock after this decision. A re-decision (severity raised, another
     requester) replaces the milestones — always counted from the ticket's creation —
-    and keeps a first response already recorded."""
+    and keeps a first response already recorded, measured against the new due time."""
     m = decision.milestones
     if m is None:  # not covered: no target to follow
         if previous is None:
             return None
         return replace(previous, stage="not_covered", next_check_us=None, snapshot=snapshot)
     responded = from_us(previous.responded_us) if previous and previous.responded_us else None
+    margin_us = None
+    if responded is not None:
+        margin = first_response(calendar_of(decision, rulebook), m, responded).margin
+        margin_us = margin // timedelta(microseconds=1)
     status = status_at(m, now, responded)
     closed = event.resolved if event.resolved is not None else bool(previous and previous.closed)
     upcoming = None if closed else next_change(m, status)
@@ -121,8 +125,11 @@ def track(
         next_check_us=to_us(upcoming) if upcoming else None,
         snapshot=snapshot,
         responded_us=previous.responded_us if previous else None,
-        margin_us=previous.margin_us if previous else None,
-        opened_used_s=previous.opened_used_s if previous else used_s,
+        margin_us=margin_us,
+        # Kept from the first decision: later ones judge entitlement by it.
+        opened_left_s=previous.opened_left_s
+        if previous
+        else (decision.hours.balance_s if decision.hours else None),
         closed=closed,
     )
 
@@ -135,6 +142,11 @@ def resolved(clock: SlaClock, closed: bool, now: datetime) -> SlaClock:
         return replace(clock, closed=True, next_check_us=None)
     waiting = clock.responded_us is None
     return replace(clock, closed=False, next_check_us=to_us(now) if waiting else None)
+
+
+def calendar_of(decision: Decision, rulebook: Rulebook) -> Calendar:
+    account = rulebook.account(decision.account) if decision.account else None
+    return rulebook.calendar(decision.calendar or "24x7", account)
 
 
 def counts_as_first_response(event: TicketEvent, clock: SlaClock, api_user: str) -> str | None:

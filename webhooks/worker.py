@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from entitlements.calendars import from_us
 from entitlements.decide import decide, followed
 from entitlements.errors import EntitlementError
 from entitlements.ledger import hours_subscriptions, low_fraction
@@ -197,11 +198,14 @@ class Worker:
         self, claimed: Claimed, event: TicketEvent, hours: LedgerChange | None
     ) -> tuple[NewEvent, ...]:
         """When time was logged, the open tickets of the account must show its hours
-        flags (low, exhausted): each waiting ticket is decided again. Worked out from
-        the balance as it stands, not from what this event changed, so that a replay
-        after a crash wakes the same tickets (the inbox drops the repeats)."""
-        if self.ledger is None or event.kind in FOLLOW_UPS:
+        flags (ok, low, exhausted): each one that shows another status than the balance
+        has now is decided again. Worked out from the balance and from what was last
+        written, not from what this event changed, so that a replay after a crash wakes
+        the same tickets (the inbox drops the repeats)."""
+        tenant = self.settings.tenants.get(event.tenant)
+        if self.ledger is None or event.kind in FOLLOW_UPS or tenant is None:
             return ()
+        writer = self._writeback(tenant).name
         accounts = {c.account for c in hours.accounts} if hours else set()
         if event.worklog is not None:
             accounts.add(self.ledger.account_of(event.tenant, event.ticket_id) or "")
@@ -212,12 +216,18 @@ class Worker:
             if account is None or not hours_subscriptions(account, rulebook):
                 continue
             flags = self.ledger.balance(account_id, low_fraction(account, rulebook))
-            stamp = f"hours:{flags.status}:{flags.purchased_s}"
+            stamp = f"hours:{flags.status}:{flags.purchased_s}:{flags.used_s}"
             follow.extend(
                 follow_up(clock, HOURS_CHANGED, stamp, event.occurred_at)
                 for clock in self.store.waiting(event.tenant, account_id)
+                if self._shown_hours(event.tenant, clock.ticket, writer) != flags.status
             )
         return tuple(follow)
+
+    def _shown_hours(self, tenant: str, ticket: str, writer: str) -> object:
+        """The hours status tierdesk last wrote on the ticket (None: never written)."""
+        last = self.store.last_written(tenant, ticket, writer)
+        return json.loads(last).get("hours") if last else None
 
     def _record_time(self, event: TicketEvent) -> LedgerChange | None:
         """The hours ledger: time logged, and which account a ticket belongs to. Before
@@ -233,6 +243,20 @@ class Worker:
             return record_time(self.ledger, event, rulebook, now)
         except EntitlementError as exc:  # LedgerError: a negative time, a naive instant
             raise _PermanentError(f"hours ledger: {exc}") from None
+
+    def _answered_before(
+        self, claimed: Claimed, tenant: Tenant, clock: SlaClock, rulebook: Rulebook
+    ) -> SlaClock:
+        """A new clock, with the first response an agent gave before the ticket was first
+        decided (its first decision dead-lettered and replayed, or delivered late): the
+        comment was recorded then, and counts now."""
+        for text in self.store.comments(claimed.tenant, claimed.ticket):
+            comment = TicketEvent.from_json(text)
+            if comment.occurred_at < from_us(clock.created_us):
+                continue
+            if counts_as_first_response(comment, clock, tenant.email) is None:
+                return responded(clock, rulebook, comment.occurred_at)[0]
+        return clock
 
     def _status_change(self, claimed: Claimed, event: TicketEvent) -> SlaClock | None:
         """The ticket's clock, stopped or restarted, when this event changes whether the
@@ -297,13 +321,15 @@ class Worker:
         account, used_s = self._hours_used(ticket, rulebook)
         used = {account: used_s} if account and used_s is not None else None
         at_open = None
-        if used and previous is not None and previous.opened_used_s is not None:
-            at_open = {account: previous.opened_used_s}
+        if used and previous is not None and previous.opened_left_s is not None:
+            at_open = {account: previous.opened_left_s}
         try:
-            decision = decide(ticket, rulebook, now, hours_used=used, hours_used_at_open=at_open)
+            decision = decide(ticket, rulebook, now, hours_used=used, hours_left_at_open=at_open)
         except EntitlementError as exc:
             raise _PermanentError(f"undecidable: {exc}") from None
-        clock = track(event, decision, previous, now, snapshot, used_s)
+        clock = track(event, decision, previous, now, snapshot, rulebook)
+        if clock is not None and previous is None:
+            clock = self._answered_before(claimed, tenant, clock, rulebook)
         if clock is not None:
             decision = followed(decision, status_of(clock), response_of(clock), rulebook.tag_prefix)
         writer = self._writeback(tenant)

@@ -602,8 +602,11 @@ def test_an_escalation_writes_the_level_its_group_and_a_note(
     zendesk = ZendeskTickets(client, fields, PREFIX)
     before = decision()
     assert before.milestones is not None
-    escalated = followed(before, Status("breached", 1), None, PREFIX)
-    escalated = replace(escalated, escalation_level="Director of Support")
+    # Premier has no escalation levels; these are 24/7 SaaS's (RULES.md §3).
+    levels = ("Technical Support Engineer", "Director of Support", "Head of Customer Experience")
+    laddered = replace(before, milestones=replace(before.milestones, levels=levels))
+    escalated = followed(laddered, Status("breached", 1), None, PREFIX)
+    assert escalated.escalation_level == "Director of Support"
     answer_get(rsps, ticket(**showing(before)))
     answer_put(rsps, 200)
 

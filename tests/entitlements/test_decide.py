@@ -621,7 +621,7 @@ def test_an_open_ticket_keeps_its_tier_when_the_hours_run_out_after_it_opened(
         rulebook,
         now,
         hours_used={"hours": 41 * 3600},
-        hours_used_at_open={"hours": 30 * 3600},
+        hours_left_at_open={"hours": 10 * 3600},  # 40 h bought, 30 used when opened
     )
     assert (opened.tier, opened.fallback) == ("payg", False)
     assert "hours_exhausted" in opened.reasons

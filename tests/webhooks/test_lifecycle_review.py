@@ -98,11 +98,6 @@ def test_an_agents_edit_delivered_after_a_sweep_event_is_still_decided(rig: Rig)
     assert rig.writes.calls[-1][2].severity == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a public agent reply processed before the ticket has an SLA clock is recorded as "
-    "'no SLA clock yet' and lost: the ticket later breaches although it was answered",
-)
 def test_a_first_response_before_the_first_decision_is_not_lost(rig: Rig) -> None:
     # The ticket's first decision did not happen (e.g. dead-lettered on a mapping error
     # and replayed later): the agent's reply at 10:20 is processed first.
@@ -122,11 +117,6 @@ def test_a_first_response_before_the_first_decision_is_not_lost(rig: Rig) -> Non
     assert rig.stage() == ("met", 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lifecycle.track keeps the first response's margin_us from the old due time when "
-    "a re-decision moves the due: 'met'/'missed' is recomputed, the margin is not",
-)
 def test_a_redecision_after_the_first_response_measures_it_against_the_new_due(
     rig: Rig,
 ) -> None:
@@ -176,11 +166,6 @@ def test_hours_flags_follow_the_balance_back_and_forth(flow: Flow) -> None:
     assert hours is not None and hours.status == "exhausted"  # today: still "low"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store.waiting() returns only unanswered clocks (responded_us IS NULL): an open, "
-    "answered ticket - where time is logged - never gets the account's hours flags",
-)
 def test_hours_flags_reach_an_open_ticket_already_answered(flow: Flow) -> None:
     flow_deliver(flow, initech_at("701", "2026-09-01T00:01:00Z"))
     flow_deliver(flow, reply("701", "2026-09-01T00:10:00Z"))
