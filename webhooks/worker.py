@@ -216,7 +216,9 @@ class Worker:
             if account is None or not hours_subscriptions(account, rulebook):
                 continue
             flags = self.ledger.balance(account_id, low_fraction(account, rulebook))
-            stamp = f"hours:{flags.status}:{flags.purchased_s}:{flags.used_s}"
+            # Named by the event that moved the balance: its replay wakes nobody twice,
+            # and a balance that comes back to an earlier figure wakes them again.
+            stamp = f"hours:{flags.status}:{claimed.id}"
             follow.extend(
                 follow_up(clock, HOURS_CHANGED, stamp, event.occurred_at)
                 for clock in self.store.waiting(event.tenant, account_id)

@@ -141,11 +141,6 @@ def test_a_redecision_after_the_first_response_measures_it_against_the_new_due(
     assert response.describe() == "first response target missed by 1h of business time"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker._wake's follow-up id 'ticket:hours:<status>:<purchased>' repeats when the "
-    "balance returns to an earlier status: the inbox drops it and the flag goes stale",
-)
 def test_hours_flags_follow_the_balance_back_and_forth(flow: Flow) -> None:
     flow_deliver(flow, initech_at("701", "2026-09-01T00:01:00Z"))  # 3 h of 40 left: low
     assert flow.last("701").hours is not None
