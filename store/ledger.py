@@ -427,6 +427,13 @@ def _purchase_args(purchase: Purchase) -> dict[str, object]:
     }
 
 
+def has_ledger(url: str) -> bool:
+    """Whether the database ``url`` names can hold the hours ledger (SQLite only, in
+    this version)."""
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    return scheme in ("", "sqlite")
+
+
 def open_ledger(url: str) -> SqliteLedger:
     """The ledger in the database ``url`` names (the same value as `store.open_store`)."""
     scheme = url.partition("://")[0].lower() if "://" in url else ""

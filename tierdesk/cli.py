@@ -182,7 +182,7 @@ def worker(threads: int, sweep_every: float) -> None:
 
     Besides the inbox, one of the running workers sweeps the SLA clocks: tickets at risk,
     breached or due for escalation get their write-back queued."""
-    from store.ledger import open_ledger  # noqa: PLC0415
+    from store.ledger import has_ledger, open_ledger  # noqa: PLC0415
     from webhooks.connectors import Connectors  # noqa: PLC0415
     from webhooks.live_mappings import LiveMappings  # noqa: PLC0415
     from webhooks.sweep import Sweeper  # noqa: PLC0415
@@ -193,10 +193,16 @@ def worker(threads: int, sweep_every: float) -> None:
     store = store_or_fail(settings, existing=False)
     mappings = LiveMappings(settings.mappings_dir)
     connectors = Connectors(mappings)  # one HTTP client and budget per tenant, all threads
-    try:
-        ledger = open_ledger(settings.database)  # per-thread connections: one for all
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
+    ledger = None
+    if has_ledger(settings.database):
+        try:
+            ledger = open_ledger(settings.database)  # per-thread connections: one for all
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from None
+    else:  # PostgreSQL: the inbox, audit and SLA clocks, but no hours ledger yet
+        logging.getLogger("tierdesk").warning(
+            "no hours ledger on this database: pay-as-you-go balances come from the mappings"
+        )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         # Event.set() takes a lock the interrupted main thread may hold (inside

@@ -6,7 +6,7 @@ are wrapped so that no repr, log line or error shows them.
 |---|---|
 | ``TIERDESK_CONFIG`` | a TOML file (below) |
 | ``TIERDESK_MAPPINGS`` | mappings directory (default: the bundled mappings) |
-| ``TIERDESK_DATABASE`` | SQLite file path (default ``tierdesk.sqlite3``) |
+| ``TIERDESK_DATABASE``, ``DATABASE_URL`` | SQLite path (``tierdesk.sqlite3``) or postgresql://… |
 | ``TIERDESK_API_TOKEN`` | bearer token for ``/api/*`` |
 | ``TIERDESK_LEASE_SECONDS``, ``TIERDESK_MAX_ATTEMPTS`` | worker lease and retries |
 | ``TIERDESK_TENANTS`` | ``id=vendor,…``: tenants without a config file |
@@ -254,7 +254,10 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     mappings = env.get("TIERDESK_MAPPINGS") or file.get("mappings")
     return Settings(
         mappings_dir=Path(mappings) if mappings else None,
-        database=env.get("TIERDESK_DATABASE") or file.get("database") or "tierdesk.sqlite3",
+        database=env.get("TIERDESK_DATABASE")
+        or env.get("DATABASE_URL")  # the name platforms (and DESIGN.md) give it
+        or file.get("database")
+        or "tierdesk.sqlite3",
         api_token=secret_from(env, "TIERDESK_API_TOKEN"),
         tenants=_tenants(env, file.get("tenants", {})),
         lease_s=_number(env, file, "TIERDESK_LEASE_SECONDS", "lease_seconds", 30.0),

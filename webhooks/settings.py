@@ -68,7 +68,8 @@ class Tenant:
 @dataclass(frozen=True, slots=True)
 class Settings:
     mappings_dir: Path | None = None  # None: the bundled mappings
-    database: str = "tierdesk.sqlite3"  # a SQLite path, or postgresql://…
+    # A SQLite path, or postgresql://… (which may carry a password: never in the repr).
+    database: str = field(default="tierdesk.sqlite3", repr=False)
     api_token: Secret | None = None  # for /api/*; without one only loopback may call
     max_body_bytes: int = 1024 * 1024
     tenants: dict[str, Tenant] = field(default_factory=dict)

@@ -570,3 +570,19 @@ def test_an_interrupted_atomic_write_leaves_the_old_file_whole(
 
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_database_url_is_an_alias_and_its_password_is_never_shown() -> None:
+    url = "postgresql://tierdesk:s3cr3t-pw@db.internal:5432/tierdesk"
+    settings = settings_from_env({"DATABASE_URL": url})
+    assert settings.database == url
+    assert "s3cr3t-pw" not in repr(settings)
+    # TIERDESK_DATABASE wins when both are set.
+    assert settings_from_env({"DATABASE_URL": url, "TIERDESK_DATABASE": "x.db"}).database == "x.db"
+
+
+def test_only_sqlite_holds_the_hours_ledger() -> None:
+    from store.ledger import has_ledger
+
+    assert has_ledger("tierdesk.sqlite3") and has_ledger("sqlite:///var/lib/t.db")
+    assert not has_ledger("postgresql://u@h/db")
