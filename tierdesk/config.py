@@ -68,8 +68,9 @@ import os
 import re
 import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -77,14 +78,19 @@ from webhooks.settings import FieldMap, Secret, Settings, Tenant
 
 VENDORS = ("zendesk", "jsm")
 _TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# Keys a secret might be written under in the TOML file, and the variable (suffix) it
+# belongs in instead: refused, naming that variable, never quoting the value.
 _SECRET_KEYS = {
-    "webhook_secret",
-    "webhook_secrets",
-    "api_token",
-    "bearer_token",
-    "password",
-    "token",
-    "secret",
+    "webhook_secret": "WEBHOOK_SECRET",
+    "webhook_secrets": "WEBHOOK_SECRET",
+    "webhook_secret_previous": "WEBHOOK_SECRET_PREVIOUS",
+    "api_token": "API_TOKEN",
+    "bearer_token": "BEARER_TOKEN",
+    "app_token": "APP_TOKEN",
+    "app_token_previous": "APP_TOKEN_PREVIOUS",
+    "password": "API_TOKEN",
+    "token": "API_TOKEN",
+    "secret": "WEBHOOK_SECRET",
 }
 
 
@@ -250,7 +256,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     file: dict[str, Any] = {}
     if env.get("TIERDESK_CONFIG"):
         file = _read_toml(Path(env["TIERDESK_CONFIG"]))
-        _refuse_secrets(file, "the top level", "TIERDESK_API_TOKEN")
+        _refuse_secrets(file, "the top level", lambda suffix: "TIERDESK_API_TOKEN")
     mappings = env.get("TIERDESK_MAPPINGS") or file.get("mappings")
     return Settings(
         mappings_dir=Path(mappings) if mappings else None,
@@ -316,9 +322,7 @@ def _tenants(env: Mapping[str, str], table: Any) -> dict[str, Tenant]:
     for tenant_id, spec in table.items():
         if not isinstance(spec, dict):
             raise ConfigError(f"[tenants.{tenant_id}] must be a table")
-        _refuse_secrets(
-            spec, f"[tenants.{tenant_id}]", tenant_variable(tenant_id, "WEBHOOK_SECRET")
-        )
+        _refuse_secrets(spec, f"[tenants.{tenant_id}]", partial(tenant_variable, tenant_id))
         specs[tenant_id] = dict(spec)
     for item in filter(None, (p.strip() for p in env.get("TIERDESK_TENANTS", "").split(","))):
         tenant_id, _, vendor = item.partition("=")
@@ -326,12 +330,13 @@ def _tenants(env: Mapping[str, str], table: Any) -> dict[str, Tenant]:
     return {tenant_id: _tenant(tenant_id, spec, env) for tenant_id, spec in specs.items()}
 
 
-def _refuse_secrets(table: dict[str, Any], where: str, variable: str) -> None:
-    leaked = _SECRET_KEYS & set(table)
+def _refuse_secrets(table: dict[str, Any], where: str, variable: Callable[[str], str]) -> None:
+    leaked = sorted(set(_SECRET_KEYS) & set(table))
     if leaked:
+        name = variable(_SECRET_KEYS[leaked[0]])
         raise ConfigError(
-            f"{where} {sorted(leaked)[0]}: secrets come from the environment,"
-            f" e.g. {variable} (or {variable}_FILE naming a file)"
+            f"{where} {leaked[0]}: secrets come from the environment,"
+            f" e.g. {name} (or {name}_FILE naming a file)"
         )
 
 

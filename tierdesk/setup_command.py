@@ -325,6 +325,11 @@ class _Run:
         variable = tenant_variable(self.tenant.id, "WEBHOOK_SECRET_FILE")
         where = "wrote the webhook secret to" if wrote else "the webhook secret is in"
         click.echo(f"{where} {self.secret_file} (mode 0600); tell tierdesk:")
+        if wrote and self.tenant.webhook_secrets:
+            # A new webhook has a new secret, and a value in …_WEBHOOK_SECRET would win
+            # over the file: it must go (empty counts as unset).
+            click.echo("  (a new webhook: the secret configured now is the old one's; clear it)")
+            click.echo(f"  {tenant_variable(self.tenant.id, 'WEBHOOK_SECRET')}=")
         click.echo(f"  {variable}={self.secret_file}")
 
     def _record(self, plan: Plan, ids: dict[str, str], triggers: dict[str, str]) -> None:

@@ -223,17 +223,17 @@ def test_every_secret_has_an_env_and_a_file_form(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("key", "value"),
+    ("key", "value", "variable"),
     [
-        ("webhook_secret", f'"{S_CURRENT}"'),
-        ("webhook_secrets", f'["{S_CURRENT}", "{S_PREVIOUS}"]'),
-        ("api_token", f'"{S_API}"'),
-        ("bearer_token", f'"{S_BEARER}"'),
-        ("password", f'"{S_API}"'),
+        ("webhook_secret", f'"{S_CURRENT}"', "WEBHOOK_SECRET"),
+        ("webhook_secrets", f'["{S_CURRENT}", "{S_PREVIOUS}"]', "WEBHOOK_SECRET"),
+        ("api_token", f'"{S_API}"', "API_TOKEN"),
+        ("bearer_token", f'"{S_BEARER}"', "BEARER_TOKEN"),
+        ("password", f'"{S_API}"', "API_TOKEN"),
     ],
 )
 def test_a_secret_in_the_toml_file_is_refused_without_showing_it(
-    tmp_path: Path, key: str, value: str
+    tmp_path: Path, key: str, value: str, variable: str
 ) -> None:
     toml = f'[tenants.acme-zd]\nvendor = "zendesk"\n{key} = {value}\n'
 
@@ -242,7 +242,7 @@ def test_a_secret_in_the_toml_file_is_refused_without_showing_it(
 
     message = str(caught.value)
     assert f"[tenants.acme-zd] {key}: secrets come from the environment" in message
-    assert "TIERDESK_TENANT_ACME_ZD_WEBHOOK_SECRET" in message  # where to put it instead
+    assert f"TIERDESK_TENANT_ACME_ZD_{variable}" in message  # where to put it instead
     for text in (message, repr(caught.value)):
         assert not any(secret in text for secret in ALL_SECRETS), text
 

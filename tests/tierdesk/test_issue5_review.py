@@ -41,11 +41,6 @@ def _config(tmp_path: Path, line: str) -> dict[str, str]:
     return {"TIERDESK_CONFIG": str(path)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config._SECRET_KEYS lacks app_token, app_token_previous and "
-    "webhook_secret_previous: such a secret in the TOML file is accepted and silently ignored",
-)
 @pytest.mark.parametrize("key", ["app_token", "app_token_previous", "webhook_secret_previous"])
 def test_a_secret_in_the_configuration_file_is_refused(tmp_path: Path, key: str) -> None:
     with pytest.raises(ConfigError, match=key) as refused:
@@ -61,11 +56,6 @@ def test_an_api_token_in_the_configuration_file_is_refused_without_quoting_it(
     assert "zd-token-in-a-file" not in str(refused.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config._tenants always names …_WEBHOOK_SECRET as the variable to use, whichever "
-    "secret key was refused (an api_token is sent to the webhook secret's variable)",
-)
 def test_a_refused_api_token_points_at_the_api_token_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as refused:
         settings_from_env(_config(tmp_path, 'api_token = "zd-token-in-a-file"'))
@@ -100,12 +90,6 @@ def test_setup_again_after_the_webhook_was_deleted_makes_a_new_one_and_repoints_
     assert recorded["webhook"]["id"] == hook["id"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after a new webhook, setup tells ops to set …_WEBHOOK_SECRET_FILE, but a "
-    "tenant configured with …_WEBHOOK_SECRET keeps the old secret (the value wins): "
-    "every delivery of the new webhook is refused",
-)
 def test_after_a_new_webhook_following_setups_advice_puts_the_new_secret_in_force(
     mock: responses.RequestsMock,  # noqa: F811
     env: Path,  # noqa: F811
