@@ -31,6 +31,10 @@ from webhooks.events import TicketEvent
 SLA_CHANGED = "sla.changed"
 HOURS_CHANGED = "hours.changed"
 
+# A comment this close to the ticket's creation is its description, not a reply (the
+# vendors stamp both with the same second).
+DESCRIPTION_WINDOW = timedelta(seconds=1)
+
 
 def follow_up(clock: SlaClock, kind: str, stamp: str, at: datetime) -> NewEvent:
     """The inbox event that has a ticket decided again from its last full snapshot. Its
@@ -159,6 +163,10 @@ def counts_as_first_response(event: TicketEvent, clock: SlaClock, api_user: str)
         return "the first response is already recorded"
     if not comment.public:
         return "an internal note"
+    if event.occurred_at <= from_us(clock.created_us) + DESCRIPTION_WINDOW:
+        # Zendesk sends the ticket's description as its first comment, by whoever
+        # opened it (an agent, for a ticket opened on a customer's behalf).
+        return "the ticket's description"
     author = (comment.author or event.actor or "").casefold()
     if api_user and author == api_user.casefold():
         return "tierdesk's own note"

@@ -354,3 +354,14 @@ def test_a_solved_snapshot_stops_the_clock_too(rig: Rig) -> None:
     clock = rig.store.sla_clock(TENANT.id, "900")
     assert clock is not None and clock.closed and clock.next_check_us is None
     assert rig.at("2026-03-09T00:00:00Z").sweep() == 0
+
+
+def test_the_description_of_a_ticket_an_agent_opened_is_not_its_first_response(
+    rig: Rig,
+) -> None:
+    rig.deliver(globex("2026-03-04T10:00:00Z"))
+    # Zendesk's ticket.comment_added for the description: public, by staff, at creation.
+    rig.deliver(reply("900", "2026-03-04T10:00:00Z", author="agent-on-the-phone"))
+    assert rig.stage() == ("on_track", 0)
+    (recorded,) = [r for r in rig.store.history("900") if r.kind == "comment.created"]
+    assert "description" in recorded.note
