@@ -46,6 +46,9 @@ blueprint = Blueprint("sidebar", __name__)
 _MAPPINGS_NOTE = "mappings "
 
 
+MAX_TICKET_ID = 128  # Jira keys and Zendesk ids are far shorter
+
+
 @blueprint.get("/api/tickets/<tenant_id>/<ticket_id>/decision")
 def ticket_decision(tenant_id: str, ticket_id: str) -> Response:
     settings: Settings = current_app.extensions["tierdesk.settings"]
@@ -53,6 +56,9 @@ def ticket_decision(tenant_id: str, ticket_id: str) -> Response:
     _authorise(tenant, settings.api_token)
     if tenant is None:
         raise ApiError(404, "unknown_tenant", f"no tenant called {tenant_id!r}")
+    if len(ticket_id) > MAX_TICKET_ID or not ticket_id.isprintable():
+        # No helpdesk names a ticket so; a NUL would not even reach PostgreSQL.
+        raise ApiError(404, "no_decision", "no such ticket")
     store: Store = current_app.extensions["tierdesk.store"]
     try:
         rows = store.history(ticket_id, tenant.id)
