@@ -16,11 +16,15 @@ from the hours ledger), written only when the push knows it (else left as it is)
 ``domains`` is read (for an account the mappings do not know yet), never written; other
 keys an admin adds are kept on a push.
 
-Reading: ``GET /organization`` with ``start``/``limit`` until ``isLastPage``; for
+Reading: ``GET /organization`` with ``start``/``limit`` until ``isLastPage`` (the spec
+does not require it: without it, a page is the last when it has no ``_links.next``
+among its links, or holds fewer than ``limit`` values; an empty page always is); for
 each organization ``GET /organization/{id}/property/tierdesk`` (404: not one of
 tierdesk's), and for those that have it, their customers,
 ``GET /organization/{id}/user`` (paged the same way). A customer is a person of the
-directory, flagged as the property lists them; an address the property lists that is
+directory once per organization (id ``<organization id>/<accountId>``): the flags are
+the organization's, so a customer of two organizations is two people, a named contact
+of one and maybe not of the other; an address the property lists that is
 no customer is one too (it is what the helpdesk says). None of these operations is
 marked experimental in the published spec, so no ``X-ExperimentalApi`` header is sent.
 
@@ -110,7 +114,7 @@ def people_of(org: DirectoryOrg, customers: list[dict[str, Any]]) -> list[Direct
         listed.pop(key, None)
         people.append(
             DirectoryPerson(
-                id=str(customer.get("accountId") or f"{org.id}/{key}"),
+                id=f"{org.id}/{customer.get('accountId') or key}",
                 email=email,
                 org_ids=(org.id,),
                 contact=contact.get(key) if key else None,
@@ -162,6 +166,20 @@ def org_update(org: DirectoryOrg, want: OrgWant) -> dict[str, Any] | None:
     return {**current, **ours}
 
 
+def _last_page(body: dict[str, Any], size: int, page_size: int) -> bool:
+    """Whether a page that holds ``size`` values is the last one."""
+    last = body.get("isLastPage")
+    if isinstance(last, bool):
+        return last
+    links = body.get("_links")
+    if isinstance(links, dict) and links:
+        return not links.get("next")
+    limit = body.get("limit")
+    # The server's own limit: it may serve fewer than asked for on every page.
+    limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
+    return size < (limit or page_size)
+
+
 class JsmDirectory:
     vendor = "jsm"
     # Customers come with their organization's page: their flags live on it.
@@ -179,9 +197,15 @@ class JsmDirectory:
         params = {"start": str(start), "limit": str(self.page_size)}
         body = self.client.request("GET", path, params=params) or {}
         values = [v for v in body.get("values") or [] if isinstance(v, dict)]
-        if body.get("isLastPage", True) or not values:
+        if not values or _last_page(body, len(values), self.page_size):
             return values, None
-        return values, int(body.get("start", start)) + len(values)
+        after = int(body.get("start", start)) + len(values)
+        if after <= start:
+            # A server (or proxy) that ignores ``start`` would serve this page for ever.
+            raise ConnectorError(
+                f"JSM repeated the page at start={start} of {path} (next cursor {after})"
+            )
+        return values, after
 
     def page(self, phase: str, cursor: str | None, *, people: bool = True) -> Page:
         if phase != "organizations":

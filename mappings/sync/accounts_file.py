@@ -9,15 +9,27 @@ directory, so that the rename cannot cross file systems), fsyncs it, renames it 
 the old one with ``os.replace`` and fsyncs the directory so that the rename itself
 survives a crash. Until the rename the old file is untouched; after it the new one is
 complete. A failure anywhere before removes the temp file.
+
+Two pulls may share a mappings directory (two tenants, both run from cron). They
+serialise on an exclusive ``flock`` of ``.accounts.json.lock`` (`accounts_lock`): a
+pull holds it while it reads accounts.json (taking its `Fingerprint`), while it
+creates its temp file and clears stale ones, and from checking that accounts.json is
+still the file it read until the rename. It is not held while the pull waits for its
+confirmation (a person at a prompt would stall every other pull): the fingerprint
+check at the commit finds a write made in between instead, and the commit is refused.
+Each writer holds a ``flock`` on its own temp file, so that only temps whose writer is
+gone count as stale.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -30,6 +42,7 @@ _WHITESPACE = " \t\r\n"
 _NUMBER = frozenset("0123456789+-.eE")
 TEMP_PREFIX = f".{ACCOUNTS}."
 TEMP_SUFFIX = ".tierdesk-tmp"
+LOCK = f".{ACCOUNTS}.lock"
 
 
 class _Stream:
@@ -179,10 +192,75 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def accounts_lock(directory: Path) -> Iterator[None]:
+    """An exclusive lock on the directory's accounts.json among tierdesk's writers.
+
+    The lock file is removed on release, so that it does not linger in the mappings
+    directory. A waiter may then hold a lock on a removed file: it checks, once it has
+    the lock, that the path still names the file it locked, and tries again if not.
+    """
+    path = directory / LOCK
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held = os.fstat(fd)
+            try:
+                current = path.stat()
+            except FileNotFoundError:
+                current = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if current is not None and (current.st_dev, current.st_ino) == (
+            held.st_dev,
+            held.st_ino,
+        ):
+            break
+        os.close(fd)  # released and removed by its holder while we waited
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # while still held: a waiter then sees it is gone
+        os.close(fd)
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """Which accounts.json a pull read: a rename (another pull), an edit in place or a
+    truncation changes one of these."""
+
+    inode: int | None  # None: there was no file
+    mtime_ns: int = 0
+    size: int = 0
+
+    @classmethod
+    def of(cls, path: Path) -> Fingerprint:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return cls(None)
+        return cls(st.st_ino, st.st_mtime_ns, st.st_size)
+
+
 def remove_stale_temps(directory: Path) -> int:
-    """Temp files an interrupted write left behind (never the accounts file itself)."""
+    """Temp files an interrupted write left behind (never the accounts file itself, nor
+    the temp file of a write still going on: its writer holds a lock on it). Call it
+    holding `accounts_lock`, so that no temp is made between its creation and its lock."""
     removed = 0
     for stale in directory.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+        try:
+            fd = os.open(stale, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # another pull is writing it
+        finally:
+            os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
             removed += 1
@@ -192,13 +270,19 @@ def remove_stale_temps(directory: Path) -> int:
 class AtomicFile:
     """``with AtomicFile(path) as out: out.write(…); out.commit()``: without
     ``commit`` (an exception, a refusal) the temp file is removed and ``path`` never
-    changed."""
+    changed.
+
+    ``read``: the fingerprint of the file the new one was made from; the commit is
+    then refused (`MappingError`, rule ``changed_since_read``) if ``path`` is no longer
+    that file, and checked and renamed under `accounts_lock`."""
 
     def __init__(self, path: Path, *, replace: Callable[[str, str], None] = os.replace) -> None:
         self.path = path
         self._replace = replace
         fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=path.parent)
         self.temp = Path(name)
+        # Held until the file is closed: `remove_stale_temps` leaves a locked temp alone.
+        fcntl.flock(fd, fcntl.LOCK_EX)
         self._handle: IO[str] | None = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
         self.committed = False
 
@@ -207,19 +291,34 @@ class AtomicFile:
             raise ValueError("the file is closed")
         self._handle.write(text)
 
-    def commit(self) -> None:
+    def commit(self, read: Fingerprint | None = None) -> None:
         handle = self._handle
         if handle is None:
             raise ValueError("the file is closed")
         handle.flush()
         os.fsync(handle.fileno())
+        if read is None:
+            self._rename(handle)
+            return
+        with accounts_lock(self.path.parent):
+            if Fingerprint.of(self.path) != read:
+                raise _refuse(
+                    "changed_since_read",
+                    f"{self.path} was changed (by another sync pull or an editor) after this "
+                    "pull read it; nothing written: run the pull again to merge into the "
+                    "file as it is now",
+                )
+            self._rename(handle)
+
+    def _rename(self, handle: IO[str]) -> None:
         # Keep the old file's permissions (mkstemp makes 0600).
         mode = self.path.stat().st_mode & 0o7777 if self.path.exists() else 0o644
         self.temp.chmod(mode)
-        handle.close()
-        self._handle = None
         self._replace(str(self.temp), str(self.path))
         self.committed = True
+        # Closed (its lock released) only once renamed: until then it is a temp in use.
+        handle.close()
+        self._handle = None
         fsync_directory(self.path.parent)
 
     def close(self) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from connector.directory import Directory, Page
-from mappings.sync.spool import Spool
+from mappings.sync.spool import Spool, SyncError
 
 
 class Progress(Protocol):
@@ -51,9 +51,19 @@ def run_pages(
         if done:
             continue
         progress.begin(phase, directory.total(phase), spool.counts().get(f"read:{phase}", 0))
+        # The cursors followed in this run (a resumed run knows only its own start).
+        seen = {cursor} if cursor is not None else set()
         try:
             while True:
                 page = directory.page(phase, cursor, people=people)
+                if page.after is not None:
+                    if page.after in seen:
+                        raise SyncError(
+                            f"the helpdesk repeated cursor {page.after!r} of {phase} "
+                            f"(asked for the page after {cursor!r}): its pages go round "
+                            "in a circle; retry later, or with --restart"
+                        )
+                    seen.add(page.after)
                 counts = work(phase, page) if work is not None else {}
                 records = len(page.orgs) + len(page.people)
                 with spool.transaction():

@@ -7,7 +7,10 @@
    names that the file does not have, sorted by id; each checked with the loader's
    rules (`validate`) and written to a temp file as it is made.
 4. Refused if any problem (the file untouched); otherwise the diff is shown, and on
-   confirmation the temp file replaces accounts.json (`accounts_file.AtomicFile`).
+   confirmation the temp file replaces accounts.json (`accounts_file.AtomicFile`),
+   unless accounts.json changed since step 3 read it (another tenant's pull into the
+   same directory, an editor): that is refused too, and the spool kept, so that a rerun
+   merges into the file as it is then without reading the helpdesk again.
 
 The spool is removed once a run reaches a verdict (written, refused, declined, dry
 run, nothing to change): the next run reads the helpdesk afresh. Only an interrupted
@@ -30,6 +33,8 @@ from mappings.sync.accounts_file import (
     ACCOUNTS,
     AccountsWriter,
     AtomicFile,
+    Fingerprint,
+    accounts_lock,
     read_accounts,
     remove_stale_temps,
 )
@@ -76,6 +81,8 @@ class PullReport:
     problems: list[Problem] = field(default_factory=list)
     written: bool = False
     declined: bool = False
+    # accounts.json changed between the read and the commit: refused, nothing written
+    conflict: bool = False
 
     @property
     def refused(self) -> bool:
@@ -133,8 +140,9 @@ def pull(
             directory.vendor, mappings_dir, spool, checker, report, detail_limit, confirm, replace
         )
         # Only a verdict ends the job: a merge that fails (a full disk, Ctrl-C) keeps
-        # the pages read, and a rerun merges again without reading the helpdesk.
-        finished = True
+        # the pages read, and a rerun merges again without reading the helpdesk; so does
+        # a merge made from a file that changed before it could be written.
+        finished = not report.conflict
         return report
     finally:
         spool.close(remove=finished)
@@ -151,12 +159,15 @@ def _merge(
     replace: Callable[[str, str], None],
 ) -> None:
     ctx = Context(vendor, checker.facts)
-    header = _load_file(report.path, vendor, spool)
+    header, read = _load_file(report.path, vendor, spool)
     _link(spool)
     _unlinked(spool, report)
+    out = None
     if not report.dry_run:
-        remove_stale_temps(mappings_dir)
-    out = None if report.dry_run else AtomicFile(report.path, replace=replace)
+        # Under the lock: no other pull makes its temp between our glob and its flock.
+        with accounts_lock(mappings_dir):
+            remove_stale_temps(mappings_dir)
+            out = AtomicFile(report.path, replace=replace)
     try:
         writer = AccountsWriter(out.write if out is not None else _discard, header)
         for before, after, found in _accounts(spool, ctx):
@@ -178,7 +189,7 @@ def _merge(
                 _diff(report, account_id, "changed", changes(before, after), detail_limit)
             for text in notes:
                 report.note(account_id, text, detail_limit)
-            checker.add(after)
+            checker.add(after, _origin(vendor, account_id, after) if before is None else None)
             writer.account(after)
         writer.close()
         report.problems = checker.finish()
@@ -188,11 +199,26 @@ def _merge(
             report.declined = True
             return
         assert out is not None
-        out.commit()
+        try:
+            out.commit(read)
+        except MappingError as exc:
+            report.problems = list(exc.problems)
+            report.conflict = True
+            return
         report.written = True
     finally:
         if out is not None:
             out.close()
+
+
+def _origin(vendor: str, account_id: str, account: dict[str, Any]) -> str:
+    """How a problem names an account the pull adds: it has no place in the file yet."""
+    organizations = account.get("organizations")
+    ids = organizations.get(vendor) if isinstance(organizations, dict) else None
+    ids = [str(i) for i in ids] if isinstance(ids, list) else []
+    kind = "organization" if len(ids) == 1 else "organizations"
+    source = f", from helpdesk {kind} {', '.join(ids)}" if ids else ""
+    return f"account {account_id} (new{source})"
 
 
 def _discard(text: str) -> None:
@@ -204,8 +230,9 @@ def _diff(report: PullReport, account: str, kind: str, lines: list[str], limit: 
         report.diffs.append(AccountDiff(account, kind, tuple(lines)))
 
 
-def _load_file(path: Path, vendor: str, spool: Spool) -> dict[str, Any]:
-    """The file's accounts into the spool, in order; its other top-level keys back."""
+def _load_file(path: Path, vendor: str, spool: Spool) -> tuple[dict[str, Any], Fingerprint]:
+    """The file's accounts into the spool, in order; its other top-level keys back, and
+    which file that was (read under the lock: no pull renames it half way through)."""
     db = spool.db
     db.executescript(
         """
@@ -215,8 +242,9 @@ def _load_file(path: Path, vendor: str, spool: Spool) -> dict[str, Any]:
         CREATE TABLE file_orgs (org TEXT NOT NULL, account TEXT NOT NULL, pos INTEGER NOT NULL);
         """
     )
-    header, accounts = read_accounts(path)
-    with spool.transaction():
+    with accounts_lock(path.parent), spool.transaction():
+        read = Fingerprint.of(path)
+        header, accounts = read_accounts(path)
         for pos, account in enumerate(accounts):
             account_id = account.get("id") if isinstance(account, dict) else None
             account_id = account_id if isinstance(account_id, str) else None
@@ -229,7 +257,7 @@ def _load_file(path: Path, vendor: str, spool: Spool) -> dict[str, Any]:
             for org in ids if isinstance(ids, list) else []:
                 db.execute("INSERT INTO file_orgs VALUES (?, ?, ?)", (str(org), account_id, pos))
     db.execute("CREATE INDEX file_orgs_org ON file_orgs (org)")
-    return header
+    return header, read
 
 
 def _link(spool: Spool) -> None:

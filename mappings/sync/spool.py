@@ -163,7 +163,9 @@ class Spool:
     # -- records ----------------------------------------------------------------------
 
     def put(self, page: Page) -> None:
-        """Store a page's records (within its transaction)."""
+        """Store a page's records (within its transaction). A person read again (a
+        page boundary that moved, a rerun) is what the helpdesk says now: their
+        organization links are replaced, not added to."""
         self.db.executemany(
             "INSERT OR REPLACE INTO orgs VALUES (?, ?, ?, ?, ?)",
             [_org_row(o) for o in page.orgs],
@@ -171,6 +173,9 @@ class Spool:
         self.db.executemany(
             "INSERT OR REPLACE INTO people VALUES (?, ?, ?, ?, ?)",
             [_person_row(p) for p in page.people],
+        )
+        self.db.executemany(
+            "DELETE FROM person_orgs WHERE person = ?", [(p.id,) for p in page.people]
         )
         self.db.executemany(
             "INSERT OR IGNORE INTO person_orgs VALUES (?, ?)",

@@ -56,12 +56,22 @@ def _read(directory: Path, name: str) -> tuple[Any, list[Problem]]:
     return (None if problems else document), problems
 
 
-def _rebase(problem: Problem, positions: list[int]) -> Problem:
-    """``/accounts/3/…`` of a chunk → ``/accounts/<position in the file>/…``."""
+def _rebase(
+    problem: Problem, positions: list[int], origins: list[str | None] | None = None
+) -> Problem:
+    """``/accounts/3/…`` of a chunk → ``/accounts/<position in the file>/…``; the
+    message of a problem in an account that is not in the file yet (a pull adds it)
+    starts with that account's ``origin``, since the position names nothing anyone has
+    seen."""
     parts = problem.pointer.split("/")
+    message = problem.message
     if len(parts) > 2 and parts[1] == "accounts" and parts[2].isdigit():
-        parts[2] = str(positions[int(parts[2])])
-    return Problem(problem.file, "/".join(parts), problem.rule, problem.message)
+        index = int(parts[2])
+        parts[2] = str(positions[index])
+        origin = origins[index] if origins is not None else None
+        if origin is not None:
+            message = f"{origin}: {message}"
+    return Problem(problem.file, "/".join(parts), problem.rule, message)
 
 
 class AccountsChecker:
@@ -98,11 +108,15 @@ class AccountsChecker:
         )
         self._chunk: list[dict[str, Any]] = []
         self._positions: list[int] = []
+        self._origins: list[str | None] = []
         self.count = 0
 
-    def add(self, account: dict[str, Any]) -> None:
+    def add(self, account: dict[str, Any], origin: str | None = None) -> None:
+        """``origin``: how to name an account the file does not have yet, e.g.
+        ``account x (new, from helpdesk organization 123)``."""
         self._chunk.append(account)
         self._positions.append(self.count)
+        self._origins.append(origin)
         self.count += 1
         if len(self._chunk) >= CHUNK:
             self._check_chunk()
@@ -114,12 +128,12 @@ class AccountsChecker:
         return sorted(self.problems, key=_order)
 
     def _check_chunk(self) -> None:
-        chunk, positions = self._chunk, self._positions
-        self._chunk, self._positions = [], []
+        chunk, positions, origins = self._chunk, self._positions, self._origins
+        self._chunk, self._positions, self._origins = [], [], []
         if not self.usable:
             return
         found = schema_problems(ACCOUNTS, {"schema_version": 1, "accounts": chunk})
-        self.problems.extend(_rebase(p, positions) for p in found)
+        self.problems.extend(_rebase(p, positions, origins) for p in found)
         failed = {int(p.pointer.split("/")[2]) for p in found if p.pointer.count("/") >= 2}
         if any(p.pointer.count("/") < 2 for p in found):
             return  # the chunk as a whole failed: nothing more can be said of it
@@ -131,8 +145,9 @@ class AccountsChecker:
         docs = {**self._docs, ACCOUNTS: {"accounts": [chunk[i] for i in valid]}}
         _, problems = build_rulebook(Documents(docs, "sync"))
         where = [positions[i] for i in valid]
+        named = [origins[i] for i in valid]
         self.problems.extend(
-            _rebase(p, where)
+            _rebase(p, where, named)
             for p in problems
             if p.file == ACCOUNTS and p.rule not in _CROSS_ACCOUNT
         )

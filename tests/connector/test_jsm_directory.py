@@ -127,7 +127,7 @@ def test_customers_over_several_pages_and_listed_addresses() -> None:
     assert len(users) == 3  # 7 customers, 3 a page
     by_email = {p.email: p for p in page.people}
     assert by_email["Alice@Acme.example"].contact == "direct"
-    assert by_email["Alice@Acme.example"].id == "a1"
+    assert by_email["Alice@Acme.example"].id == "7/a1"  # one person per organization
     assert by_email[""].contact is None
     # Listed on the property but no customer: still what the helpdesk says.
     assert by_email["hank@acme.example"].admin_of == ("SEN-1234",)
@@ -203,7 +203,7 @@ def test_the_property_write_conforms_and_lands() -> None:
 def test_people_of_an_organization_without_the_property() -> None:
     org = org_from({"id": "9", "name": "Other"}, None)
     people = people_of(org, [jsm_customer("x", "x@other.example")])
-    assert people == [DirectoryPerson("x", "x@other.example", ("9",), None, ())]
+    assert people == [DirectoryPerson("9/x", "x@other.example", ("9",), None, ())]
 
 
 def test_no_people_phase() -> None:

@@ -99,11 +99,6 @@ def jsm_pull(
 # -- JSM: one customer, two organizations ------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="spool keys people by JSM accountId: a customer in two organizations keeps only "
-    "the last organization's flags, and pull drops them as a named contact of the first",
-)
 def test_a_jsm_customer_in_two_organizations_stays_a_named_contact(tmp_path: Path) -> None:
     directory = mappings(tmp_path)
     properties = {
@@ -143,11 +138,6 @@ def _jsm_orgs_without_is_last_page(total: int) -> Callable[[PreparedRequest], Re
     return reply
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="jsm_directory._paged takes a page without isLastPage as the last one: a full "
-    "first page ends the read and every later organization is silently skipped",
-)
 def test_jsm_pages_without_is_last_page_are_read_to_the_end() -> None:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         rsps.add_callback(
@@ -173,11 +163,6 @@ def test_jsm_pages_without_is_last_page_are_read_to_the_end() -> None:
     assert seen == ["0", "1", "2", "3", "4"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="zendesk_directory/run_pages never check that the next cursor is new: a helpdesk "
-    "(or caching proxy) repeating links.next makes sync pull loop for ever",
-)
 def test_a_zendesk_cursor_that_does_not_move_stops_the_pull(tmp_path: Path) -> None:
     directory = mappings(tmp_path)
     original = (directory / "accounts.json").read_bytes()
@@ -281,11 +266,6 @@ def test_an_organization_showing_an_unknown_tier_is_refused_naming_account_and_t
     assert (directory / "accounts.json").read_bytes() == original
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a problem in an account the pull adds is reported by its position in a file "
-    "that was never written (/accounts/5/domains) without naming the account",
-)
 def test_a_refused_new_account_is_named(tmp_path: Path) -> None:
     directory = mappings(tmp_path)
     records = [*orgs(), zendesk_org(800, "No Domain", account="nodomain")]
@@ -309,11 +289,6 @@ ACME_CUSTOMERS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="remove_stale_temps deletes another tenant's in-flight temp file: a concurrent "
-    "pull into the same mappings directory crashes with a bare FileNotFoundError",
-)
 def test_a_second_tenants_pull_does_not_break_a_pull_in_flight(tmp_path: Path) -> None:
     """acme has a Zendesk and a JSM tenant (the bundled file lists both): ops run both
     pulls from cron; the JSM one writes while the Zendesk one waits to confirm."""
@@ -328,11 +303,6 @@ def test_a_second_tenants_pull_does_not_break_a_pull_in_flight(tmp_path: Path) -
     assert "dave@acme.example" in accounts(directory)["acme"]["subscriptions"][0]["named_contacts"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pull renames its result over accounts.json without checking it is still the "
-    "file it read: another tenant's pull written in between is silently lost",
-)
 def test_a_pull_does_not_overwrite_changes_written_since_it_read_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
