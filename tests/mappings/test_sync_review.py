@@ -2,7 +2,8 @@
 pagination, a customer in two JSM organizations, two tenants sharing one mappings
 directory, a 429 with an HTTP-date Retry-After, a tier the mappings do not know.
 
-Tests marked ``xfail(strict=True)`` show a bug: they flip to passing once it is fixed.
+The tests that were ``xfail(strict=True)`` (the bugs found) now pass; what else each
+fix holds is in test_sync_review_fixes.py.
 """
 
 from __future__ import annotations
