@@ -24,6 +24,7 @@ gone count as stale.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -192,17 +193,30 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+_READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+
+
 @contextlib.contextmanager
-def accounts_lock(directory: Path) -> Iterator[None]:
+def accounts_lock(directory: Path, *, writing: bool = True) -> Iterator[None]:
     """An exclusive lock on the directory's accounts.json among tierdesk's writers.
 
     The lock file is removed on release, so that it does not linger in the mappings
     directory. A waiter may then hold a lock on a removed file: it checks, once it has
     the lock, that the path still names the file it locked, and tries again if not.
+
+    ``writing=False``: a read that may go on unlocked where no lock file can be made
+    (a read-only mount, a ConfigMap: `sync pull --dry-run` there); no tierdesk pull
+    can write there either.
     """
     path = directory / LOCK
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            if writing or exc.errno not in _READ_ONLY:
+                raise
+            yield
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             held = os.fstat(fd)

@@ -242,7 +242,7 @@ def _load_file(path: Path, vendor: str, spool: Spool) -> tuple[dict[str, Any], F
         CREATE TABLE file_orgs (org TEXT NOT NULL, account TEXT NOT NULL, pos INTEGER NOT NULL);
         """
     )
-    with accounts_lock(path.parent), spool.transaction():
+    with accounts_lock(path.parent, writing=False), spool.transaction():
         read = Fingerprint.of(path)
         header, accounts = read_accounts(path)
         for pos, account in enumerate(accounts):

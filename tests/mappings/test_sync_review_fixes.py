@@ -330,3 +330,32 @@ def test_a_user_moved_between_pages_is_no_contact_of_the_old_organization(
     assert accounts(directory)["acme"]["subscriptions"][0]["named_contacts"] == [
         "alice@acme.example"
     ]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to a read-only directory")
+def test_a_dry_run_reads_a_read_only_mappings_directory(tmp_path: Path) -> None:
+    directory = mappings(tmp_path)
+    directory.chmod(0o555)
+    try:
+        report, _ = run_pull(directory, dry_run=True)
+    finally:
+        directory.chmod(0o755)
+    assert report.dry_run and report.differs and not report.refused, report.problems
+    assert directory_files(directory) == ["accounts.json", "calendars.json", "tiers.json"]
+
+
+def test_a_read_goes_on_unlocked_where_no_lock_file_can_be_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = os.open
+
+    def read_only(path: Any, flags: int, mode: int = 0o777) -> int:
+        if str(path).endswith(LOCK):
+            raise OSError(30, "Read-only file system", str(path))
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", read_only)
+    with accounts_lock(tmp_path, writing=False):
+        pass
+    with pytest.raises(OSError, match="Read-only"), accounts_lock(tmp_path):
+        pass
