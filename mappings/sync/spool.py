@@ -28,7 +28,9 @@ from typing import IO, Any
 from connector.directory import DirectoryOrg, DirectoryPerson, Page
 from mappings.sync.merge import Flags
 
-FORMAT = 1
+# 2: JSM customers are kept once per organization (ids <org>/<accountId>); a checkpoint
+# of format 1 holds them by accountId alone and is started afresh.
+FORMAT = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
