@@ -220,7 +220,9 @@ def worker(threads: int, sweep_every: float) -> None:
         for i in range(threads)
     ]
     if sweep_every:
-        sweeper = Sweeper(store, every_s=sweep_every, name=f"{host}:sweep")
+        sweeper = Sweeper(
+            store, every_s=sweep_every, name=f"{host}:sweep", tenants=set(settings.tenants)
+        )
         pool.append(threading.Thread(target=sweeper.run, args=(stop,), name="sweep"))
     for thread in pool:
         thread.start()

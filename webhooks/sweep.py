@@ -20,7 +20,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -50,8 +50,12 @@ class Sweeper:
         batch: int = 2000,
         clock: Callable[[], float] = time.time,
         name: str | None = None,
+        tenants: Collection[str] | None = None,
     ) -> None:
         self.store = store
+        # The tenants still configured (None: all): a removed tenant's clocks stop,
+        # instead of turning each stage change into a dead letter.
+        self.tenants = tenants
         self.every_s = every_s
         self.batch = batch
         self._clock = clock
@@ -69,7 +73,12 @@ class Sweeper:
             due = self.store.due_clocks(now_us, self.batch)
             if not due:
                 break
-            moves = [move_of(clock, now_us) for clock in due]
+            moves = [
+                move_of(clock, now_us)
+                if self.tenants is None or clock.tenant in self.tenants
+                else Move(clock, clock.stage, clock.level, None, None)
+                for clock in due
+            ]
             applied = self.store.advance(moves, now)
             examined += len(due)
             queued += sum(1 for m in moves if m.event is not None)

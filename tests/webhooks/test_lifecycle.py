@@ -365,3 +365,16 @@ def test_the_description_of_a_ticket_an_agent_opened_is_not_its_first_response(
     assert rig.stage() == ("on_track", 0)
     (recorded,) = [r for r in rig.store.history("900") if r.kind == "comment.created"]
     assert "description" in recorded.note
+
+
+def test_a_removed_tenants_clocks_stop_instead_of_dead_lettering(
+    rig: Rig, store: SqliteStore
+) -> None:
+    rig.deliver(globex("2026-03-04T10:00:00Z"))
+    sweeper = Sweeper(store, clock=rig.clock, name="sweeper-1", tenants={"another-tenant"})
+    rig.at("2026-03-04T12:00:00Z")
+    result = sweeper.run_once()
+    assert (result.examined, result.queued) == (1, 0)
+    clock = store.sla_clock(TENANT.id, "900")
+    assert clock is not None and clock.next_check_us is None
+    assert [e for e in store.events(limit=100) if e.kind == "sla.changed"] == []
