@@ -1,5 +1,16 @@
 """The worker: claim an event, decide, hand the decision to the write-back, audit.
 
+Per event, in this order:
+
+1. the hours ledger records time logged and which account the ticket is on;
+2. a full ticket snapshot is decided (from creation: a re-decision moves the due time
+   retroactively) and its SLA clock tracked (`webhooks.lifecycle`); a comment, a
+   sweep's stage change or an hours wake-up decides the ticket again from its last
+   snapshot, with where its clock stands; a status change stops or restarts the clock;
+3. the write-back, skipped when the ticket already shows it;
+4. done, audit row, written state, SLA clock and the follow-up events it gives rise to
+   (hours wake-ups): one transaction.
+
 One loop per thread; any number of threads and processes share the inbox. Failures
 never end in silence:
 
