@@ -1,4 +1,6 @@
-"""The hours ledger in the store's SQLite file (RULES.md §3, `entitlements.ledger`).
+"""The hours ledger in the store's SQLite file (RULES.md §3, `entitlements.ledger`);
+`store.ledger_postgres` keeps the same tables in PostgreSQL, and `open_ledger` gives
+the one the database URL names.
 
 Three tables beside the inbox:
 
@@ -427,18 +429,33 @@ def _purchase_args(purchase: Purchase) -> dict[str, object]:
     }
 
 
+_POSTGRES = ("postgresql", "postgres")
+
+
+def _scheme(url: str) -> str:
+    return url.partition("://")[0].lower() if "://" in url else ""
+
+
 def has_ledger(url: str) -> bool:
-    """Whether the database ``url`` names can hold the hours ledger (SQLite only, in
-    this version)."""
-    scheme = url.partition("://")[0].lower() if "://" in url else ""
-    return scheme in ("", "sqlite")
+    """Whether the database ``url`` names can hold the hours ledger: a SQLite file or a
+    PostgreSQL database (whether psycopg is installed is `open_ledger`'s to say)."""
+    return _scheme(url) in ("", "sqlite", *_POSTGRES)
 
 
-def open_ledger(url: str) -> SqliteLedger:
+def open_ledger(url: str) -> Ledger:
     """The ledger in the database ``url`` names (the same value as `store.open_store`)."""
-    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    scheme = _scheme(url)
+    if scheme in _POSTGRES:
+        # Imported here: SQLite users need no psycopg.
+        try:
+            from store.ledger_postgres import PostgresLedger  # noqa: PLC0415
+        except ImportError as exc:
+            raise StoreError(
+                "a PostgreSQL database needs psycopg: pip install 'tierdesk[postgres]'"
+            ) from exc
+        return PostgresLedger(url)
     if scheme not in ("", "sqlite"):
-        raise StoreError(f"{scheme}:// has no ledger backend in this version; give a SQLite path")
+        raise StoreError(f"{scheme}:// is not a database tierdesk knows; give a SQLite file path")
     path = url.split("://", 1)[1].removeprefix("/") if scheme else url
     if path in ("", ":memory:") or path.startswith("file::memory:"):
         raise StoreError("an in-memory SQLite database cannot be shared; give a file path")

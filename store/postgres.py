@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from typing import Any
 from urllib.parse import urlsplit
@@ -300,7 +300,12 @@ def _sla_row(row: Sequence[Any]) -> SlaClock:
     return SlaClock(*values)
 
 
-class PostgresStore:
+class PostgresDatabase:
+    """The connection discipline shared by everything tierdesk keeps in one PostgreSQL
+    database (the store here, the hours ledger in `store.ledger_postgres`): per-thread
+    connections opened on first use and again after a fork, autocommit with explicit
+    transactions, errors as `StoreError` with the URL's password masked."""
+
     def __init__(self, url: str) -> None:
         self._url = url
         self.url = masked_url(url)  # what may be shown
@@ -308,24 +313,24 @@ class PostgresStore:
         # Connections inherited across a fork: never used nor closed in the child (closing
         # would end the parent's session), only kept from the garbage collector.
         self._inherited: list[psycopg.Connection[Any]] = []
+
+    def _create_schema(
+        self, schema: str, check: Callable[[psycopg.Connection[Any]], None] | None = None
+    ) -> None:
+        """Idempotent DDL (and ``check``) in one transaction, under an advisory lock:
+        several processes may start at once against an empty database."""
         try:
             db = self._db()
             with db.transaction():
                 db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                db.execute(_SCHEMA)
-                found = db.execute("SELECT version FROM tierdesk_schema").fetchall()
-                if not found:
-                    db.execute("INSERT INTO tierdesk_schema VALUES (%s)", (SCHEMA_VERSION,))
-                elif found[0][0] != SCHEMA_VERSION:
-                    raise StoreError(
-                        f"{self.url}: schema version {found[0][0]}, this tierdesk knows"
-                        f" {SCHEMA_VERSION}"
-                    )
+                db.execute(schema)
+                if check is not None:
+                    check(db)
         except psycopg.Error as exc:
             raise self._error("cannot create the schema", exc) from exc
         finally:
-            # The store is often built in a process that forks afterwards (the gunicorn
-            # master): each thread of each process opens its own connection on first use.
+            # Often built in a process that forks afterwards (the gunicorn master): each
+            # thread of each process opens its own connection on first use.
             self.close()
 
     def __repr__(self) -> str:
@@ -378,6 +383,21 @@ class PostgresStore:
             return self._db().execute(sql, args).fetchall()
         except psycopg.Error as exc:
             raise self._error("read failed", exc) from exc
+
+
+class PostgresStore(PostgresDatabase):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self._create_schema(_SCHEMA, self._check_version)
+
+    def _check_version(self, db: psycopg.Connection[Any]) -> None:
+        found = db.execute("SELECT version FROM tierdesk_schema").fetchall()
+        if not found:
+            db.execute("INSERT INTO tierdesk_schema VALUES (%s)", (SCHEMA_VERSION,))
+        elif found[0][0] != SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.url}: schema version {found[0][0]}, this tierdesk knows {SCHEMA_VERSION}"
+            )
 
     def ping(self) -> None:
         self._read("SELECT 1 FROM inbox LIMIT 1")

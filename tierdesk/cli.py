@@ -199,7 +199,7 @@ def worker(threads: int, sweep_every: float) -> None:
             ledger = open_ledger(settings.database)  # per-thread connections: one for all
         except StoreError as exc:
             raise click.ClickException(str(exc)) from None
-    else:  # PostgreSQL: the inbox, audit and SLA clocks, but no hours ledger yet
+    else:  # a scheme with no ledger backend (none today: open_store refuses those first)
         logging.getLogger("tierdesk").warning(
             "no hours ledger on this database: pay-as-you-go balances come from the mappings"
         )

@@ -35,7 +35,7 @@ from entitlements.ledger import hours_accounts, low_fraction
 from mappings import BUNDLED, MappingError, load_mappings
 from mappings.sync import PullReport, PushReport, SyncError, pull, push
 from store.base import StoreError
-from store.ledger import open_ledger
+from store.ledger import has_ledger, open_ledger
 from tierdesk.config import ConfigError, settings_from_env
 from webhooks.connectors import tenant_auth
 from webhooks.settings import Settings, Tenant
@@ -370,9 +370,11 @@ def hours_statuses(
     if not accounts:
         return {}
     path = _ledger_path(database)
-    if path is None or not path.is_file():
+    if not has_ledger(database) or (path is not None and not path.is_file()):
         # Opening it would create an empty one, and every account would look unused.
-        click.echo(f"note: no hours ledger at {database} (TIERDESK_DATABASE): hours not pushed")
+        # The path, never the URL: a postgresql:// one may carry a password.
+        where = path or "the configured database"
+        click.echo(f"note: no hours ledger at {where} (TIERDESK_DATABASE): hours not pushed")
         return None
     try:
         ledger = open_ledger(database)

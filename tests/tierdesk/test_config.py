@@ -581,8 +581,9 @@ def test_database_url_is_an_alias_and_its_password_is_never_shown() -> None:
     assert settings_from_env({"DATABASE_URL": url, "TIERDESK_DATABASE": "x.db"}).database == "x.db"
 
 
-def test_only_sqlite_holds_the_hours_ledger() -> None:
+def test_sqlite_and_postgresql_hold_the_hours_ledger() -> None:
     from store.ledger import has_ledger
 
     assert has_ledger("tierdesk.sqlite3") and has_ledger("sqlite:///var/lib/t.db")
-    assert not has_ledger("postgresql://u@h/db")
+    assert has_ledger("postgresql://u@h/db") and has_ledger("postgres://u@h/db")
+    assert not has_ledger("mysql://u@h/db")

@@ -1,12 +1,15 @@
 """`tierdesk hours` through click's CliRunner on the command object (the lead registers
 it in tierdesk.cli), configured only by the environment each test passes: a real
-SQLite file under tmp_path and the mappings of tests/ledger_mappings.py (zulip: 20 h +
-10 h; initech: 40 h with 37 h carried in; globex buys no hours).
+database of every backend of tests/store/backends.py (a SQLite file under tmp_path;
+PostgreSQL with ``TIERDESK_TEST_POSTGRES=1``) and the mappings of
+tests/ledger_mappings.py (zulip: 20 h + 10 h; initech: 40 h with 37 h carried in;
+globex buys no hours).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,8 +17,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from store.ledger import SqliteLedger
+from store.ledger import open_ledger
 from tests.ledger_mappings import GLOBEX, INITECH, ZULIP, H, write_mappings
+from tests.store.backends import BACKENDS
 from tierdesk.hours_command import hours
 
 NOW = "2026-09-23T12:00:00Z"
@@ -26,12 +30,17 @@ def mappings(tmp_path: Path) -> Path:
     return write_mappings(tmp_path / "mappings")
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
+@pytest.fixture(params=sorted(BACKENDS))
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database where zulip's ticket T1 has 5 h logged (w1 3 h, w2 2 h) and w3 deleted,
-    and ticket T9's 1 h belongs to no known account."""
-    path = tmp_path / "tierdesk.sqlite3"
-    ledger = SqliteLedger(path)
+    and ticket T9's 1 h belongs to no known account: its URL."""
+    with BACKENDS[request.param](request, tmp_path) as backend:
+        fill(backend.url)
+        yield backend.url
+
+
+def fill(url: str) -> None:
+    ledger = open_ledger(url)
     at = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
     ledger.link_ticket("zulip-jsm", "T1", "zulip", at)
     ledger.record_worklog("zulip-jsm", "T1", "w1", 3 * H, at)
@@ -40,21 +49,20 @@ def db(tmp_path: Path) -> Path:
     ledger.record_worklog("zulip-jsm", "T1", "w3", 0, at, deleted=True)
     ledger.record_worklog("zulip-jsm", "T9", "w1", H, at)
     ledger.close()
-    return path
 
 
-def run(args: list[str], db: Path, mappings: Path, now: str = NOW) -> Result:
+def run(args: list[str], db: str, mappings: Path, now: str = NOW) -> Result:
     # Only what the test sets: nothing from the developer's shell leaks in.
     environment: dict[str, str | None] = {
         "TIERDESK_CONFIG": None,
         "TIERDESK_TENANTS": None,
-        "TIERDESK_DATABASE": str(db),
+        "TIERDESK_DATABASE": db,
         "TIERDESK_MAPPINGS": str(mappings),
     }
     return CliRunner().invoke(hours, ["--now", now, *args], env=environment)
 
 
-def test_balances_table(db: Path, mappings: Path) -> None:
+def test_balances_table(db: str, mappings: Path) -> None:
     result = run([], db, mappings)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -72,7 +80,7 @@ def test_balances_table(db: Path, mappings: Path) -> None:
     assert "purchases synced" not in again.stderr  # nothing to sync the second time
 
 
-def test_json(db: Path, mappings: Path) -> None:
+def test_json(db: str, mappings: Path) -> None:
     result = run(["--json"], db, mappings)
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
@@ -98,7 +106,7 @@ def test_json(db: Path, mappings: Path) -> None:
     assert (by_id["initech"]["balance_s"], by_id["initech"]["status"]) == (3 * H, "low")
 
 
-def test_one_account_with_its_ledger(db: Path, mappings: Path) -> None:
+def test_one_account_with_its_ledger(db: str, mappings: Path) -> None:
     result = run(["--account", "zulip"], db, mappings)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -115,7 +123,7 @@ def test_one_account_with_its_ledger(db: Path, mappings: Path) -> None:
     assert "hours_used (used before the ledger)" in carried and "-37.00 h" in carried
 
 
-def test_one_account_json(db: Path, mappings: Path) -> None:
+def test_one_account_json(db: str, mappings: Path) -> None:
     result = run(["--account", "zulip", "--json"], db, mappings)
     assert result.exit_code == 0, result.output
     doc: dict[str, Any] = json.loads(result.stdout)
@@ -132,7 +140,7 @@ def test_one_account_json(db: Path, mappings: Path) -> None:
     assert doc["entries"][-1]["updated_at"] == "2026-09-01T09:00:00Z"
 
 
-def test_balance_as_of_another_moment(db: Path, mappings: Path) -> None:
+def test_balance_as_of_another_moment(db: str, mappings: Path) -> None:
     # 2026-05-31 21:30 UTC is still May 31st in Berlin: the June bundle is not bought.
     result = run(["--json"], db, mappings, now="2026-05-31T21:30:00Z")
     by_id = {a["account"]: a for a in json.loads(result.stdout)["accounts"]}
@@ -141,7 +149,7 @@ def test_balance_as_of_another_moment(db: Path, mappings: Path) -> None:
     assert by_id["initech"]["status"] == "exhausted"
 
 
-def test_a_bundle_gone_from_the_mappings(db: Path, tmp_path: Path, mappings: Path) -> None:
+def test_a_bundle_gone_from_the_mappings(db: str, tmp_path: Path, mappings: Path) -> None:
     run([], db, mappings)
     zulip = {
         **ZULIP,
@@ -164,7 +172,7 @@ def test_a_bundle_gone_from_the_mappings(db: Path, tmp_path: Path, mappings: Pat
     ],
     ids=["account-without-hours", "unknown-account", "bad-now", "naive-now"],
 )
-def test_refused(db: Path, mappings: Path, args: list[str], code: int, message: str) -> None:
+def test_refused(db: str, mappings: Path, args: list[str], code: int, message: str) -> None:
     result = run(args, db, mappings)
     assert result.exit_code == code
     assert message in result.output
@@ -172,13 +180,13 @@ def test_refused(db: Path, mappings: Path, args: list[str], code: int, message: 
 
 def test_missing_database(tmp_path: Path, mappings: Path) -> None:
     missing = tmp_path / "typo.sqlite3"
-    result = run([], missing, mappings)
+    result = run([], str(missing), mappings)
     assert result.exit_code == 1
     assert f"no database at {missing}" in result.output
     assert not missing.exists()
 
 
-def test_invalid_mappings(db: Path, tmp_path: Path) -> None:
+def test_invalid_mappings(db: str, tmp_path: Path) -> None:
     broken = write_mappings(tmp_path / "broken", [{**ZULIP, "timezone": 7}])
     result = run([], db, broken)
     assert result.exit_code == 2

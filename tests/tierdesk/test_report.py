@@ -1,5 +1,6 @@
-"""`tierdesk report` over one month of SLA clocks (and hours worklogs) in a real SQLite
-store; `fill` is shared with the report's browser test.
+"""`tierdesk report` over one month of SLA clocks (and hours worklogs) in a real store
+of every backend of tests/store/backends.py (a SQLite file; PostgreSQL with
+``TIERDESK_TEST_POSTGRES=1``); `fill` is shared with the report's browser test.
 
 March 2026, reported as of 2026-04-01 12:00Z:
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,8 +30,9 @@ from click.testing import CliRunner, Result
 
 from entitlements.calendars import to_us
 from mappings import load_mappings
-from store import AuditRecord, NewEvent, SlaClock, SqliteStore
-from store.ledger import SqliteLedger
+from store import AuditRecord, NewEvent, SlaClock, open_store
+from store.ledger import open_ledger
+from tests.store.backends import BACKENDS
 from tierdesk.report import (
     Month,
     ReportError,
@@ -131,11 +134,12 @@ def march_clocks() -> list[SlaClock]:
     ]
 
 
-def fill(path: Path) -> None:
-    """The store at ``path`` with every clock above recorded the way the worker records
-    one (an event put, claimed and completed with its clock), and the hours ledger:
-    acme 45 min and initech 1 h in March; initech 30 min in April and a deleted one."""
-    store = SqliteStore(path)
+def fill(path: str | Path) -> None:
+    """The store at ``path`` (a SQLite file or a database URL) with every clock above
+    recorded the way the worker records one (an event put, claimed and completed with
+    its clock), and the hours ledger: acme 45 min and initech 1 h in March; initech
+    30 min in April and a deleted one."""
+    store = open_store(str(path))
     try:
         t = NOW.timestamp() - 86_400
         for i, c in enumerate(march_clocks()):
@@ -157,7 +161,7 @@ def fill(path: Path) -> None:
             store.complete(claimed, AuditRecord("decided"), t, None, c)
     finally:
         store.close()
-    ledger = SqliteLedger(path)
+    ledger = open_ledger(str(path))
     try:
         march = datetime(2026, 3, 15, tzinfo=UTC)
         ledger.link_ticket("acme-zd", "A1", "acme", march)
@@ -185,25 +189,26 @@ o'brien<&>,select,1,0,0,1,0,0,0.0,0,,,
 """
 
 
-@pytest.fixture
-def database(tmp_path: Path) -> Path:
-    path = tmp_path / "tierdesk.sqlite3"
-    fill(path)
-    return path
+@pytest.fixture(params=sorted(BACKENDS))
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The filled database's URL."""
+    with BACKENDS[request.param](request, tmp_path) as backend:
+        fill(backend.url)
+        yield backend.url
 
 
-def run(database: Path, *args: str) -> Result:
-    env = {"TIERDESK_DATABASE": str(database), "TIERDESK_CONFIG": "", "TIERDESK_MAPPINGS": ""}
+def run(database: str, *args: str) -> Result:
+    env = {"TIERDESK_DATABASE": database, "TIERDESK_CONFIG": "", "TIERDESK_MAPPINGS": ""}
     return CliRunner().invoke(report, list(args), env=env, catch_exceptions=False)
 
 
-def test_csv_of_a_real_store_has_exact_figures(database: Path) -> None:
+def test_csv_of_a_real_store_has_exact_figures(database: str) -> None:
     result = run(database, "--month", "2026-03", "--now", "2026-04-01T12:00:00Z")
     assert result.exit_code == 0, result.output
     assert result.output == EXPECTED_CSV
 
 
-def test_default_month_is_the_last_full_one_and_csv_is_the_default(database: Path) -> None:
+def test_default_month_is_the_last_full_one_and_csv_is_the_default(database: str) -> None:
     assert run(database, "--now", "2026-04-01T12:00:00Z").output == EXPECTED_CSV
     # In May, March is not the default: April holds only X2 (met in 5 min).
     april = list(csv.DictReader(io.StringIO(run(database, "--now", "2026-05-10T00:00:00Z").output)))
@@ -216,7 +221,7 @@ def test_default_month_is_the_last_full_one_and_csv_is_the_default(database: Pat
     assert april[0]["first_response_median_s"] == "300"
 
 
-def test_json_has_exact_figures(database: Path) -> None:
+def test_json_has_exact_figures(database: str) -> None:
     result = run(database, "--format", "json", "--now", "2026-04-01T12:00:00Z")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
@@ -258,8 +263,10 @@ def test_json_has_exact_figures(database: Path) -> None:
     ]
 
 
-def test_html_page_is_self_contained_escaped_with_one_bar_per_row(database: Path) -> None:
-    out = database.parent / "report.html"
+def test_html_page_is_self_contained_escaped_with_one_bar_per_row(
+    database: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "report.html"
     result = run(database, "--format", "html", "--out", str(out), "--now", "2026-04-01T12:00Z")
     assert result.exit_code == 0, result.output
     assert result.stdout == ""  # stdout stays clean; the note went to stderr
@@ -292,10 +299,8 @@ def test_a_missing_database_is_refused_not_created(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("month", ["2026-13", "2026-3", "March", "2026-00"])
-def test_a_bad_month_is_a_usage_error(database: Path, month: str) -> None:
-    result = CliRunner().invoke(
-        report, ["--month", month], env={"TIERDESK_DATABASE": str(database)}
-    )
+def test_a_bad_month_is_a_usage_error(database: str, month: str) -> None:
+    result = CliRunner().invoke(report, ["--month", month], env={"TIERDESK_DATABASE": database})
     assert result.exit_code == 2
     assert "--month" in result.output
 
