@@ -456,7 +456,9 @@ def test_overdue_after_the_due_instant(server: Server, tmp_path: Path) -> None:
         shown = seconds(text.removeprefix("overdue by "))
         assert abs(shown - (now_ms - due) // 1000) <= 1, (text, now_ms - due)
         late.append(shown)
-    assert all(b > a for a, b in itertools.pairwise(late)), late
+    # Never down; two ticks may fall in one second when the machine is busy.
+    assert all(b >= a for a, b in itertools.pairwise(late)), late
+    assert late[-1] - late[0] >= 3, late  # the page's clock ran on for several seconds
 
 
 def test_a_refused_token_is_said_plainly(server: Server, tmp_path: Path) -> None:
