@@ -3,8 +3,8 @@ purchases, the low and exhausted lines; and the property that the balance is the
 purchases minus the latest version of every worklog, whatever the order and
 duplication of the events.
 
-Every case runs twice: on `entitlements.ledger.Book` (the arithmetic) and on
-`store.ledger.SqliteLedger` (the same rules in SQL, a real file under tmp_path).
+Here on `entitlements.ledger.Book`, the arithmetic; tests/store/test_ledger.py runs the
+same cases and the same property on the stored ledgers (SQLite and PostgreSQL).
 Expected figures are worked out by hand in each row.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from entitlements.hours import HoursBalance
@@ -32,7 +32,6 @@ from entitlements.ledger import (
     WorklogKey,
     WorklogVersion,
 )
-from store.ledger import SqliteLedger
 
 H = 3600
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -91,38 +90,7 @@ class BookModel:
         return self.book.unattributed_s()
 
 
-@dataclass
-class SqlModel:
-    ledger: SqliteLedger
-
-    def buy(self, account: str, key: str, seconds: int, on: date = DAY) -> bool:
-        return self.ledger.record_purchase(account, key, seconds, on)
-
-    def log(
-        self, ticket: str, worklog: str, seconds: int, updated: datetime, deleted: bool = False
-    ) -> int:
-        return self.ledger.record_worklog(
-            TENANT, ticket, worklog, seconds, updated, deleted=deleted
-        )
-
-    def link(self, ticket: str, account: str | None, seen: datetime) -> TicketMove | None:
-        return self.ledger.link_ticket(TENANT, ticket, account, seen)
-
-    def totals(self, account: str, on: date | None = None) -> Totals:
-        return self.ledger.totals(account, on)
-
-    def unattributed_s(self) -> int:
-        return self.ledger.unattributed_s()
-
-
-_files = itertools.count()
-
-
-def sql_model(directory: Path) -> SqlModel:
-    return SqlModel(SqliteLedger(directory / f"ledger-{next(_files)}.sqlite3"))
-
-
-MAKERS: dict[str, Callable[[Path], Model]] = {"book": lambda _: BookModel(), "sqlite": sql_model}
+MAKERS: dict[str, Callable[[Path], Model]] = {"book": lambda _: BookModel()}
 
 
 @pytest.fixture(params=sorted(MAKERS))
@@ -483,19 +451,3 @@ def test_balance_is_purchases_minus_latest_versions_book(
     model = BookModel()
     deliver(model, events)
     assert {a: model.totals(a) for a in ACCOUNTS} == expected
-
-
-@settings(
-    max_examples=75, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(histories())
-def test_balance_is_purchases_minus_latest_versions_sqlite(
-    tmp_path: Path, history: tuple[list[Event], dict[str, Totals]]
-) -> None:
-    events, expected = history
-    model = sql_model(tmp_path)  # a fresh file for each example
-    try:
-        deliver(model, events)
-        assert {a: model.totals(a) for a in ACCOUNTS} == expected
-    finally:
-        model.ledger.close()
