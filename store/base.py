@@ -106,6 +106,7 @@ class SlaClock:
     # Pay-as-you-go: the seconds the account had left when the ticket was first decided
     # (its entitlement is judged on that: RULES.md §3).
     opened_left_s: int | None = None
+    closed_us: int | None = None  # when it was solved (None while open)
 
 
 @dataclass(frozen=True, slots=True)

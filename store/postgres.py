@@ -124,6 +124,7 @@ CREATE TABLE IF NOT EXISTS sla (
     margin_us     BIGINT,
     closed        BOOLEAN NOT NULL DEFAULT FALSE,
     opened_left_s BIGINT,
+    closed_us     BIGINT,
     PRIMARY KEY (tenant, ticket)
 );
 CREATE INDEX IF NOT EXISTS sla_next ON sla (next_check_us) WHERE next_check_us IS NOT NULL;
@@ -163,6 +164,7 @@ _SLA_NAMES = (
     "margin_us",
     "closed",
     "opened_left_s",
+    "closed_us",
 )
 SLA_COLUMNS = ", ".join(_SLA_NAMES)
 _SLA_UPSERT = (
@@ -290,6 +292,7 @@ def sla_values(clock: SlaClock) -> tuple[object, ...]:
         clock.margin_us,
         clock.closed,
         clock.opened_left_s,
+        clock.closed_us,
     )
 
 

@@ -110,6 +110,7 @@ CREATE TABLE IF NOT EXISTS sla (
     margin_us     INTEGER,
     closed        INTEGER NOT NULL DEFAULT 0,
     opened_left_s INTEGER,
+    closed_us     INTEGER,
     PRIMARY KEY (tenant, ticket)
 );
 -- A sweep reads only the clocks whose stage changes now: the rest cost nothing.
@@ -127,7 +128,7 @@ CREATE TABLE IF NOT EXISTS leases (
 SLA_COLUMNS = (
     "tenant, ticket, ticket_key, vendor, account, tier, calendar, requester, created_us,"
     " at_risk_us, due_us, steps_us, levels, stage, level, next_check_us, snapshot,"
-    " responded_us, margin_us, closed, opened_left_s"
+    " responded_us, margin_us, closed, opened_left_s, closed_us"
 )
 # Public for bench/sweep.py's bulk setup, which writes the rows `complete` writes.
 _ADVANCE = (
@@ -553,6 +554,7 @@ def sla_values(clock: SlaClock) -> tuple[object, ...]:
         clock.margin_us,
         int(clock.closed),
         clock.opened_left_s,
+        clock.closed_us,
     )
 
 

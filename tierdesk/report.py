@@ -12,6 +12,9 @@ What counts (every figure is computed from the store's `SlaClock` rows, as of ``
   recorded the breach yet (the service may have been down).
 - **open**: no first response and not yet due at ``now``.
 - **not covered**: the ticket's entitlement has no target; counted, never in attainment.
+- **solved unanswered**: solved before its due time with no public reply (a duplicate,
+  spam, a question withdrawn): no outcome, never in attainment. Solved *after* its due
+  time without a reply, it is breached.
 - **attainment %** = met / (met + missed + breached): open tickets are not decided yet.
 - **time to first response** is *business* time on the ticket's own calendar (the one it
   was decided with, as it runs for its account: zone and holidays), from creation to the
@@ -135,6 +138,7 @@ class Row:
     breached: int
     open: int
     not_covered: int
+    solved_unanswered: int
     responses_us: tuple[int, ...]  # business time to first response, ascending
 
     @property
@@ -187,6 +191,7 @@ class _Tally:
     breached: int = 0
     open: int = 0
     not_covered: int = 0
+    solved_unanswered: int = 0
     responses: list[int] = field(default_factory=list)
 
     def row(self, account: str, tier: str) -> Row:
@@ -199,6 +204,7 @@ class _Tally:
             self.breached,
             self.open,
             self.not_covered,
+            self.solved_unanswered,
             tuple(sorted(self.responses)),
         )
 
@@ -209,6 +215,9 @@ def _count(tally: _Tally, clock: SlaClock, now_us: int, calendars: CalendarLooku
         tally.not_covered += 1
         return
     if clock.responded_us is None:
+        if clock.closed and clock.closed_us is not None and clock.closed_us <= clock.due_us:
+            tally.solved_unanswered += 1
+            return
         # Past due is breached now, even if no sweep has said so yet (sla.status_at).
         if now_us > clock.due_us:
             tally.breached += 1
@@ -316,6 +325,7 @@ def _row_json(row: Row) -> dict[str, Any]:
         "breached": row.breached,
         "open": row.open,
         "not_covered": row.not_covered,
+        "solved_unanswered": row.solved_unanswered,
         "attainment_pct": row.attainment,
         "responded": len(row.responses_us),
         "first_response_median_s": seconds(row.median_us),
@@ -348,6 +358,7 @@ CSV_COLUMNS = (
     "breached",
     "open",
     "not_covered",
+    "solved_unanswered",
     "attainment_pct",
     "responded",
     "first_response_median_s",
@@ -370,7 +381,7 @@ def to_csv(report: Report) -> str:
         writer.writerow(_csv_cells(row, report.hours_of(row.account)))
     for h in report.hours or ():
         if h.account not in seen:
-            writer.writerow(_csv_cells(Row(h.account, "", 0, 0, 0, 0, 0, 0, ()), h.used_s))
+            writer.writerow(_csv_cells(Row(h.account, "", 0, 0, 0, 0, 0, 0, 0, ()), h.used_s))
     total_hours = None if report.hours is None else sum(h.used_s for h in report.hours)
     writer.writerow(_csv_cells(report.total, total_hours, total=True))
     return out.getvalue()
@@ -465,6 +476,7 @@ _HEADERS = (
     "breached",
     "open",
     "not covered",
+    "solved unanswered",
     "attainment",
     "median first response",
     "p90 first response",
@@ -482,6 +494,7 @@ def _html_cells(row: Row) -> list[str]:
         str(row.breached),
         str(row.open),
         str(row.not_covered),
+        str(row.solved_unanswered),
         "n/a" if pct is None else f"{pct:.2f}%",
         duration(row.median_us),
         duration(row.p90_us),

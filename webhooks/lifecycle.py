@@ -135,7 +135,18 @@ def track(
         if previous
         else (decision.hours.balance_s if decision.hours else None),
         closed=closed,
+        closed_us=_closed_at(previous, closed, event.occurred_at),
     )
+
+
+def _closed_at(previous: SlaClock | None, closed: bool, at: datetime) -> int | None:
+    """When the ticket was solved: kept while it stays so, this event's time if it just
+    was, None while open."""
+    if not closed:
+        return None
+    if previous is not None and previous.closed and previous.closed_us is not None:
+        return previous.closed_us
+    return to_us(at)
 
 
 def resolved(clock: SlaClock, closed: bool, now: datetime) -> SlaClock:
@@ -143,9 +154,11 @@ def resolved(clock: SlaClock, closed: bool, now: datetime) -> SlaClock:
     again: due for a look at once, so that the next sweep moves it to where it stands
     and queues the write, as for any other change."""
     if closed:
-        return replace(clock, closed=True, next_check_us=None)
+        return replace(clock, closed=True, next_check_us=None, closed_us=to_us(now))
     waiting = clock.responded_us is None
-    return replace(clock, closed=False, next_check_us=to_us(now) if waiting else None)
+    return replace(
+        clock, closed=False, next_check_us=to_us(now) if waiting else None, closed_us=None
+    )
 
 
 def calendar_of(decision: Decision, rulebook: Rulebook) -> Calendar:

@@ -279,7 +279,7 @@ class Worker:
         clock = self.store.sla_clock(event.tenant, claimed.ticket)
         if clock is None or clock.closed == event.resolved:
             return None
-        return resolved(clock, event.resolved, datetime.fromtimestamp(self._clock(), UTC))
+        return resolved(clock, event.resolved, event.occurred_at)
 
     def _hours_used(self, ticket: Ticket, rulebook: Rulebook) -> tuple[str, int | None]:
         """The ticket's pay-as-you-go account and the seconds it has used, from the

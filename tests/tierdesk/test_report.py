@@ -22,6 +22,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -179,13 +180,13 @@ def fill(path: str | Path) -> None:
 
 
 EXPECTED_CSV = """\
-account,tier,tickets,met,missed,breached,open,not_covered,attainment_pct,responded,\
+account,tier,tickets,met,missed,breached,open,not_covered,solved_unanswered,attainment_pct,responded,\
 first_response_median_s,first_response_p90_s,account_hours_used_s
-acme,premier,3,1,1,1,0,0,33.33,2,1200,5400,2700
-acme,priority,2,1,0,0,1,0,100.0,1,7200,7200,2700
-initech,payg,2,1,0,0,0,1,100.0,1,3600,3600,3600
-o'brien<&>,select,1,0,0,1,0,0,0.0,0,,,
-*,*,8,3,1,2,1,1,50.0,4,3600,7200,6300
+acme,premier,3,1,1,1,0,0,0,33.33,2,1200,5400,2700
+acme,priority,2,1,0,0,1,0,0,100.0,1,7200,7200,2700
+initech,payg,2,1,0,0,0,1,0,100.0,1,3600,3600,3600
+o'brien<&>,select,1,0,0,1,0,0,0,0.0,0,,,
+*,*,8,3,1,2,1,1,0,50.0,4,3600,7200,6300
 """
 
 
@@ -240,6 +241,7 @@ def test_json_has_exact_figures(database: str) -> None:
         "breached": 0,
         "open": 1,
         "not_covered": 0,
+        "solved_unanswered": 0,
         "attainment_pct": 100.0,
         "responded": 1,
         "first_response_median_s": 7200,  # Fri 16:00 → Mon 10:00 London: 2h, not 66h
@@ -370,9 +372,24 @@ def test_a_past_due_clock_no_sweep_moved_is_breached_and_one_not_due_is_open() -
     assert (after.total.open, after.total.breached, after.total.attainment) == (0, 1, 0.0)
 
 
+def test_a_ticket_solved_without_a_reply_before_its_due_time_has_no_outcome() -> None:
+    """Solved before due with no public reply (a duplicate, a withdrawn question): not a
+    breach, not in attainment. Solved without a reply after due: breached."""
+    base = clock("A", "acme", "premier", "24x7", us(2026, 3, 2), us(2026, 3, 2, 1), "on_track")
+    early = replace(base, ticket="A", closed=True, closed_us=us(2026, 3, 2, 0, 20))
+    late = replace(base, ticket="B", closed=True, closed_us=us(2026, 3, 2, 3))
+    met = replace(base, ticket="C", responded_us=us(2026, 3, 2, 0, 10), stage="met")
+    calendars = rulebook_calendars(load_mappings())
+    made = attainment([early, late, met], calendars, Month(2026, 3), NOW)
+    total = made.total
+    assert (total.tickets, total.solved_unanswered, total.breached, total.met) == (3, 1, 1, 1)
+    assert total.attainment == 50.0
+    assert '"solved_unanswered": 1' in to_json(made)
+
+
 def test_an_empty_month_renders_in_every_format() -> None:
     empty = attainment([], rulebook_calendars(load_mappings()), Month(2026, 3), NOW, None)
-    assert to_csv(empty).splitlines()[1] == "*,*,0,0,0,0,0,0,,0,,,"
+    assert to_csv(empty).splitlines()[1] == "*,*,0,0,0,0,0,0,0,,0,,,"
     assert json.loads(to_json(empty))["hours"] is None
     page = to_html(empty)
     assert "<rect" not in page and "No hours ledger" in page
@@ -385,5 +402,5 @@ def test_bar_width_scales_percent_to_the_chart() -> None:
         200.0,
         400.0,
     )
-    row = Row("a", "t", 3, 2, 1, 0, 0, 0, (1, 2, 3))
+    row = Row("a", "t", 3, 2, 1, 0, 0, 0, 0, (1, 2, 3))
     assert (row.attainment, row.median_us, row.p90_us) == (66.67, 2, 3)

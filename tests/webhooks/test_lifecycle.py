@@ -332,6 +332,7 @@ def test_a_solved_ticket_stops_its_clock_and_a_reopened_one_runs_again(rig: Rig)
     rig.at("2026-03-04T10:20:00Z").deliver(status_change("900", "2026-03-04T10:20:00Z", "SOLVED"))
     clock = rig.store.sla_clock(TENANT.id, "900")
     assert clock is not None and clock.closed and clock.next_check_us is None
+    assert clock.closed_us == int(z("2026-03-04T10:20:00Z").timestamp() * 1_000_000)
     calls = len(rig.writes.calls)
     assert rig.at("2026-03-05T10:00:00Z").sweep() == 0
     assert len(rig.writes.calls) == calls
@@ -341,7 +342,7 @@ def test_a_solved_ticket_stops_its_clock_and_a_reopened_one_runs_again(rig: Rig)
     # breach steps past) and the ticket shows it.
     rig.deliver(status_change("900", "2026-03-05T10:00:00Z", "OPEN"))
     clock = rig.store.sla_clock(TENANT.id, "900")
-    assert clock is not None and not clock.closed
+    assert clock is not None and not clock.closed and clock.closed_us is None
     assert rig.sweep() == 1
     assert rig.stage() == ("breached", 2)
     assert rig.writes.calls[-1][2].escalation_level == "Head of Customer Experience"
