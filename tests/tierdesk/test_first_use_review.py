@@ -1,0 +1,258 @@
+"""A first-use review of the README's commands, as an operator meets them.
+
+Each test marked ``xfail(strict=True)`` shows a bug found by following README.md from a
+fresh clone: a traceback shown to a user, a secret printed, an exit code that says
+success on failure, or a nonsense option accepted. They flip to passing once fixed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import responses
+from click.testing import CliRunner, Result
+
+import tierdesk.serve
+from mappings import BUNDLED
+from store import open_store
+from tierdesk.cli import main
+from tierdesk.sync_command import sync
+from webhooks.app import create_app
+from webhooks.settings import Settings
+
+# Deep enough to exhaust Python's recursion limit in json.loads, and well under the
+# webhook's 1 MiB body limit.
+DEEP = "[" * 100_000 + "]" * 100_000
+PASSWORD = "hunter2pass"
+ACME: dict[str, Any] = {
+    "id": "123",
+    "created_at": "2026-03-06T16:30:00Z",
+    "requester": "alice@acme.example",
+    "organization": {"vendor": "zendesk", "id": 360001},
+    "severity": 1,
+    "product": "jira-software",
+    "environment": "production",
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("TIERDESK_") or name == "DATABASE_URL":
+            monkeypatch.delenv(name)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+
+
+def run(args: list[str], stdin: str | None = None, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, args, input=stdin, env=env)
+
+
+def assert_no_traceback(result: Result) -> None:
+    """An uncaught exception reaches the user as a traceback; click's own exits do not."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
+
+
+def database(tmp_path: Path) -> dict[str, str]:
+    path = tmp_path / "tierdesk.sqlite3"
+    open_store(str(path)).close()
+    return {"TIERDESK_DATABASE": str(path)}
+
+
+# -- deeply nested JSON ------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True, reason="mappings validate: RecursionError traceback on a deeply nested file"
+)
+def test_validate_reports_a_deeply_nested_file_as_a_problem(tmp_path: Path) -> None:
+    broken = tmp_path / "mappings"
+    shutil.copytree(BUNDLED, broken)
+    (broken / "accounts.json").write_text(DEEP, encoding="utf-8")
+    result = run(["mappings", "validate", str(broken)])
+    assert_no_traceback(result)
+    assert result.exit_code == 1
+    assert "accounts.json#" in result.output
+
+
+@pytest.mark.xfail(strict=True, reason="explain: RecursionError traceback on deeply nested input")
+def test_explain_refuses_deeply_nested_input_without_a_traceback() -> None:
+    result = run(["explain", "-"], stdin=DEEP)
+    assert_no_traceback(result)
+    assert result.exit_code == 2
+    assert "not JSON" in result.stderr
+
+
+@pytest.mark.xfail(
+    strict=True, reason="POST /api/decisions answers 500 to a deeply nested body (webhooks: 400)"
+)
+def test_api_decisions_answers_400_to_a_deeply_nested_body(tmp_path: Path) -> None:
+    client = create_app(Settings(database=str(tmp_path / "tierdesk.sqlite3"))).test_client()
+    response = client.post(
+        "/api/decisions", data=DEEP, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_json"
+
+
+# -- --now outside the range the rest of tierdesk accepts ----------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="explain --now 9999-12-31T23:59:59Z: OverflowError traceback (the API answers 400)",
+)
+def test_explain_refuses_a_now_outside_1970_2999() -> None:
+    result = run(["explain", "--now", "9999-12-31T23:59:59Z", "-"], stdin=json.dumps(ACME))
+    assert_no_traceback(result)
+    assert result.exit_code == 2
+    assert "1970" in result.output
+
+
+@pytest.mark.xfail(strict=True, reason="hours --now far from today: OverflowError traceback")
+@pytest.mark.parametrize("now", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"])
+def test_hours_refuses_a_now_outside_1970_2999(tmp_path: Path, now: str) -> None:
+    result = run(["hours", "--now", now], env=database(tmp_path))
+    assert_no_traceback(result)
+    assert result.exit_code == 2
+    assert "1970" in result.output
+
+
+# -- report --out ------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True, reason="report --out in a missing directory: FileNotFoundError traceback"
+)
+def test_report_out_in_a_missing_directory_is_an_error_message(tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "report.csv"
+    result = run(["report", "--month", "2026-03", "--out", str(target)], env=database(tmp_path))
+    assert_no_traceback(result)
+    assert result.exit_code != 0
+    assert str(target.parent) in result.output
+    assert not target.exists()
+
+
+# -- serve -------------------------------------------------------------------------------
+
+
+class FakeSupervisor:
+    """Stands in for tierdesk.serve.Supervisor: records that serve got as far as it."""
+
+    started: ClassVar[list[tuple[Any, ...]]] = []
+
+    def __init__(self, *args: Any) -> None:
+        FakeSupervisor.started.append(args)
+
+    def run(self) -> int:
+        return 0
+
+
+@pytest.fixture
+def supervisor(monkeypatch: pytest.MonkeyPatch) -> type[FakeSupervisor]:
+    FakeSupervisor.started = []
+    monkeypatch.setattr(tierdesk.serve, "Supervisor", FakeSupervisor)
+    return FakeSupervisor
+
+
+@pytest.mark.xfail(
+    strict=True, reason="serve prints the database URL, password included, at start-up"
+)
+def test_serve_does_not_print_the_database_password(supervisor: type[FakeSupervisor]) -> None:
+    url = f"postgresql://tierdesk:{PASSWORD}@db.internal/tierdesk"
+    result = run(["serve"], env={"TIERDESK_DATABASE": url})
+    assert result.exit_code == 0, result.output
+    assert supervisor.started
+    assert "db.internal" in result.output  # still says which store
+    assert PASSWORD not in result.output
+
+
+@pytest.mark.xfail(
+    strict=True, reason="serve accepts --workers 0, --threads 0, --worker-threads 0, -1 workers"
+)
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--workers", "0"],
+        ["--threads", "0"],
+        ["--worker-threads", "0"],
+        ["--worker-processes", "-1"],
+    ],
+)
+def test_serve_refuses_counts_that_cannot_work(
+    supervisor: type[FakeSupervisor], option: list[str]
+) -> None:
+    result = run(["serve", *option])
+    assert result.exit_code == 2, result.output
+    assert option[0] in result.output
+    assert not supervisor.started
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="serve's HTTP child (tierdesk http): StoreError traceback when the store cannot open",
+)
+def test_http_with_a_store_it_cannot_open_exits_with_a_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served: list[Any] = []
+    monkeypatch.setattr(tierdesk.serve, "Server", lambda *args: served.append(args))
+    # A directory is not a SQLite file: what a mistyped TIERDESK_DATABASE gives.
+    result = run(["http"], env={"TIERDESK_DATABASE": str(tmp_path)})
+    assert_no_traceback(result)
+    assert result.exit_code == 1
+    assert "cannot open" in result.output
+    assert not served
+
+
+# -- replay ------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="replay --event <unknown id> says 0 queued and exits 0")
+def test_replay_of_an_unknown_event_fails(tmp_path: Path) -> None:
+    result = run(["replay", "--event", "999"], env=database(tmp_path))
+    assert result.exit_code == 1
+    assert "999" in result.output
+
+
+# -- sync pull ---------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="sync pull: a Zendesk tenant without an email is sent to the helpdesk ('/token' auth)",
+)
+def test_sync_pull_refuses_a_zendesk_tenant_without_an_email(tmp_path: Path) -> None:
+    directory = tmp_path / "mappings"
+    shutil.copytree(BUNDLED, directory)
+    env = {
+        "TIERDESK_TENANTS": "acme-zd=zendesk",
+        "TIERDESK_TENANT_ACME_ZD_BASE_URL": "https://acme.zendesk.com",
+        "TIERDESK_TENANT_ACME_ZD_API_TOKEN": "zd-api-token",
+    }
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        # What Zendesk answers to "/token" basic auth: the test must not wait on retries.
+        rsps.add(
+            responses.GET,
+            re.compile(r"https://acme\.zendesk\.com/.*"),
+            status=401,
+            json={"error": "Couldn't authenticate you"},
+        )
+        result = CliRunner().invoke(
+            sync,
+            ["pull", "--tenant", "acme-zd", "--mappings", str(directory), "--yes"],
+            env=env,
+        )
+        calls = len(rsps.calls)
+    assert result.exit_code == 1
+    assert "TIERDESK_TENANT_ACME_ZD_EMAIL" in result.stderr
+    assert calls == 0
