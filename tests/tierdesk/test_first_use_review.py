@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,6 +23,7 @@ import tierdesk.serve
 from mappings import BUNDLED
 from store import open_store
 from tierdesk.cli import main
+from tierdesk.config import ConfigError, settings_from_env
 from tierdesk.sync_command import sync
 from webhooks.app import create_app
 from webhooks.settings import Settings
@@ -256,3 +258,40 @@ def test_sync_pull_refuses_a_zendesk_tenant_without_an_email(tmp_path: Path) -> 
     assert result.exit_code == 1
     assert "TIERDESK_TENANT_ACME_ZD_EMAIL" in result.stderr
     assert calls == 0
+
+
+# -- worker ------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True, reason="worker --threads 0 is accepted: it processes nothing (and exits 0)"
+)
+def test_worker_refuses_zero_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Never touch pytest's own signal handlers, whatever the command does.
+    monkeypatch.setattr(signal, "signal", lambda *args: None)
+    result = run(["worker", "--threads", "0", "--sweep-every", "0"])
+    assert result.exit_code == 2, result.output
+    assert "--threads" in result.output
+
+
+# -- the TOML file -----------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True, reason="a misspelt key in TIERDESK_CONFIG is ignored without a word"
+)
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('databse = "/var/lib/tierdesk/prod.sqlite3"\n', "databse"),
+        (
+            '[tenants.acme-zd]\nvendor = "zendesk"\nbase_ulr = "https://acme.zendesk.com"\n',
+            "base_ulr",
+        ),
+    ],
+)
+def test_a_misspelt_configuration_key_is_refused(tmp_path: Path, text: str, key: str) -> None:
+    path = tmp_path / "tierdesk.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=key):
+        settings_from_env({"TIERDESK_CONFIG": str(path)})
