@@ -60,6 +60,9 @@ def read_documents(directory: Path) -> tuple[Documents, list[Problem]]:
             where = f"line {exc.lineno} column {exc.colno}"
             problems.append(Problem(name, "", "json", f"not valid JSON at {where}: {exc.msg}"))
             continue
+        except RecursionError:  # Python's parser gives up on very deep nesting
+            problems.append(Problem(name, "", "json", "nested too deeply to read"))
+            continue
         found = schema_problems(name, document)
         problems.extend(found)
         if not found:

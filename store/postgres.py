@@ -41,6 +41,7 @@ from store.base import (
     StoreError,
     WrittenState,
 )
+from store.urls import masked_url
 
 SCHEMA_VERSION = 1
 
@@ -229,27 +230,6 @@ RETURNING s.tenant, s.ticket
 # How many candidates one claim passes over (each lost to a race on its ticket) before
 # it reports nothing to claim; the worker simply polls again.
 _CLAIM_TRIES = 8
-
-
-def masked_url(url: str) -> str:
-    """The URL with any password (in the authority or as a parameter) replaced by ***;
-    the rest exactly as given."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, _, hostport = netloc.rpartition("@")
-            user, sep, _password = userinfo.partition(":")
-            netloc = f"{user}:***@{hostport}" if sep else netloc
-        query = "&".join(
-            f"{key}=***" if key.strip().lower() == "password" else pair
-            for pair in parts.query.split("&")
-            for key in [pair.partition("=")[0]]
-        )
-    except ValueError:
-        return "postgresql://***"  # unparseable: show nothing of it
-    shown = f"{parts.scheme}://{netloc}{parts.path}"
-    return shown + (f"?{query}" if parts.query else "")
 
 
 def _insert_values(event: NewEvent, now: float, hold_s: float) -> tuple[object, ...]:

@@ -20,6 +20,7 @@ from entitlements.errors import TicketError
 from entitlements.tickets import format_instant, parse_instant
 from mappings import check_mappings
 from store import StoreError
+from store.urls import shown
 from tierdesk.context import parse_now, rulebook_or_exit, settings_or_fail, store_or_fail
 from tierdesk.explain import explain_native, explain_one, read_items
 from tierdesk.hours_command import hours
@@ -96,8 +97,20 @@ def explain(
 
 _HTTP_OPTIONS = [
     click.option("--bind", default="127.0.0.1:8080", show_default=True, help="host:port."),
-    click.option("--workers", default=2, show_default=True, help="gunicorn HTTP processes."),
-    click.option("--threads", default=4, show_default=True, help="Threads per HTTP process."),
+    click.option(
+        "--workers",
+        default=2,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="gunicorn HTTP processes.",
+    ),
+    click.option(
+        "--threads",
+        default=4,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="Threads per HTTP process.",
+    ),
     click.option(
         "--access-log/--no-access-log",
         default=False,
@@ -118,9 +131,16 @@ def _http_options(command: Any) -> Any:
     "--worker-processes",
     default=1,
     show_default=True,
+    type=click.IntRange(min=0),
     help="Inbox worker processes to run and supervise (0: run `tierdesk worker` yourself).",
 )
-@click.option("--worker-threads", default=2, show_default=True, help="Threads per inbox worker.")
+@click.option(
+    "--worker-threads",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Threads per inbox worker.",
+)
 def serve(
     bind: str,
     workers: int,
@@ -141,7 +161,7 @@ def serve(
     ]
     click.echo(
         f"tierdesk serving on http://{bind} (mappings: {settings.mappings_dir or 'bundled'},"
-        f" store: {settings.database}, tenants: {', '.join(settings.tenants) or 'none'},"
+        f" store: {shown(settings.database)}, tenants: {', '.join(settings.tenants) or 'none'},"
         f" inbox workers: {worker_processes})"
     )
     sys.exit(Supervisor(http, worker_processes, worker_threads).run())
@@ -165,11 +185,21 @@ def http(bind: str, workers: int, threads: int, access_log: bool) -> None:
         "errorlog": "-",
         "timeout": 30,
     }
-    Server(create_app(settings_or_fail()), options).run()
+    try:
+        app = create_app(settings_or_fail())
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    Server(app, options).run()
 
 
 @main.command()
-@click.option("--threads", default=2, show_default=True, help="Worker threads in this process.")
+@click.option(
+    "--threads",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Worker threads in this process.",
+)
 @click.option(
     "--sweep-every",
     default=15.0,
@@ -251,6 +281,8 @@ def replay(dead: bool, event: str | None, since: str | None) -> None:
         count = store.replay(time.time(), dead=dead, event=event, since=since_s)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
+    if event is not None and count == 0:
+        raise click.ClickException(f"no event {event} to queue again (unknown, or still queued)")
     click.echo(f"{count} event(s) queued again")
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from entitlements.rulebook import Rulebook
+from entitlements.tickets import EARLIEST_YEAR, LATEST_YEAR
 from mappings import MappingError, load_mappings
 from store import Store, StoreError, open_store
 from tierdesk.config import ConfigError, settings_from_env
@@ -63,5 +64,9 @@ def parse_now(text: str | None, param_hint: str = "--now") -> datetime:
     if now.tzinfo is None:
         raise click.BadParameter(
             "give a UTC offset, e.g. 2026-03-06T16:30:00Z", param_hint=param_hint
+        )
+    if not EARLIEST_YEAR <= now.year <= LATEST_YEAR:  # the same range the API takes
+        raise click.BadParameter(
+            f"{text!r} is outside {EARLIEST_YEAR}–{LATEST_YEAR}", param_hint=param_hint
         )
     return now

@@ -38,6 +38,9 @@ def read_items(text: str) -> Iterator[Item]:
     except json.JSONDecodeError:
         yield from _json_lines(text)
         return
+    except RecursionError:
+        yield Item("input", error="not JSON: nested too deeply to read")
+        return
     if isinstance(document, list):
         for i, value in enumerate(document, start=1):
             yield Item(f"ticket {i}", value)
@@ -53,6 +56,8 @@ def _json_lines(text: str) -> Iterator[Item]:
             yield Item(f"line {number}", json.loads(line))
         except json.JSONDecodeError as exc:
             yield Item(f"line {number}", error=f"not JSON: {exc.msg} at column {exc.colno}")
+        except RecursionError:
+            yield Item(f"line {number}", error="not JSON: nested too deeply to read")
 
 
 def explain_one(item: Item, rulebook: Rulebook, now: datetime) -> tuple[str | None, str | None]:
@@ -79,6 +84,8 @@ def explain_native(
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         return None, f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    except RecursionError:
+        return None, "not JSON: nested too deeply to read"
     parse = zendesk.normalize if vendor == "zendesk" else jsm.normalize
     try:
         event = parse(document, tenant, "")

@@ -121,7 +121,10 @@ def month_hours(database: str, rulebook: Rulebook, month: Month) -> dict[str, in
 def _write(path: Path, text: str) -> None:
     """Whole or not at all: a half-written report must not replace the last one."""
     path = path.resolve()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
             out.write(text)

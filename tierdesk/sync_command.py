@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 import click
 
 from connector.directory import Directory, open_directory
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, Unauthorized
 from connector.http import HttpClient, Policy
 from entitlements.ledger import hours_accounts, low_fraction
 from mappings import BUNDLED, MappingError, load_mappings
@@ -96,12 +96,15 @@ def _tenant(settings: Settings, tenant_id: str) -> Tenant:
     if tenant is None:
         known = ", ".join(sorted(settings.tenants)) or "none configured"
         raise click.BadParameter(f"no tenant {tenant_id!r} ({known})", param_hint="--tenant")
+    var = f"TIERDESK_TENANT_{tenant.id.upper().replace('-', '_')}"
     if not tenant.base_url or not tenant.api_token:
-        var = f"TIERDESK_TENANT_{tenant.id.upper().replace('-', '_')}"
         _fail(
             f"tenant {tenant.id} needs a base URL and an API token "
             f"({var}_BASE_URL, {var}_API_TOKEN)"
         )
+    if not tenant.email and (tenant.vendor == "zendesk" or tenant.deployment == "cloud"):
+        # Zendesk API tokens and Jira Cloud tokens go with the user's email.
+        _fail(f"tenant {tenant.id} needs the API user's email ({var}_EMAIL, or email)")
     return tenant
 
 
@@ -133,7 +136,7 @@ def _identity(job: str, tenant: Tenant) -> dict[str, str]:
 
 
 @contextmanager
-def _stops(checkpoint: Path, dry_run: bool) -> Iterator[None]:
+def _stops(checkpoint: Path, dry_run: bool, tenant: Tenant) -> Iterator[None]:
     """What ends a job early, said with what to do next."""
     resume = (
         "nothing was written (dry run)"
@@ -146,6 +149,13 @@ def _stops(checkpoint: Path, dry_run: bool) -> Iterator[None]:
         _fail(f"interrupted; {resume}", 130)
     except SyncError as exc:
         _fail(f"{exc}; {resume}")
+    except Unauthorized as exc:
+        # Running it again cannot help until the credentials change.
+        var = f"TIERDESK_TENANT_{tenant.id.upper().replace('-', '_')}"
+        _fail(
+            f"the helpdesk refused tierdesk's credentials ({exc}): check {var}_API_TOKEN"
+            f" and {var}_EMAIL, and that the user may read organizations and users"
+        )
     except ConnectorError as exc:
         if exc.transient:
             _fail(f"the helpdesk is not answering ({exc}); {resume}", EX_TEMPFAIL)
@@ -220,7 +230,7 @@ def pull_command(
     directory = directory_for(tenant, rate)
     with _state(state_dir, directory_path, dry_run) as state:
         checkpoint = state / f"{tenant.id}.pull.sqlite3"
-        with _stops(checkpoint, dry_run):
+        with _stops(checkpoint, dry_run, tenant):
             report = pull(
                 directory,
                 directory_path,
@@ -331,7 +341,7 @@ def push_command(
     directory = directory_for(tenant, rate)
     with _state(state_dir, directory_path, dry_run) as state:
         checkpoint = state / f"{tenant.id}.push.sqlite3"
-        with _stops(checkpoint, dry_run):
+        with _stops(checkpoint, dry_run, tenant):
             report = push(
                 directory,
                 directory_path or BUNDLED,

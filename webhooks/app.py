@@ -153,6 +153,8 @@ def json_body() -> Any:
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         raise ApiError(400, "invalid_json", f"not JSON at {where}: {exc.msg}") from None
+    except RecursionError:  # Python's parser gives up on very deep nesting
+        raise ApiError(400, "invalid_json", "the body is nested too deeply") from None
 
 
 def _render_error(error: Exception) -> Any:

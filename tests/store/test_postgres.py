@@ -24,7 +24,8 @@ from tests.store.test_inbox import T0, claim, new_event
 
 psycopg = pytest.importorskip("psycopg")  # the optional extra; postgres_url fails without it
 
-from store.postgres import PostgresStore, masked_url  # noqa: E402
+from store.postgres import PostgresStore  # noqa: E402
+from store.urls import masked_url  # noqa: E402
 
 
 @pytest.fixture

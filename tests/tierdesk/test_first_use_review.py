@@ -73,9 +73,6 @@ def database(tmp_path: Path) -> dict[str, str]:
 # -- deeply nested JSON ------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="mappings validate: RecursionError traceback on a deeply nested file"
-)
 def test_validate_reports_a_deeply_nested_file_as_a_problem(tmp_path: Path) -> None:
     broken = tmp_path / "mappings"
     shutil.copytree(BUNDLED, broken)
@@ -86,7 +83,6 @@ def test_validate_reports_a_deeply_nested_file_as_a_problem(tmp_path: Path) -> N
     assert "accounts.json#" in result.output
 
 
-@pytest.mark.xfail(strict=True, reason="explain: RecursionError traceback on deeply nested input")
 def test_explain_refuses_deeply_nested_input_without_a_traceback() -> None:
     result = run(["explain", "-"], stdin=DEEP)
     assert_no_traceback(result)
@@ -94,9 +90,6 @@ def test_explain_refuses_deeply_nested_input_without_a_traceback() -> None:
     assert "not JSON" in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True, reason="POST /api/decisions answers 500 to a deeply nested body (webhooks: 400)"
-)
 def test_api_decisions_answers_400_to_a_deeply_nested_body(tmp_path: Path) -> None:
     client = create_app(Settings(database=str(tmp_path / "tierdesk.sqlite3"))).test_client()
     response = client.post(
@@ -109,10 +102,6 @@ def test_api_decisions_answers_400_to_a_deeply_nested_body(tmp_path: Path) -> No
 # -- --now outside the range the rest of tierdesk accepts ----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="explain --now 9999-12-31T23:59:59Z: OverflowError traceback (the API answers 400)",
-)
 def test_explain_refuses_a_now_outside_1970_2999() -> None:
     result = run(["explain", "--now", "9999-12-31T23:59:59Z", "-"], stdin=json.dumps(ACME))
     assert_no_traceback(result)
@@ -120,7 +109,6 @@ def test_explain_refuses_a_now_outside_1970_2999() -> None:
     assert "1970" in result.output
 
 
-@pytest.mark.xfail(strict=True, reason="hours --now far from today: OverflowError traceback")
 @pytest.mark.parametrize("now", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"])
 def test_hours_refuses_a_now_outside_1970_2999(tmp_path: Path, now: str) -> None:
     result = run(["hours", "--now", now], env=database(tmp_path))
@@ -132,9 +120,6 @@ def test_hours_refuses_a_now_outside_1970_2999(tmp_path: Path, now: str) -> None
 # -- report --out ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="report --out in a missing directory: FileNotFoundError traceback"
-)
 def test_report_out_in_a_missing_directory_is_an_error_message(tmp_path: Path) -> None:
     target = tmp_path / "missing" / "report.csv"
     result = run(["report", "--month", "2026-03", "--out", str(target)], env=database(tmp_path))
@@ -166,9 +151,6 @@ def supervisor(monkeypatch: pytest.MonkeyPatch) -> type[FakeSupervisor]:
     return FakeSupervisor
 
 
-@pytest.mark.xfail(
-    strict=True, reason="serve prints the database URL, password included, at start-up"
-)
 def test_serve_does_not_print_the_database_password(supervisor: type[FakeSupervisor]) -> None:
     url = f"postgresql://tierdesk:{PASSWORD}@db.internal/tierdesk"
     result = run(["serve"], env={"TIERDESK_DATABASE": url})
@@ -178,9 +160,6 @@ def test_serve_does_not_print_the_database_password(supervisor: type[FakeSupervi
     assert PASSWORD not in result.output
 
 
-@pytest.mark.xfail(
-    strict=True, reason="serve accepts --workers 0, --threads 0, --worker-threads 0, -1 workers"
-)
 @pytest.mark.parametrize(
     "option",
     [
@@ -199,10 +178,6 @@ def test_serve_refuses_counts_that_cannot_work(
     assert not supervisor.started
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="serve's HTTP child (tierdesk http): StoreError traceback when the store cannot open",
-)
 def test_http_with_a_store_it_cannot_open_exits_with_a_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -219,7 +194,6 @@ def test_http_with_a_store_it_cannot_open_exits_with_a_message(
 # -- replay ------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="replay --event <unknown id> says 0 queued and exits 0")
 def test_replay_of_an_unknown_event_fails(tmp_path: Path) -> None:
     result = run(["replay", "--event", "999"], env=database(tmp_path))
     assert result.exit_code == 1
@@ -229,10 +203,6 @@ def test_replay_of_an_unknown_event_fails(tmp_path: Path) -> None:
 # -- sync pull ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sync pull: a Zendesk tenant without an email is sent to the helpdesk ('/token' auth)",
-)
 def test_sync_pull_refuses_a_zendesk_tenant_without_an_email(tmp_path: Path) -> None:
     directory = tmp_path / "mappings"
     shutil.copytree(BUNDLED, directory)
@@ -263,9 +233,6 @@ def test_sync_pull_refuses_a_zendesk_tenant_without_an_email(tmp_path: Path) -> 
 # -- worker ------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="worker --threads 0 is accepted: it processes nothing (and exits 0)"
-)
 def test_worker_refuses_zero_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     # Never touch pytest's own signal handlers, whatever the command does.
     monkeypatch.setattr(signal, "signal", lambda *args: None)
@@ -297,11 +264,6 @@ def test_a_misspelt_configuration_key_is_refused(tmp_path: Path, text: str, key:
         settings_from_env({"TIERDESK_CONFIG": str(path)})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sync pull on a 401 says 'run the same command to continue', not that the "
-    "credentials were refused",
-)
 def test_sync_pull_says_the_credentials_were_refused_on_a_401(tmp_path: Path) -> None:
     directory = tmp_path / "mappings"
     shutil.copytree(BUNDLED, directory)

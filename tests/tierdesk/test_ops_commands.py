@@ -271,7 +271,7 @@ def test_history_of_an_unknown_ticket_exits_1(filled: Filled, args: list[str]) -
     [
         pytest.param(["--dead"], set(DEAD), id="dead"),
         pytest.param(["--event", "acme-zd:ev-1"], {"ev-1"}, id="tenant:event_id"),
-        pytest.param(["--event", "acme-zd:nope"], set(), id="no-such-event"),
+        # An unknown --event is an error now: tests/tierdesk/test_first_use_review.py.
         # received_at >= since: inclusive, ev-4 was received at exactly T0 - 7.
         pytest.param(
             ["--since", "2026-03-06T16:30:53Z"], {"ev-4", "wl-1", "ev-5"}, id="since-inclusive"
