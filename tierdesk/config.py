@@ -62,13 +62,14 @@ else setup created or found; settings do not read them.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
 import re
 import tempfile
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -257,6 +258,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     if env.get("TIERDESK_CONFIG"):
         file = _read_toml(Path(env["TIERDESK_CONFIG"]))
         _refuse_secrets(file, "the top level", lambda suffix: "TIERDESK_API_TOKEN")
+        _refuse_unknown(file, "the top level", _TOP_KEYS)
     mappings = env.get("TIERDESK_MAPPINGS") or file.get("mappings")
     return Settings(
         mappings_dir=Path(mappings) if mappings else None,
@@ -270,6 +272,22 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_attempts=_count(env, file, "TIERDESK_MAX_ATTEMPTS", "max_attempts", 5),
         coalesce_s=_seconds(env, file, "TIERDESK_COALESCE_SECONDS", "coalesce_seconds", 2.0),
     )
+
+
+# What the TOML file may hold; anything else is refused, so that a misspelt key (a
+# "databse", a tenant's "base_ulr") is not silently ignored.
+_TOP_KEYS: tuple[str, ...] = ("database", "mappings", "tenants", "lease_seconds")
+_TOP_KEYS += ("max_attempts", "coalesce_seconds")
+_TENANT_KEYS = ("vendor", "base_url", "email", "fields", "deployment")
+
+
+def _refuse_unknown(table: dict[str, Any], where: str, known: Iterable[str]) -> None:
+    known = tuple(known)
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
+            raise ConfigError(f"{where} {key}: not a setting tierdesk knows{hint}")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -323,6 +341,7 @@ def _tenants(env: Mapping[str, str], table: Any) -> dict[str, Tenant]:
         if not isinstance(spec, dict):
             raise ConfigError(f"[tenants.{tenant_id}] must be a table")
         _refuse_secrets(spec, f"[tenants.{tenant_id}]", partial(tenant_variable, tenant_id))
+        _refuse_unknown(spec, f"[tenants.{tenant_id}]", _TENANT_KEYS)
         specs[tenant_id] = dict(spec)
     for item in filter(None, (p.strip() for p in env.get("TIERDESK_TENANTS", "").split(","))):
         tenant_id, _, vendor = item.partition("=")
@@ -397,6 +416,7 @@ def _tenant(tenant_id: str, spec: dict[str, Any], env: Mapping[str, str]) -> Ten
     fields = spec.get("fields", {})
     if not isinstance(fields, dict):
         raise ConfigError(f"[tenants.{tenant_id}.fields] must be a table")
+    _refuse_unknown(fields, f"[tenants.{tenant_id}.fields]", (*ID_FIELDS, "values", "groups"))
     values = fields.get("values", {})
     # What `tierdesk setup` recorded, then every key the TOML file names: hand edits win.
     recorded = _recorded(tenant_id, vendor, env)
