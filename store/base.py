@@ -102,11 +102,15 @@ class SlaClock:
     snapshot: str  # the TicketEvent (JSON) it was decided from: sweeps re-decide from it
     responded_us: int | None = None
     margin_us: int | None = None  # business time to spare (met) or missed by
-    closed: bool = False
     # Pay-as-you-go: the seconds the account had left when the ticket was first decided
     # (its entitlement is judged on that: RULES.md §3).
     opened_left_s: int | None = None
     closed_us: int | None = None  # when it was solved (None while open)
+
+    @property
+    def closed(self) -> bool:
+        """Solved or closed: the clock stands still, no sweep looks at it."""
+        return self.closed_us is not None
 
 
 @dataclass(frozen=True, slots=True)

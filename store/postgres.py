@@ -123,14 +123,13 @@ CREATE TABLE IF NOT EXISTS sla (
     snapshot      TEXT NOT NULL,
     responded_us  BIGINT,
     margin_us     BIGINT,
-    closed        BOOLEAN NOT NULL DEFAULT FALSE,
     opened_left_s BIGINT,
     closed_us     BIGINT,
     PRIMARY KEY (tenant, ticket)
 );
 CREATE INDEX IF NOT EXISTS sla_next ON sla (next_check_us) WHERE next_check_us IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sla_created ON sla (created_us);
-CREATE INDEX IF NOT EXISTS sla_account_open ON sla (tenant, account) WHERE NOT closed;
+CREATE INDEX IF NOT EXISTS sla_account_open ON sla (tenant, account) WHERE closed_us IS NULL;
 
 CREATE TABLE IF NOT EXISTS leases (
     role   TEXT PRIMARY KEY,
@@ -163,7 +162,6 @@ _SLA_NAMES = (
     "snapshot",
     "responded_us",
     "margin_us",
-    "closed",
     "opened_left_s",
     "closed_us",
 )
@@ -270,7 +268,6 @@ def sla_values(clock: SlaClock) -> tuple[object, ...]:
         clock.snapshot,
         clock.responded_us,
         clock.margin_us,
-        clock.closed,
         clock.opened_left_s,
         clock.closed_us,
     )
@@ -663,7 +660,7 @@ class PostgresStore(PostgresDatabase):
     def waiting(self, tenant: str, account: str) -> list[SlaClock]:
         rows = self._read(
             f"SELECT {SLA_COLUMNS} FROM sla WHERE tenant = %s AND account = %s"
-            " AND NOT closed ORDER BY created_us",
+            " AND closed_us IS NULL ORDER BY created_us",
             (tenant, account),
         )
         return [_sla_row(row) for row in rows]

@@ -108,7 +108,6 @@ CREATE TABLE IF NOT EXISTS sla (
     snapshot      TEXT NOT NULL,
     responded_us  INTEGER,
     margin_us     INTEGER,
-    closed        INTEGER NOT NULL DEFAULT 0,
     opened_left_s INTEGER,
     closed_us     INTEGER,
     PRIMARY KEY (tenant, ticket)
@@ -116,7 +115,7 @@ CREATE TABLE IF NOT EXISTS sla (
 -- A sweep reads only the clocks whose stage changes now: the rest cost nothing.
 CREATE INDEX IF NOT EXISTS sla_next ON sla (next_check_us) WHERE next_check_us IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sla_created ON sla (created_us);
-CREATE INDEX IF NOT EXISTS sla_account_open ON sla (tenant, account) WHERE closed = 0;
+CREATE INDEX IF NOT EXISTS sla_account_open ON sla (tenant, account) WHERE closed_us IS NULL;
 
 CREATE TABLE IF NOT EXISTS leases (
     role   TEXT PRIMARY KEY,
@@ -128,7 +127,7 @@ CREATE TABLE IF NOT EXISTS leases (
 SLA_COLUMNS = (
     "tenant, ticket, ticket_key, vendor, account, tier, calendar, requester, created_us,"
     " at_risk_us, due_us, steps_us, levels, stage, level, next_check_us, snapshot,"
-    " responded_us, margin_us, closed, opened_left_s, closed_us"
+    " responded_us, margin_us, opened_left_s, closed_us"
 )
 # Public for bench/sweep.py's bulk setup, which writes the rows `complete` writes.
 _ADVANCE = (
@@ -498,7 +497,7 @@ class SqliteStore(SqliteFile):
     def waiting(self, tenant: str, account: str) -> list[SlaClock]:
         rows = self._read(
             f"SELECT {SLA_COLUMNS} FROM sla WHERE tenant = ? AND account = ?"
-            " AND closed = 0 ORDER BY created_us",
+            " AND closed_us IS NULL ORDER BY created_us",
             (tenant, account),
         )
         return [_sla_row(row) for row in rows]
@@ -552,7 +551,6 @@ def sla_values(clock: SlaClock) -> tuple[object, ...]:
         clock.snapshot,
         clock.responded_us,
         clock.margin_us,
-        int(clock.closed),
         clock.opened_left_s,
         clock.closed_us,
     )
@@ -562,7 +560,6 @@ def _sla_row(row: tuple[Any, ...]) -> SlaClock:
     values = list(row)
     values[11] = tuple(json.loads(values[11]))
     values[12] = tuple(json.loads(values[12]))
-    values[19] = bool(values[19])
     return SlaClock(*values)
 
 

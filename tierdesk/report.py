@@ -215,7 +215,7 @@ def _count(tally: _Tally, clock: SlaClock, now_us: int, calendars: CalendarLooku
         tally.not_covered += 1
         return
     if clock.responded_us is None:
-        if clock.closed and clock.closed_us is not None and clock.closed_us <= clock.due_us:
+        if clock.closed_us is not None and clock.closed_us <= clock.due_us:
             tally.solved_unanswered += 1
             return
         # Past due is breached now, even if no sweep has said so yet (sla.status_at).

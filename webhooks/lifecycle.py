@@ -134,7 +134,6 @@ def track(
         opened_left_s=previous.opened_left_s
         if previous
         else (decision.hours.balance_s if decision.hours else None),
-        closed=closed,
         closed_us=_closed_at(previous, closed, event.occurred_at),
     )
 
@@ -144,7 +143,7 @@ def _closed_at(previous: SlaClock | None, closed: bool, at: datetime) -> int | N
     was, None while open."""
     if not closed:
         return None
-    if previous is not None and previous.closed and previous.closed_us is not None:
+    if previous is not None and previous.closed_us is not None:
         return previous.closed_us
     return to_us(at)
 
@@ -154,11 +153,9 @@ def resolved(clock: SlaClock, closed: bool, now: datetime) -> SlaClock:
     again: due for a look at once, so that the next sweep moves it to where it stands
     and queues the write, as for any other change."""
     if closed:
-        return replace(clock, closed=True, next_check_us=None, closed_us=to_us(now))
+        return replace(clock, next_check_us=None, closed_us=to_us(now))
     waiting = clock.responded_us is None
-    return replace(
-        clock, closed=False, next_check_us=to_us(now) if waiting else None, closed_us=None
-    )
+    return replace(clock, next_check_us=to_us(now) if waiting else None, closed_us=None)
 
 
 def calendar_of(decision: Decision, rulebook: Rulebook) -> Calendar:

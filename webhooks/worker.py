@@ -216,10 +216,12 @@ class Worker:
         tenant = self.settings.tenants.get(event.tenant)
         if self.ledger is None or event.kind in FOLLOW_UPS or tenant is None:
             return ()
-        writer = self._writeback(tenant).name
         accounts = {c.account for c in hours.accounts} if hours else set()
         if event.worklog is not None:
             accounts.add(self.ledger.account_of(event.tenant, event.ticket_id) or "")
+        if not accounts:  # most events: no time logged, no account's balance moved
+            return ()
+        writer = self._writeback(tenant).name
         rulebook = self._rulebook()
         follow: list[NewEvent] = []
         for account_id in sorted(accounts):

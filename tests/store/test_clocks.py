@@ -86,7 +86,7 @@ def test_nullable_fields_and_empty_steps_read_back(store: Store) -> None:
         next_check_us=None,
         responded_us=C0 + 5,
         margin_us=10 * US,
-        closed=True,
+        closed_us=C0 + 7,
     )
     record(store, clock)
     assert store.sla_clock("acme", "T-1") == clock
@@ -189,7 +189,7 @@ def test_waiting_is_the_accounts_open_tickets_oldest_first(store: Store) -> None
     record(store, sla("new", created=20))
     record(store, sla("old", created=10))
     record(store, sla("answered", created=5, responded_us=C0 + 6, stage="met"))  # still open
-    record(store, sla("solved", created=4, responded_us=C0 + 6, stage="met", closed=True))
+    record(store, sla("solved", created=4, responded_us=C0 + 6, stage="met", closed_us=C0 + 7))
     record(store, sla("other-acct", created=1, account="acct-2"))
     record(store, sla("no-acct", created=2, account=None))
     record(store, sla("other-tenant", tenant="globex", created=3))

@@ -376,8 +376,8 @@ def test_a_ticket_solved_without_a_reply_before_its_due_time_has_no_outcome() ->
     """Solved before due with no public reply (a duplicate, a withdrawn question): not a
     breach, not in attainment. Solved without a reply after due: breached."""
     base = clock("A", "acme", "premier", "24x7", us(2026, 3, 2), us(2026, 3, 2, 1), "on_track")
-    early = replace(base, ticket="A", closed=True, closed_us=us(2026, 3, 2, 0, 20))
-    late = replace(base, ticket="B", closed=True, closed_us=us(2026, 3, 2, 3))
+    early = replace(base, ticket="A", closed_us=us(2026, 3, 2, 0, 20))
+    late = replace(base, ticket="B", closed_us=us(2026, 3, 2, 3))
     met = replace(base, ticket="C", responded_us=us(2026, 3, 2, 0, 10), stage="met")
     calendars = rulebook_calendars(load_mappings())
     made = attainment([early, late, met], calendars, Month(2026, 3), NOW)
