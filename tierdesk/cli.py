@@ -10,11 +10,13 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import click
+from click.decorators import FC
 
 from entitlements.errors import TicketError
 from entitlements.tickets import format_instant, parse_instant
@@ -95,22 +97,17 @@ def explain(
     sys.exit(2 if failed else 0)
 
 
+def _count(flag: str, default: int, help_text: str, minimum: int = 1) -> Callable[[FC], FC]:
+    """A number of processes or threads: zero (or less) of them would do nothing."""
+    return click.option(
+        flag, default=default, show_default=True, type=click.IntRange(min=minimum), help=help_text
+    )
+
+
 _HTTP_OPTIONS = [
     click.option("--bind", default="127.0.0.1:8080", show_default=True, help="host:port."),
-    click.option(
-        "--workers",
-        default=2,
-        show_default=True,
-        type=click.IntRange(min=1),
-        help="gunicorn HTTP processes.",
-    ),
-    click.option(
-        "--threads",
-        default=4,
-        show_default=True,
-        type=click.IntRange(min=1),
-        help="Threads per HTTP process.",
-    ),
+    _count("--workers", 2, "gunicorn HTTP processes."),
+    _count("--threads", 4, "Threads per HTTP process."),
     click.option(
         "--access-log/--no-access-log",
         default=False,
@@ -127,20 +124,13 @@ def _http_options(command: Any) -> Any:
 
 @main.command()
 @_http_options
-@click.option(
+@_count(
     "--worker-processes",
-    default=1,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Inbox worker processes to run and supervise (0: run `tierdesk worker` yourself).",
+    1,
+    "Inbox worker processes to run and supervise (0: run `tierdesk worker` yourself).",
+    minimum=0,
 )
-@click.option(
-    "--worker-threads",
-    default=2,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Threads per inbox worker.",
-)
+@_count("--worker-threads", 2, "Threads per inbox worker.")
 def serve(
     bind: str,
     workers: int,
@@ -193,13 +183,7 @@ def http(bind: str, workers: int, threads: int, access_log: bool) -> None:
 
 
 @main.command()
-@click.option(
-    "--threads",
-    default=2,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Worker threads in this process.",
-)
+@_count("--threads", 2, "Worker threads in this process.")
 @click.option(
     "--sweep-every",
     default=15.0,
