@@ -71,15 +71,15 @@ from entitlements.rulebook import Rulebook
 from entitlements.sla import Milestones, milestones, next_change, status_at
 from entitlements.tickets import OrganizationRef, Ticket
 from mappings import load_mappings
+from pipeline.connectors import Connectors, VendorWriteBack
+from pipeline.lifecycle import SLA_CHANGED
+from pipeline.sweep import Sweeper, SweepResult
+from pipeline.worker import Worker
 from store import SlaClock, SqliteStore
 from store.sqlite import SLA_COLUMNS, SLA_INSERT, sla_values
-from webhooks.connectors import Connectors, VendorWriteBack
 from webhooks.events import TicketEvent
-from webhooks.lifecycle import SLA_CHANGED
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import FieldMap, Secret, Settings, Tenant
-from webhooks.sweep import Sweeper, SweepResult
-from webhooks.worker import Worker
 
 GOAL_QUIET_TICKETS_PER_S = 10_000
 QUIET = datetime(2026, 3, 11, 14, 30, tzinfo=UTC)  # a Wednesday; no holiday near it
@@ -250,8 +250,8 @@ def _created(plan: Plan, rng: random.Random) -> tuple[datetime, Milestones]:
 
 
 def _clock(ticket: Ticket, plan: Plan, m: Milestones) -> SlaClock:
-    """The clock as `webhooks.lifecycle.track` records it, moved on to the quiet instant
-    as `webhooks.sweep.move_of` moves it."""
+    """The clock as `pipeline.lifecycle.track` records it, moved on to the quiet instant
+    as `pipeline.sweep.move_of` moves it."""
     status = status_at(m, QUIET)
     upcoming = next_change(m, status)
     assert upcoming is not None and upcoming > QUIET, (ticket.id, status)

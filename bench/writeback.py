@@ -70,13 +70,13 @@ import responses
 
 from connector.http import Budget, Policy
 from entitlements.decide import decide
+from pipeline.connectors import Connectors, VendorWriteBack
+from pipeline.worker import Worker
+from pipeline.writeback import ticket_update
 from store import NewEvent, SqliteStore
-from webhooks.connectors import Connectors, VendorWriteBack
 from webhooks.events import TicketEvent, own_write
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import FieldMap, Secret, Settings, Tenant
-from webhooks.worker import Worker
-from webhooks.writeback import ticket_update
 from webhooks.zendesk import TRIGGER_BODY, normalize
 
 GOAL_CALLS_PER_EVENT = 0.5

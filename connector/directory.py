@@ -16,9 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from connector.errors import ConnectorError
-from connector.http import HttpClient
-
 Contact = Literal["direct", "partner"]
 CONTACT_KINDS: tuple[Contact, ...] = ("direct", "partner")
 # A site-admin flag names the SEN of the site the person administers; a Priority
@@ -104,18 +101,6 @@ class Directory(Protocol):
     def write_org(self, org: DirectoryOrg, update: Any) -> None: ...
 
     def write_person(self, person: DirectoryPerson, update: Any) -> None: ...
-
-
-def open_directory(vendor: str, client: HttpClient) -> Directory:
-    # Imported here: each vendor module imports this one for the types.
-    from connector.jsm_directory import JsmDirectory  # noqa: PLC0415
-    from connector.zendesk_directory import ZendeskDirectory  # noqa: PLC0415
-
-    if vendor == "zendesk":
-        return ZendeskDirectory(client)
-    if vendor == "jsm":
-        return JsmDirectory(client)
-    raise ConnectorError(f"no directory for vendor {vendor!r}")
 
 
 def clean_email(value: Any) -> str:

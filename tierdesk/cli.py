@@ -196,11 +196,11 @@ def worker(threads: int, sweep_every: float) -> None:
 
     Besides the inbox, one of the running workers sweeps the SLA clocks: tickets at risk,
     breached or due for escalation get their write-back queued."""
+    from pipeline.connectors import Connectors  # noqa: PLC0415
+    from pipeline.sweep import Sweeper  # noqa: PLC0415
+    from pipeline.worker import Worker  # noqa: PLC0415
     from store.ledger import has_ledger, open_ledger  # noqa: PLC0415
-    from webhooks.connectors import Connectors  # noqa: PLC0415
     from webhooks.live_mappings import LiveMappings  # noqa: PLC0415
-    from webhooks.sweep import Sweeper  # noqa: PLC0415
-    from webhooks.worker import Worker  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = settings_or_fail()

@@ -33,6 +33,7 @@ from connector.fields import FieldMap
 from connector.http import HttpClient
 from connector.setup import Plan, SetupError, Step, execute
 from mappings import MappingError, load_mappings
+from pipeline.connectors import tenant_auth  # one place builds a tenant's credentials
 from tierdesk.config import (
     ConfigError,
     FieldRecord,
@@ -43,7 +44,6 @@ from tierdesk.config import (
     write_atomically,
 )
 from tierdesk.config import state_dir as default_state_dir
-from webhooks.connectors import tenant_auth  # one place builds a tenant's credentials
 from webhooks.settings import Tenant
 from webhooks.zendesk import TRIGGER_BODY
 

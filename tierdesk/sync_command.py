@@ -28,16 +28,17 @@ from typing import Any, NoReturn
 
 import click
 
-from connector.directory import Directory, open_directory
+from connector.directories import open_directory
+from connector.directory import Directory
 from connector.errors import ConnectorError, Unauthorized
 from connector.http import HttpClient, Policy
 from entitlements.ledger import hours_accounts, low_fraction
 from mappings import BUNDLED, MappingError, load_mappings
 from mappings.sync import PullReport, PushReport, SyncError, pull, push
+from pipeline.connectors import tenant_auth
 from store.base import StoreError
 from store.ledger import has_ledger, open_ledger
 from tierdesk.config import ConfigError, settings_from_env
-from webhooks.connectors import tenant_auth
 from webhooks.settings import Settings, Tenant
 
 EX_TEMPFAIL = 75

@@ -30,13 +30,13 @@ from entitlements.decide import Decision, decide
 from entitlements.rulebook import Rulebook
 from entitlements.tickets import Ticket, parse_ticket
 from mappings import load_mappings
+from pipeline.connectors import Connectors
+from pipeline.writeback import WriteResult, ticket_update
 from tests.connector.contracts import Api, assert_conforms, body_errors
 from tests.shared import VENDOR
-from webhooks.connectors import Connectors
 from webhooks.events import TicketEvent
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import Secret, Tenant
-from webhooks.writeback import WriteResult, ticket_update
 
 # -- helpers ------------------------------------------------------------------------
 

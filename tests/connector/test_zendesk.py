@@ -32,9 +32,9 @@ from entitlements.rulebook import Rulebook
 from entitlements.sla import Status
 from entitlements.tickets import parse_ticket
 from mappings import load_mappings
+from pipeline.writeback import ticket_update
 from tests.connector.contracts import assert_conforms, body_errors
 from tests.shared import VENDOR
-from webhooks.writeback import ticket_update
 
 # -- helpers ------------------------------------------------------------------------
 

@@ -23,13 +23,13 @@ import pytest
 from click.testing import CliRunner, Result
 
 from entitlements.tickets import OrganizationRef, Ticket
+from pipeline.worker import Worker
 from store import NewEvent, SqliteStore
 from tests.shared import VENDOR
 from tierdesk.cli import main
 from webhooks.events import TicketEvent, Worklog
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import Settings, Tenant
-from webhooks.worker import Worker
 
 T0 = datetime(2026, 3, 6, 16, 31, tzinfo=UTC).timestamp()
 AT = "2026-03-06T16:31:00Z"  # T0 as the commands print it

@@ -42,12 +42,12 @@ from urllib.parse import quote
 import pytest
 from werkzeug.serving import make_server
 
+from pipeline.worker import Outcome, Worker
 from store import Store
 from webhooks.app import create_app
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import Secret, Settings, Tenant
 from webhooks.signatures import sign_zendesk
-from webhooks.worker import Outcome, Worker
 from webhooks.zendesk import TRIGGER_BODY
 
 ROOT = Path(__file__).resolve().parents[2]

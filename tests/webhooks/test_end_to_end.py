@@ -29,16 +29,16 @@ from entitlements.rulebook import Rulebook
 from entitlements.sla import status_at
 from entitlements.tickets import parse_ticket
 from mappings import load_mappings
+from pipeline.connectors import Connectors
+from pipeline.worker import Outcome, Worker
+from pipeline.writeback import canonical, ticket_update
 from store import AuditRow, Store
 from tests.connector.contracts import assert_conforms
 from tests.shared import VENDOR
 from webhooks.app import create_app
-from webhooks.connectors import Connectors
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import FieldMap, Secret, Settings, Tenant
 from webhooks.signatures import sign_hub, sign_zendesk
-from webhooks.worker import Outcome, Worker
-from webhooks.writeback import canonical, ticket_update
 from webhooks.zendesk import TRIGGER_BODY
 
 # -- helpers ------------------------------------------------------------------------

@@ -24,12 +24,12 @@ from werkzeug.test import TestResponse
 from entitlements.rulebook import Rulebook
 from entitlements.tickets import format_instant
 from mappings import load_mappings
+from pipeline.worker import Outcome, Worker
 from store import Store
 from webhooks.app import create_app
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import Secret, Settings, Tenant
 from webhooks.signatures import sign_zendesk
-from webhooks.worker import Outcome, Worker
 from webhooks.zendesk import TRIGGER_BODY
 
 APP_TOKEN = "app-token-now"

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 
 from store import NewEvent, SqliteStore
-from tests.webhooks.test_hours_flow import Flow, initech
-from tests.webhooks.test_lifecycle import Rig, globex, reply, z
-from tests.webhooks.test_worker import TENANT
+from tests.pipeline.test_hours_flow import Flow, initech
+from tests.pipeline.test_lifecycle import Rig, globex, reply, z
+from tests.pipeline.test_worker import TENANT
 from webhooks.events import TicketEvent
 from webhooks.live_mappings import LiveMappings
 
 __all__ = ["bundled", "store"]  # fixtures shared with test_worker
-from tests.webhooks.test_worker import bundled, store
+from tests.pipeline.test_worker import bundled, store
 
 H = 3600
 
@@ -39,7 +39,7 @@ def outcomes(store: SqliteStore, ticket: str) -> dict[str, str]:
 
 def queue(store: SqliteStore, event: TicketEvent, now: float) -> None:
     """Queue ``event`` as the intake does: with its snapshot time and whether it carries
-    the whole ticket (`tests.webhooks.test_worker.put` leaves ``occurred_at`` at 0, which
+    the whole ticket (`tests.pipeline.test_worker.put` leaves ``occurred_at`` at 0, which
     makes every follow-up look newer than any vendor event)."""
     store.put(
         NewEvent(

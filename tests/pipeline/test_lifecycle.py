@@ -12,8 +12,11 @@ import pytest
 
 from connector.render import note
 from entitlements.tickets import OrganizationRef
+from pipeline.sweep import Sweeper, move_of
+from pipeline.worker import Worker
+from pipeline.writeback import ticket_update
 from store import SqliteStore
-from tests.webhooks.test_worker import (
+from tests.pipeline.test_worker import (
     TENANT,
     Clock,
     FakeWriteBack,
@@ -24,12 +27,9 @@ from tests.webhooks.test_worker import (
 )
 from webhooks.events import Comment, TicketEvent
 from webhooks.live_mappings import LiveMappings
-from webhooks.sweep import Sweeper, move_of
-from webhooks.worker import Worker
-from webhooks.writeback import ticket_update
 
 __all__ = ["bundled", "store"]  # fixtures shared with test_worker
-from tests.webhooks.test_worker import bundled, store
+from tests.pipeline.test_worker import bundled, store
 
 
 def z(text: str) -> datetime:

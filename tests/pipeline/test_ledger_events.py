@@ -24,12 +24,12 @@ import pytest
 from entitlements.ledger import ZENDESK_TOTAL
 from entitlements.rulebook import Rulebook
 from entitlements.tickets import OrganizationRef, Ticket
+from pipeline.ledger_events import record_time
 from store.ledger import SqliteLedger
 from tests.ledger_mappings import H, rulebook
 from tests.shared import VENDOR
 from webhooks import jsm, zendesk
 from webhooks.events import Ignored, TicketEvent, Worklog
-from webhooks.ledger_events import record_time
 from webhooks.settings import FieldMap, Tenant
 
 JSM = Tenant(id="zulip-jsm", vendor="jsm", fields=FieldMap(organizations="customfield_10002"))

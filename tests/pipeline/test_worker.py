@@ -22,13 +22,13 @@ import pytest
 from entitlements.decide import Decision
 from entitlements.tickets import OrganizationRef, Ticket
 from mappings import BUNDLED
+from pipeline.worker import MAX_BACKOFF_S, Outcome, Worker
+from pipeline.writeback import DryRun, WriteBack, WriteBackError, WriteResult
 from store import AuditRecord, AuditRow, EventRow, LeaseLost, NewEvent, SqliteStore
 from tests.shared import VENDOR
 from webhooks.events import PayloadError, TicketEvent, Worklog
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import Settings, Tenant
-from webhooks.worker import MAX_BACKOFF_S, Outcome, Worker
-from webhooks.writeback import DryRun, WriteBack, WriteBackError, WriteResult
 
 # The moment of deciding: a minute after the README's acme ticket was opened.
 T0 = datetime(2026, 3, 6, 16, 31, tzinfo=UTC).timestamp()

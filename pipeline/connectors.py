@@ -15,10 +15,10 @@ from connector.http import HttpClient, TicketWindow
 from connector.jsm import JsmIssues
 from connector.zendesk import ZendeskTickets
 from entitlements.decide import Decision
+from pipeline.writeback import DryRun, WriteBack, WriteBackError, WriteResult, ticket_update
 from webhooks.events import TicketEvent
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import Tenant
-from webhooks.writeback import DryRun, WriteBack, WriteBackError, WriteResult, ticket_update
 
 
 def tenant_auth(tenant: Tenant) -> AuthBase:

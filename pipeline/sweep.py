@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 
 from entitlements.calendars import from_us, to_us
 from entitlements.sla import next_change, status_at
+from pipeline.lifecycle import SLA_CHANGED, follow_up, milestones_of
 from store import Move, SlaClock, Store, StoreError
-from webhooks.lifecycle import SLA_CHANGED, follow_up, milestones_of
 
 log = logging.getLogger("tierdesk.sweep")
 

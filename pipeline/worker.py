@@ -4,7 +4,7 @@ Per event, in this order:
 
 1. the hours ledger records time logged and which account the ticket is on;
 2. a full ticket snapshot is decided (from creation: a re-decision moves the due time
-   retroactively) and its SLA clock tracked (`webhooks.lifecycle`); a comment, a
+   retroactively) and its SLA clock tracked (`pipeline.lifecycle`); a comment, a
    sweep's stage change or an hours wake-up decides the ticket again from its last
    snapshot, with where its clock stands; a status change stops or restarts the clock;
 3. the write-back, skipped when the ticket already shows it;
@@ -45,6 +45,26 @@ from entitlements.errors import EntitlementError
 from entitlements.ledger import hours_subscriptions, low_fraction
 from entitlements.rulebook import Rulebook
 from entitlements.tickets import Ticket
+from pipeline.ledger_events import LedgerChange, record_time
+from pipeline.lifecycle import (
+    HOURS_CHANGED,
+    SLA_CHANGED,
+    counts_as_first_response,
+    follow_up,
+    resolved,
+    responded,
+    response_of,
+    status_of,
+    track,
+)
+from pipeline.writeback import (
+    DryRun,
+    WriteBack,
+    WriteBackError,
+    WriteResult,
+    canonical,
+    ticket_update,
+)
 from store import (
     AuditRecord,
     Claimed,
@@ -57,28 +77,8 @@ from store import (
 )
 from store.ledger import Ledger
 from webhooks.events import TicketEvent, loggable, own_write
-from webhooks.ledger_events import LedgerChange, record_time
-from webhooks.lifecycle import (
-    HOURS_CHANGED,
-    SLA_CHANGED,
-    counts_as_first_response,
-    follow_up,
-    resolved,
-    responded,
-    response_of,
-    status_of,
-    track,
-)
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import Settings, Tenant
-from webhooks.writeback import (
-    DryRun,
-    WriteBack,
-    WriteBackError,
-    WriteResult,
-    canonical,
-    ticket_update,
-)
 
 log = logging.getLogger("tierdesk.worker")
 

@@ -13,15 +13,15 @@ import pytest
 from entitlements.decide import Decision
 from entitlements.ledger import ZENDESK_TOTAL
 from entitlements.tickets import OrganizationRef
+from pipeline.worker import Worker
 from store import SqliteStore
 from store.ledger import SqliteLedger
-from tests.webhooks.test_worker import Clock, FakeWriteBack, acme_ticket, put, ticket_event
+from tests.pipeline.test_worker import Clock, FakeWriteBack, acme_ticket, put, ticket_event
 from webhooks.events import TicketEvent, Worklog
 from webhooks.live_mappings import LiveMappings
-from webhooks.worker import Worker
 
 __all__ = ["bundled"]  # the fixture, shared with test_worker
-from tests.webhooks.test_worker import SETTINGS, bundled
+from tests.pipeline.test_worker import SETTINGS, bundled
 
 # Initech (bundled mappings): pay-as-you-go, 20 h bought in February and 20 h in August,
 # 37 h used: 3 h left in September, under 20 % of the last bundle.
