@@ -14,7 +14,8 @@ claimer's uncommitted lease on a sibling event, e.g. after a replay), so a claim
 takes a transaction-level advisory lock on its ticket and re-checks the ticket's open
 events in a fresh statement before it leases.
 
-The URL may carry a password: it appears only masked (`masked_url`) in reprs and errors.
+The URL may carry a password: it appears only masked (`store.urls`) in reprs and errors;
+a malformed URL is refused before anything is printed or connected.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from typing import Any
-from urllib.parse import urlsplit
 
 import psycopg
 
@@ -41,7 +41,7 @@ from store.base import (
     StoreError,
     WrittenState,
 )
-from store.urls import masked_url
+from store.urls import parse_database, password_of
 
 SCHEMA_VERSION = 1
 
@@ -288,7 +288,8 @@ class PostgresDatabase:
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self.url = masked_url(url)  # what may be shown
+        self.url = parse_database(url).shown  # what may be shown (StoreError if malformed)
+        self._passwords = password_of(url)
         self._local = threading.local()
         # Connections inherited across a fork: never used nor closed in the child (closing
         # would end the parent's session), only kept from the garbage collector.
@@ -341,8 +342,7 @@ class PostgresDatabase:
 
     def _error(self, what: str, exc: BaseException) -> StoreError:
         message = str(exc).strip()
-        password = urlsplit(self._url).password if "://" in self._url else None
-        if password:
+        for password in self._passwords:  # as written and percent-decoded
             message = message.replace(password, "***")
         return StoreError(f"{self.url}: {what}: {message}")
 
