@@ -11,7 +11,9 @@ both. A NUL where tierdesk keeps nothing (a description) is stored as sent on bo
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +91,53 @@ def test_a_nul_where_tierdesk_keeps_nothing_is_stored_as_sent_on_every_store(
     event_id = answer(response)["event_id"]
     assert backend.payload("acme-zd", event_id) == body
     assert post_signed(client, "zendesk", body).status_code == 200  # its retry: a duplicate
+
+
+# -- a PostgreSQL restart ----------------------------------------------------------------
+
+THREADS = 4
+
+
+@pytest.mark.parametrize(
+    ("mode", "checkout"),
+    [("fast", True), ("immediate", True), ("fast", False)],
+    ids=["fast-restart", "immediate-restart", "unannounced-retry"],
+)
+def test_no_request_fails_after_a_postgres_restart(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    checkout: bool,
+) -> None:
+    """Every HTTP thread holds a connection when the real server restarts; afterwards
+    each thread's next webhook is stored (202), and /readyz says ready, with no 503 on
+    the way. ``unannounced-retry``: the checkout's check is switched off, as when the
+    server vanishes without a word (a cut network): the retry inside the request
+    carries it."""
+    from tests.store.postgres_server import restart
+
+    server: str = request.getfixturevalue("postgres_url")
+    import store.postgres
+
+    if not checkout:
+        monkeypatch.setattr(store.postgres, "_dropped", lambda db: False)
+    with BACKENDS["postgres"](request, tmp_path) as backend:
+        app = create_app(Settings(database=backend.url, tenants=TENANTS))
+        client = app.test_client()
+        barrier = threading.Barrier(THREADS)
+        counter = iter(range(10_000))
+
+        def deliver(_: int) -> tuple[int, int]:
+            barrier.wait(timeout=30)  # one delivery on each thread: each has a connection
+            body = edited(ZD_CREATED, ("detail", "id"), str(1000 + next(counter)))
+            status = post_signed(client, "zendesk", body).status_code
+            ready = client.get("/readyz").status_code
+            return status, ready
+
+        with ThreadPoolExecutor(THREADS) as pool:
+            assert list(pool.map(deliver, range(THREADS))) == [(202, 200)] * THREADS
+            restart(server, mode)
+            assert list(pool.map(deliver, range(THREADS))) == [(202, 200)] * THREADS
+        store: Store = app.extensions["tierdesk.store"]
+        assert store.counts().get("pending") == 2 * THREADS
