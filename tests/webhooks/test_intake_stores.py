@@ -118,10 +118,10 @@ def test_no_request_fails_after_a_postgres_restart(
     from tests.store.postgres_server import restart
 
     server: str = request.getfixturevalue("postgres_url")
-    import store.postgres
+    from store import postgres
 
     if not checkout:
-        monkeypatch.setattr(store.postgres, "_dropped", lambda db: False)
+        monkeypatch.setattr(postgres, "_dropped", lambda db: False)
     with BACKENDS["postgres"](request, tmp_path) as backend:
         app = create_app(Settings(database=backend.url, tenants=TENANTS))
         client = app.test_client()
@@ -139,5 +139,5 @@ def test_no_request_fails_after_a_postgres_restart(
             assert list(pool.map(deliver, range(THREADS))) == [(202, 200)] * THREADS
             restart(server, mode)
             assert list(pool.map(deliver, range(THREADS))) == [(202, 200)] * THREADS
-        store: Store = app.extensions["tierdesk.store"]
-        assert store.counts().get("pending") == 2 * THREADS
+        opened: Store = app.extensions["tierdesk.store"]
+        assert opened.counts().get("pending") == 2 * THREADS
