@@ -116,18 +116,34 @@ def configure(env: Mapping[str, str] | None = None, stream: TextIO | None = None
     that nothing leaves a json-format process as a line that is not JSON. Returns the
     format. Called again, it replaces what it set up before."""
     chosen = log_format(env)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _Stderr()
     handler.setFormatter(JsonFormatter() if chosen == "json" else TextFormatter())
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_tierdesk", False)]:
         root.removeHandler(old)
-    handler._tierdesk = True  # type: ignore[attr-defined]  # ours to replace later
+    setattr(handler, "_tierdesk", True)  # noqa: B010  marks it ours, to replace later
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.captureWarnings(True)
     sys.excepthook = _uncaught
     threading.excepthook = _uncaught_in_thread
     return chosen
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Whatever sys.stderr is when a record is written (as logging's own last resort
+    does), not the stream it was when the handler was made."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: TextIO) -> None:
+        pass
 
 
 def _uncaught(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
