@@ -198,8 +198,10 @@ def unstorable(event: TicketEvent, doc: Any) -> PayloadError | None:
     A NUL character (U+0000) fits in a SQLite text column, but PostgreSQL's text types
     refuse it (and ``jsonb`` refuses ``\\u0000``), so the same valid, signed payload
     was queued on one store and answered 503 for ever on the other. Such a value is
-    refused with 400, as Django's ``ProhibitNullCharactersValidator`` does for the same
-    reason (no helpdesk sends a NUL in an id, a key or an email), and so is a lone
+    refused with 400, as Django's forms and Django REST framework's ``CharField`` do for
+    the same reason (``ProhibitNullCharactersValidator``, Django ticket #28201; DRF pull
+    7333), rather than altered: no helpdesk sends a NUL in an id, a key or an email,
+    and a changed id would name another ticket. So is a lone
     surrogate, which no store can encode. Every text the event keeps is checked: the
     ids go to text columns at once, the rest when the worker records the clock or the
     hours ledger. ``field`` is the value's JSON path in ``doc`` (the vendor's body)
