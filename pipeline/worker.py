@@ -76,7 +76,7 @@ from store import (
     WrittenState,
 )
 from store.ledger import Ledger
-from webhooks.events import TicketEvent, loggable, own_write
+from webhooks.events import TicketEvent, log_event, loggable, own_write
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import Settings, Tenant
 
@@ -155,13 +155,15 @@ class Worker:
         except LeaseLost:
             log.warning("event=%s lease lost; another worker owns it", loggable(claimed.event_id))
             return Outcome(claimed.id, "lost")
-        log.info(
-            "tenant=%s ticket=%s event=%s kind=%s outcome=%s",
-            claimed.tenant,
-            loggable(claimed.ticket),
-            loggable(claimed.event_id),
-            claimed.kind,
-            record.outcome,
+        log_event(
+            log,
+            logging.INFO,
+            tenant=claimed.tenant,
+            vendor=claimed.vendor,
+            ticket=claimed.ticket,
+            event=claimed.event_id,
+            kind=claimed.kind,
+            outcome=record.outcome,
         )
         return Outcome(claimed.id, "done")
 
@@ -387,14 +389,16 @@ class Worker:
             state = self.store.fail(claimed, error, now, retry_at)
         except LeaseLost:
             return Outcome(claimed.id, "lost")
-        log.warning(
-            "tenant=%s ticket=%s event=%s outcome=%s attempts=%d error=%s",
-            claimed.tenant,
-            loggable(claimed.ticket),
-            loggable(claimed.event_id),
-            "dead_letter" if state == "dead" else "retry",
-            claimed.attempts,
-            loggable(error),
+        log_event(
+            log,
+            logging.WARNING,
+            tenant=claimed.tenant,
+            vendor=claimed.vendor,
+            ticket=claimed.ticket,
+            event=claimed.event_id,
+            outcome="dead_letter" if state == "dead" else "retry",
+            attempts=claimed.attempts,
+            error=error,
         )
         return Outcome(claimed.id, "dead" if state == "dead" else "retry")
 

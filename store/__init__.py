@@ -1,8 +1,8 @@
 """Persistence: the inbox (queue, dedupe, leases, dead letters) and the audit trail.
 
-`open_store(url)` gives the backend for a database URL: a SQLite file path (the
-embedded default) or ``postgresql://…`` (store/postgres.py, which needs the optional
-extra ``postgres``: psycopg).
+`open_store(url)` gives the backend for a database setting (`store.urls`, strictly
+parsed): a SQLite file path (the embedded default) or ``postgresql://…``
+(store/postgres.py, which needs the optional extra ``postgres``: psycopg).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from store.base import (
     WrittenState,
 )
 from store.sqlite import SqliteStore
+from store.urls import parse_database
 
 __all__ = [
     "AuditRecord",
@@ -40,8 +41,10 @@ __all__ = [
 
 
 def open_store(url: str) -> Store:
-    scheme = url.partition("://")[0].lower() if "://" in url else ""
-    if scheme in ("postgresql", "postgres"):
+    """The store ``url`` names (`store.urls.parse_database`: a value that is neither a
+    clear file path nor a valid URL is refused, never created as a file)."""
+    database = parse_database(url)
+    if database.kind == "postgresql":
         # Imported here: SQLite users need no psycopg.
         try:
             from store.postgres import PostgresStore  # noqa: PLC0415
@@ -49,12 +52,5 @@ def open_store(url: str) -> Store:
             raise StoreError(
                 "a PostgreSQL database needs psycopg: pip install 'tierdesk[postgres]'"
             ) from exc
-        return PostgresStore(url)
-    if scheme not in ("", "sqlite"):
-        raise StoreError(f"{scheme}:// is not a database tierdesk knows; give a SQLite file path")
-    path = url.split("://", 1)[1].removeprefix("/") if scheme else url
-    if path in ("", ":memory:") or path.startswith("file::memory:"):
-        # Each thread and process has its own connection: an in-memory database would
-        # be a different, empty one for each of them.
-        raise StoreError("an in-memory SQLite database cannot be shared; give a file path")
-    return SqliteStore(path)
+        return PostgresStore(database.target)
+    return SqliteStore(database.target)

@@ -43,6 +43,7 @@ from entitlements.ledger import (
 from entitlements.rulebook import Rulebook
 from store.base import StoreError
 from store.sqlite_file import SqliteFile
+from store.urls import parse_database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger_purchase (
@@ -429,23 +430,21 @@ def _purchase_args(purchase: Purchase) -> dict[str, object]:
     }
 
 
-_POSTGRES = ("postgresql", "postgres")
-
-
-def _scheme(url: str) -> str:
-    return url.partition("://")[0].lower() if "://" in url else ""
-
-
 def has_ledger(url: str) -> bool:
     """Whether the database ``url`` names can hold the hours ledger: a SQLite file or a
-    PostgreSQL database (whether psycopg is installed is `open_ledger`'s to say)."""
-    return _scheme(url) in ("", "sqlite", *_POSTGRES)
+    PostgreSQL database (whether psycopg is installed is `open_ledger`'s to say); False
+    for a setting `store.urls.parse_database` refuses."""
+    try:
+        parse_database(url)
+    except StoreError:
+        return False
+    return True
 
 
 def open_ledger(url: str) -> Ledger:
     """The ledger in the database ``url`` names (the same value as `store.open_store`)."""
-    scheme = _scheme(url)
-    if scheme in _POSTGRES:
+    database = parse_database(url)
+    if database.kind == "postgresql":
         # Imported here: SQLite users need no psycopg.
         try:
             from store.ledger_postgres import PostgresLedger  # noqa: PLC0415
@@ -453,10 +452,5 @@ def open_ledger(url: str) -> Ledger:
             raise StoreError(
                 "a PostgreSQL database needs psycopg: pip install 'tierdesk[postgres]'"
             ) from exc
-        return PostgresLedger(url)
-    if scheme not in ("", "sqlite"):
-        raise StoreError(f"{scheme}:// is not a database tierdesk knows; give a SQLite file path")
-    path = url.split("://", 1)[1].removeprefix("/") if scheme else url
-    if path in ("", ":memory:") or path.startswith("file::memory:"):
-        raise StoreError("an in-memory SQLite database cannot be shared; give a file path")
-    return SqliteLedger(path)
+        return PostgresLedger(database.target)
+    return SqliteLedger(database.target)

@@ -3,6 +3,9 @@ several machines. The same `store.base.Store` protocol and the same tests as SQL
 
 Connections: one per thread, opened on first use and again after a fork (a connection
 is never carried into a child process), in autocommit mode with explicit transactions.
+After a server restart no request fails on a stale connection: each checkout polls the
+idle socket for the server's goodbye (`_dropped`, no round trip) and opens a new session;
+reads and the intake's ``put`` also try once more when a connection dies unannounced.
 Durability: a ``put`` commits with ``synchronous_commit = on`` before it returns. The
 workers' leases and completions commit with ``synchronous_commit = off`` (as SQLite's
 NORMAL): a server crash can lose the last of them, which are then simply processed again.
@@ -14,20 +17,22 @@ claimer's uncommitted lease on a sibling event, e.g. after a replay), so a claim
 takes a transaction-level advisory lock on its ticket and re-checks the ticket's open
 events in a fresh statement before it leases.
 
-The URL may carry a password: it appears only masked (`masked_url`) in reprs and errors.
+The URL may carry a password: it appears only masked (`store.urls`) in reprs and errors;
+a malformed URL is refused before anything is printed or connected.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from typing import Any
-from urllib.parse import urlsplit
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from store.base import (
     AuditRecord,
@@ -41,7 +46,7 @@ from store.base import (
     StoreError,
     WrittenState,
 )
-from store.urls import masked_url
+from store.urls import parse_database, password_of
 
 SCHEMA_VERSION = 1
 
@@ -230,6 +235,23 @@ RETURNING s.tenant, s.ticket
 _CLAIM_TRIES = 8
 
 
+def _dropped(db: psycopg.Connection[Any]) -> bool:
+    """Whether the server has spoken on an idle connection, checked on checkout without
+    a round trip. An idle session gets nothing unasked, except when it ends: a server
+    shutting down or restarting (or an administrator's pg_terminate_backend) sends its
+    FATAL notice and closes the socket, which makes the socket readable. A healthy
+    connection costs one poll() here; a dropped one is replaced before any request
+    fails on it."""
+    if db.info.transaction_status != TransactionStatus.IDLE:
+        return False
+    try:
+        poller = select.poll()
+        poller.register(db.pgconn.socket, select.POLLIN)
+    except (psycopg.Error, OSError, ValueError):
+        return True
+    return bool(poller.poll(0))
+
+
 def _insert_values(event: NewEvent, now: float, hold_s: float) -> tuple[object, ...]:
     return (
         event.tenant,
@@ -288,7 +310,8 @@ class PostgresDatabase:
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self.url = masked_url(url)  # what may be shown
+        self.url = parse_database(url).shown  # what may be shown (StoreError if malformed)
+        self._passwords = password_of(url)
         self._local = threading.local()
         # Connections inherited across a fork: never used nor closed in the child (closing
         # would end the parent's session), only kept from the garbage collector.
@@ -331,8 +354,12 @@ class PostgresDatabase:
         if db is not None and self._local.pid != os.getpid():
             self._inherited.append(db)
             db = None
-        if db is not None and (db.closed or db.broken):
-            db = None  # the server restarted or the network dropped: a new session
+        if db is not None and (db.closed or db.broken or _dropped(db)):
+            # The server restarted or the network dropped: a new session, rather than a
+            # request that fails on the dead one.
+            with suppress(psycopg.Error):
+                db.close()
+            db = None
         if db is None:
             db = self._connect()
             self._local.db = db
@@ -341,8 +368,7 @@ class PostgresDatabase:
 
     def _error(self, what: str, exc: BaseException) -> StoreError:
         message = str(exc).strip()
-        password = urlsplit(self._url).password if "://" in self._url else None
-        if password:
+        for password in self._passwords:  # as written and percent-decoded
             message = message.replace(password, "***")
         return StoreError(f"{self.url}: {what}: {message}")
 
@@ -359,10 +385,15 @@ class PostgresDatabase:
             db.close()
 
     def _read(self, sql: str, args: Sequence[object] | dict[str, object] = ()) -> list[Any]:
-        try:
-            return self._db().execute(sql, args).fetchall()
-        except psycopg.Error as exc:
-            raise self._error("read failed", exc) from exc
+        for attempt in (1, 2):
+            db = self._db()
+            try:
+                return db.execute(sql, args).fetchall()
+            except psycopg.Error as exc:
+                if attempt == 1 and db.broken:
+                    continue  # died between uses, unseen at checkout: once more, anew
+                raise self._error("read failed", exc) from exc
+        raise AssertionError("unreachable")
 
 
 class PostgresStore(PostgresDatabase):
@@ -388,13 +419,25 @@ class PostgresStore(PostgresDatabase):
         """Committed (and flushed: synchronous_commit) before it returns."""
         try:
             values = _insert_values(event, now, hold_s)
-            db = self._db()
-            with db.transaction():
-                db.execute("SET LOCAL synchronous_commit = on")
-                inserted = db.execute(_INSERT + " RETURNING id", values).fetchone()
-        except (psycopg.Error, UnicodeEncodeError) as exc:
+        except UnicodeEncodeError as exc:
             raise self._error("cannot store the event", exc) from exc
-        return inserted is not None
+        for attempt in (1, 2):
+            db = self._db()
+            try:
+                with db.transaction():
+                    db.execute("SET LOCAL synchronous_commit = on")
+                    inserted = db.execute(_INSERT + " RETURNING id", values).fetchone()
+                return inserted is not None
+            except psycopg.Error as exc:
+                # A connection that died between uses (no word from the server, so the
+                # checkout could not tell) is tried once more on a new one, within this
+                # request: the sender gets no 503 for it. A repeat cannot store the event
+                # twice (ON CONFLICT DO NOTHING): had the first commit landed after all,
+                # the answer is "duplicate", still a 2xx.
+                if attempt == 1 and db.broken:
+                    continue
+                raise self._error("cannot store the event", exc) from exc
+        raise AssertionError("unreachable")
 
     def claim(self, owner: str, now: float, lease_s: float) -> Claimed | None:
         args: dict[str, object] = {"owner": owner, "now": now, "until": now + lease_s}

@@ -10,6 +10,7 @@ RETURNING`` hands the claimed row back in that same step.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -32,6 +33,10 @@ from store.base import (
 from store.sqlite_file import SqliteFile
 
 SCHEMA_VERSION = 1
+# Below this much free space, ``ping`` (and so /readyz) says not ready: a webhook may be
+# 1 MiB (the intake's limit), written to the WAL and again to the database at the next
+# checkpoint, besides its normalized copy, indexes and audit row.
+MIN_FREE_BYTES = 4 * 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
@@ -219,10 +224,23 @@ class SqliteStore(SqliteFile):
         super().__init__(path, _SCHEMA, user_version=SCHEMA_VERSION)
 
     def ping(self) -> None:
+        """The file answers, and its disk can take a webhook. A read alone said "ready"
+        on a full disk while every put failed with 503: the free space of the file
+        system that holds the database (and its WAL) is checked as well."""
         try:
             self._db().execute("SELECT 1 FROM inbox LIMIT 1").fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
+        try:
+            found = os.statvfs(Path(self.path).resolve().parent)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot see its disk: {exc.strerror}") from exc
+        free = found.f_bavail * found.f_frsize  # what an unprivileged writer may use
+        if free < MIN_FREE_BYTES:
+            raise StoreError(
+                f"{self.path}: the disk is full ({free} bytes free; webhooks need"
+                f" {MIN_FREE_BYTES}): free some space"
+            )
 
     # -- the inbox ------------------------------------------------------------------
 

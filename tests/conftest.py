@@ -34,3 +34,22 @@ def postgres_url() -> Iterator[str]:
         yield url
     finally:
         server.__exit__(None, None, None)
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """Commands under test set up logging for their process (tierdesk.logs.configure);
+    within one pytest process, each test gets the root logger and hooks back as they
+    were."""
+    import logging
+    import sys
+    import threading
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    hooks = (sys.excepthook, threading.excepthook)
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+    sys.excepthook, threading.excepthook = hooks

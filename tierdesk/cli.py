@@ -23,6 +23,7 @@ from entitlements.tickets import format_instant, parse_instant
 from mappings import check_mappings
 from store import StoreError
 from store.urls import shown
+from tierdesk.config import ConfigError
 from tierdesk.context import parse_now, rulebook_or_exit, settings_or_fail, store_or_fail
 from tierdesk.explain import explain_native, explain_one, read_items
 from tierdesk.hours_command import hours
@@ -142,18 +143,22 @@ def serve(
     """Run the service: webhooks and API over HTTP, and the inbox workers."""
     from tierdesk.serve import Supervisor  # noqa: PLC0415
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    chosen = _configure_logging()
     settings = settings_or_fail()  # refuse a bad configuration before starting anything
     http = [
         *(sys.executable, "-m", "tierdesk", "http", "--bind", bind),
         *("--workers", str(workers), "--threads", str(threads)),
         "--access-log" if access_log else "--no-access-log",
     ]
-    click.echo(
+    started = (
         f"tierdesk serving on http://{bind} (mappings: {settings.mappings_dir or 'bundled'},"
         f" store: {shown(settings.database)}, tenants: {', '.join(settings.tenants) or 'none'},"
         f" inbox workers: {worker_processes})"
     )
+    if chosen == "json":  # every line a JSON object, the start-up line too
+        logging.getLogger("tierdesk.serve").info(started)
+    else:
+        click.echo(started)
     sys.exit(Supervisor(http, worker_processes, worker_threads).run())
 
 
@@ -162,10 +167,11 @@ def serve(
 def http(bind: str, workers: int, threads: int, access_log: bool) -> None:
     """The HTTP side alone: gunicorn around the app (what `tierdesk serve` starts)."""
     # Flask and gunicorn only when serving: `tierdesk explain` should start fast.
+    from tierdesk.logs import gunicorn_logger  # noqa: PLC0415
     from tierdesk.serve import Server  # noqa: PLC0415
     from webhooks.app import create_app  # noqa: PLC0415
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    _configure_logging()
     options = {
         "bind": bind,
         "workers": workers,
@@ -173,6 +179,7 @@ def http(bind: str, workers: int, threads: int, access_log: bool) -> None:
         "worker_class": "gthread",
         "accesslog": "-" if access_log else None,
         "errorlog": "-",
+        "logger_class": gunicorn_logger(),  # gunicorn's own lines in tierdesk's format
         "timeout": 30,
     }
     try:
@@ -202,7 +209,7 @@ def worker(threads: int, sweep_every: float) -> None:
     from store.ledger import has_ledger, open_ledger  # noqa: PLC0415
     from webhooks.live_mappings import LiveMappings  # noqa: PLC0415
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    _configure_logging()
     settings = settings_or_fail()
     store = store_or_fail(settings, existing=False)
     mappings = LiveMappings(settings.mappings_dir)
@@ -314,6 +321,17 @@ def history(ticket: str, tenant: str | None, as_json: bool) -> None:
         if row.note and not decision:
             line += f"  {row.note}"
         click.echo(line)
+
+
+def _configure_logging() -> str:
+    """TIERDESK_LOG_FORMAT for this process (`tierdesk.logs`: every process that serves
+    or works calls this first); the format chosen."""
+    from tierdesk.logs import configure  # noqa: PLC0415
+
+    try:
+        return configure()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _tenant_for(vendor: str, tenant_id: str | None) -> Tenant:

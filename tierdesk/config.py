@@ -6,7 +6,7 @@ are wrapped so that no repr, log line or error shows them.
 |---|---|
 | ``TIERDESK_CONFIG`` | a TOML file (below) |
 | ``TIERDESK_MAPPINGS`` | mappings directory (default: the bundled mappings) |
-| ``TIERDESK_DATABASE``, ``DATABASE_URL`` | SQLite path (``tierdesk.sqlite3``) or postgresql://… |
+| ``TIERDESK_DATABASE``, ``DATABASE_URL`` | SQLite path or postgresql://… (strict: store.urls) |
 | ``TIERDESK_API_TOKEN`` | bearer token for ``/api/*`` |
 | ``TIERDESK_LEASE_SECONDS``, ``TIERDESK_MAX_ATTEMPTS`` | worker lease and retries |
 | ``TIERDESK_TENANTS`` | ``id=vendor,…``: tenants without a config file |
@@ -75,6 +75,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from store.base import StoreError
+from store.urls import parse_database
 from webhooks.settings import FieldMap, Secret, Settings, Tenant
 
 VENDORS = ("zendesk", "jsm")
@@ -179,6 +181,8 @@ def read_fields_file(path: Path) -> FieldsFile | None:
         return None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         doc = json.loads(text)
     except ValueError as exc:
@@ -250,6 +254,13 @@ def secret_from(env: Mapping[str, str], name: str) -> Secret | None:
         return Secret(Path(path).read_text(encoding="utf-8").rstrip("\r\n"))
     except OSError as exc:
         raise ConfigError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        # Never the bytes: they are the secret. Where it breaks helps find a stray BOM
+        # or a file saved in another encoding.
+        raise ConfigError(
+            f"{name}_FILE: {path} is not UTF-8 text (byte {exc.start} cannot be read);"
+            " save the secret as UTF-8"
+        ) from None
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
@@ -262,16 +273,33 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     mappings = env.get("TIERDESK_MAPPINGS") or file.get("mappings")
     return Settings(
         mappings_dir=Path(mappings) if mappings else None,
-        database=env.get("TIERDESK_DATABASE")
-        or env.get("DATABASE_URL")  # the name platforms (and DESIGN.md) give it
-        or file.get("database")
-        or "tierdesk.sqlite3",
+        database=_database(env, file),
         api_token=secret_from(env, "TIERDESK_API_TOKEN"),
         tenants=_tenants(env, file.get("tenants", {})),
         lease_s=_number(env, file, "TIERDESK_LEASE_SECONDS", "lease_seconds", 30.0),
         max_attempts=_count(env, file, "TIERDESK_MAX_ATTEMPTS", "max_attempts", 5),
         coalesce_s=_seconds(env, file, "TIERDESK_COALESCE_SECONDS", "coalesce_seconds", 2.0),
     )
+
+
+def _database(env: Mapping[str, str], file: dict[str, Any]) -> str:
+    """The database setting, checked by `store.urls.parse_database`: refused naming the
+    variable and what is wrong, never quoting the value (it may hold a password)."""
+    for source, value in (
+        ("TIERDESK_DATABASE", env.get("TIERDESK_DATABASE")),
+        ("DATABASE_URL", env.get("DATABASE_URL")),  # the name platforms (and DESIGN.md) give it
+        (f"{env.get('TIERDESK_CONFIG')}: database", file.get("database")),
+    ):
+        if value in (None, ""):
+            continue
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: expected a string")
+        try:
+            parse_database(value)
+        except StoreError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        return value
+    return "tierdesk.sqlite3"
 
 
 # What the TOML file may hold; anything else is refused, so that a misspelt key (a
@@ -295,6 +323,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"TIERDESK_CONFIG: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 

@@ -13,6 +13,7 @@ from entitlements.rulebook import Rulebook
 from entitlements.tickets import EARLIEST_YEAR, LATEST_YEAR
 from mappings import MappingError, load_mappings
 from store import Store, StoreError, open_store
+from store.urls import parse_database
 from tierdesk.config import ConfigError, settings_from_env
 from webhooks.settings import Settings
 
@@ -27,8 +28,12 @@ def settings_or_fail() -> Settings:
 def require_database(settings: Settings) -> None:
     """Refuse a database file that is not there: a mistyped TIERDESK_DATABASE must not
     give an empty history, report or balance (nor create a file)."""
-    if "://" not in settings.database and not Path(settings.database).exists():
-        raise click.ClickException(f"no database at {settings.database} (TIERDESK_DATABASE)")
+    try:
+        database = parse_database(settings.database)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    if database.kind == "sqlite" and not Path(database.target).exists():
+        raise click.ClickException(f"no database at {database.shown} (TIERDESK_DATABASE)")
 
 
 def store_or_fail(settings: Settings, *, existing: bool = True) -> Store:

@@ -38,6 +38,7 @@ from mappings.sync import PullReport, PushReport, SyncError, pull, push
 from pipeline.connectors import tenant_auth
 from store.base import StoreError
 from store.ledger import has_ledger, open_ledger
+from store.urls import parse_database
 from tierdesk.config import ConfigError, settings_from_env
 from webhooks.settings import Settings, Tenant
 
@@ -360,11 +361,12 @@ def push_command(
 
 def _ledger_path(database: str) -> Path | None:
     """The SQLite file ``database`` names (as `store.ledger.open_ledger` reads it); None
-    for another scheme."""
-    scheme = database.partition("://")[0].lower() if "://" in database else ""
-    if scheme not in ("", "sqlite"):
+    for a PostgreSQL database or a setting `store.urls.parse_database` refuses."""
+    try:
+        parsed = parse_database(database)
+    except StoreError:
         return None
-    return Path(database.split("://", 1)[1].removeprefix("/") if scheme else database)
+    return Path(parsed.target) if parsed.kind == "sqlite" else None
 
 
 def hours_statuses(

@@ -3,7 +3,8 @@ from one handler, ``MAX_CONTENT_LENGTH`` set).
 
 Routes:
 - ``GET /healthz``: the process is up.
-- ``GET /readyz``: the store answers and mappings are loaded (503 and why, otherwise).
+- ``GET /readyz``: the store answers (on SQLite: and its disk has room for a webhook)
+  and mappings are loaded (503 and why, otherwise).
 - ``GET /api/tickets/<tenant>/<id>/decision``: the sidebar's read-only view (webhooks.sidebar).
 - ``POST /webhooks/zendesk/<tenant>``, ``POST /webhooks/jsm/<tenant>``: the intake
   (`webhooks.intake`).

@@ -4,6 +4,9 @@ outcomes of turning a payload into one."""
 from __future__ import annotations
 
 import json
+import logging
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -79,7 +82,11 @@ class TicketEvent:
     resolved: bool | None = None
 
     def to_json(self) -> str:
-        doc: dict[str, Any] = {
+        # ASCII escapes: a payload's lone surrogate ("\ud800") stays valid in the store.
+        return json.dumps(self._doc(), separators=(",", ":"))
+
+    def _doc(self) -> dict[str, Any]:
+        return {
             "tenant": self.tenant,
             "vendor": self.vendor,
             "event_id": self.event_id,
@@ -95,8 +102,6 @@ class TicketEvent:
             "partial": self.partial,
             "resolved": self.resolved,
         }
-        # ASCII escapes: a payload's lone surrogate ("\ud800") stays valid in the store.
-        return json.dumps(doc, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> TicketEvent:
@@ -145,12 +150,99 @@ def _fields(value: Comment | Worklog | None) -> dict[str, Any] | None:
     return {name: getattr(value, name) for name in value.__slots__}
 
 
-_CONTROL = dict.fromkeys(range(32), "?")
+# What could forge, split or hide a log line: C0 and C1 controls and DEL (newlines,
+# NUL, terminal escapes), the Unicode line and paragraph separators, the bidirectional
+# overrides and isolates ("Trojan Source", CVE-2021-42574), and lone surrogates (a
+# stream handler cannot encode them and would print a traceback instead of the line).
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+LOGGABLE_CHARS = 200
 
 
-def loggable(value: object) -> str:
-    """A sender's value in a log line: one line, bounded (no forged log entries)."""
-    return str(value).translate(_CONTROL)[:200]
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def loggable(value: object, limit: int = LOGGABLE_CHARS) -> str:
+    """A sender's value as it may appear in a log line: one line (every character that
+    could end, forge or hide a line written as a backslash escape) and at most ``limit``
+    characters of it, marked with "…" when cut. The one path every value taken from a
+    payload goes through on its way to a log. Applying it again changes nothing (within
+    a larger limit): the log formatters apply it to every field they are given."""
+    text = value if isinstance(value, str) else str(value)
+    cut = len(text) > limit
+    text = _UNSAFE.sub(_escaped, text[:limit])
+    if len(text) > limit:  # escapes take several characters each
+        text, cut = text[:limit], True
+    return text + "…" if cut else text
+
+
+def log_event(logger: logging.Logger, level: int, **fields: object) -> None:
+    """One log line about an event: ``key=value`` pairs in the message, and the same
+    fields on the record (``extra=``) for the JSON log format, every value `loggable`.
+    None values are left out."""
+    safe = {key: _field(value) for key, value in fields.items() if value is not None}
+    message = " ".join(f"{key}=%s" for key in safe)
+    logger.log(level, message, *safe.values(), extra=safe)
+
+
+def _field(value: object) -> object:
+    return (
+        value if isinstance(value, int | float) and not isinstance(value, bool) else loggable(value)
+    )
+
+
+def unstorable(event: TicketEvent, doc: Any) -> PayloadError | None:
+    """Why ``event`` cannot be kept as it is on every store, or None.
+
+    A NUL character (U+0000) fits in a SQLite text column, but PostgreSQL's text types
+    refuse it (and ``jsonb`` refuses ``\\u0000``), so the same valid, signed payload
+    was queued on one store and answered 503 for ever on the other. Such a value is
+    refused with 400, as Django's forms and Django REST framework's ``CharField`` do for
+    the same reason (``ProhibitNullCharactersValidator``, Django ticket #28201; DRF pull
+    7333), rather than altered: no helpdesk sends a NUL in an id, a key or an email,
+    and a changed id would name another ticket. So is a lone
+    surrogate, which no store can encode. Every text the event keeps is checked: the
+    ids go to text columns at once, the rest when the worker records the clock or the
+    hours ledger. ``field`` is the value's JSON path in ``doc`` (the vendor's body)
+    where it can be found there, else its name in the event."""
+    for name, text in _texts(event._doc(), ""):
+        if "\x00" in text:
+            problem = "holds a NUL character (U+0000), which tierdesk does not store"
+        elif not _encodable(text):
+            problem = "is not valid Unicode (a lone surrogate)"
+        else:
+            continue
+        return PayloadError(_path_of(doc, text, "") or name, problem)
+    return None
+
+
+def _texts(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            yield from _texts(key, where)
+            yield from _texts(item, where)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _texts(item, f"{path}[{i}]")
+
+
+def _path_of(doc: Any, text: str, path: str) -> str | None:
+    for where, found in _texts(doc, path):
+        if found == text:
+            return where
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # -- small readers shared by the vendor parsers --------------------------------------

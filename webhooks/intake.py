@@ -23,7 +23,7 @@ from flask import Response, current_app, request
 
 from store import NewEvent, Store, StoreError
 from webhooks.errors import ApiError
-from webhooks.events import Ignored, PayloadError, TicketEvent, loggable, own_write
+from webhooks.events import Ignored, PayloadError, TicketEvent, log_event, own_write, unstorable
 from webhooks.settings import FieldMap, Settings, Tenant
 from webhooks.signatures import SignatureError
 
@@ -44,7 +44,9 @@ def receive(vendor: str, tenant_id: str, *, verify: Verify, normalize: Normalize
     try:
         verify(tenant, body)
     except SignatureError as exc:
-        log.warning("tenant=%s vendor=%s outcome=refused reason=%s", tenant.id, vendor, exc)
+        log_event(
+            log, logging.WARNING, tenant=tenant.id, vendor=vendor, outcome="refused", reason=exc
+        )
         raise ApiError(401, "invalid_signature", str(exc)) from None
     try:
         doc = json.loads(body)
@@ -58,18 +60,19 @@ def receive(vendor: str, tenant_id: str, *, verify: Verify, normalize: Normalize
         result = normalize(doc, tenant)
     except PayloadError as exc:
         raise ApiError(400, "invalid_payload", exc.message, field=exc.field) from None
-    if isinstance(result, TicketEvent):
-        # Identifiers are stored as text columns: a lone surrogate ("\ud800", which
-        # json.loads accepts) could never be stored, and a 503 would be retried forever.
-        for field, value in (
-            ("event id", result.event_id),
-            ("ticket id", result.ticket_id),
-            ("ticket key", result.ticket_key),
-        ):
-            if not _storable(value):
-                raise ApiError(400, "invalid_payload", f"the {field} is not valid Unicode")
+    if isinstance(result, TicketEvent) and (refused := unstorable(result, doc)) is not None:
+        # The same answer on every store: no NUL (PostgreSQL refuses it), no lone surrogate.
+        raise ApiError(400, "invalid_payload", refused.message, field=refused.field)
     if isinstance(result, Ignored):
-        log.info("tenant=%s vendor=%s outcome=ignored reason=%s", tenant.id, vendor, result.reason)
+        # The reason may quote the sender's event name: log_event makes it log-safe.
+        log_event(
+            log,
+            logging.INFO,
+            tenant=tenant.id,
+            vendor=vendor,
+            outcome="ignored",
+            reason=result.reason,
+        )
         return _answer(202, status="ignored", reason=result.reason)
     # Dedupe on what the vendor signed. Delivery ids (X-Zendesk-Webhook-Invocation-Id,
     # X-Atlassian-Webhook-Identifier) are outside the signature: keyed on them, one
@@ -99,21 +102,29 @@ def receive(vendor: str, tenant_id: str, *, verify: Verify, normalize: Normalize
             hold_s=settings.coalesce_s,
         )
     except StoreError as exc:
-        log.error("tenant=%s vendor=%s outcome=store_unavailable error=%s", tenant.id, vendor, exc)
+        log_event(
+            log,
+            logging.ERROR,
+            tenant=tenant.id,
+            vendor=vendor,
+            outcome="store_unavailable",
+            error=exc,
+        )
         # Nothing is acknowledged as stored; the vendor retries a 503 later.
         raise ApiError(
             503, "store_unavailable", "the event could not be stored; retry", retry_after=5
         ) from None
     outcome = "queued" if fresh else "duplicate"
-    log.info(
-        "tenant=%s vendor=%s ticket=%s event=%s delivery=%s kind=%s outcome=%s",
-        tenant.id,
-        vendor,
-        loggable(result.ticket_key),
-        event_id,
-        loggable(delivery or "-"),
-        result.kind,
-        outcome,
+    log_event(
+        log,
+        logging.INFO,
+        tenant=tenant.id,
+        vendor=vendor,
+        ticket=result.ticket_key,
+        event=event_id,
+        delivery=delivery or "-",
+        kind=result.kind,
+        outcome=outcome,
     )
     return _answer(202 if fresh else 200, status=outcome, event_id=event_id)
 
@@ -128,14 +139,6 @@ def _body(limit: int) -> bytes:
     if len(body) > limit:
         raise ApiError(413, "request_entity_too_large", f"the body is over {limit} bytes")
     return bytes(body)
-
-
-def _storable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _with_event_id(event: TicketEvent, event_id: str) -> TicketEvent:

@@ -22,6 +22,22 @@ USER = "tierdesk"  # the cluster's superuser, whom the tests connect as
 DATABASE = "tierdesk_test"
 
 
+# Each running server's data directory, by URL: what `restart` needs.
+_RUNNING: dict[str, tuple[Path, Path]] = {}
+
+
+def restart(url: str, mode: str = "fast") -> None:
+    """Restart the server the session's ``url`` names, as an operator would (``pg_ctl
+    restart``, same port and options): every session open on it ends."""
+    bin_dir, data = _RUNNING[url]
+    # -l again: without it the server would write to (and hold open) our output pipe.
+    log = str(data.parent / "server.log")
+    _run(
+        [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", log, "-m", mode, "-w", "restart"],
+        "restart",
+    )
+
+
 class NoServer(Exception):  # noqa: N818  it names what happened
     """No PostgreSQL server could be started here (and why)."""
 
@@ -95,8 +111,11 @@ def postgres_server() -> Iterator[str]:
                  DATABASE],
                 "createdb",
             )  # fmt: skip
-            yield f"{base}/{DATABASE}"
+            url = f"{base}/{DATABASE}"
+            _RUNNING[url] = (bin_dir, data)
+            yield url
         finally:
+            _RUNNING.pop(f"{base}/{DATABASE}", None)
             _run(
                 [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], "stop"
             )

@@ -47,7 +47,9 @@ def pg(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
         ("postgresql://u:pw@db:5432/x", "postgresql://u:***@db:5432/x"),
         ("postgresql://u:p%40ss:w@db/x", "postgresql://u:***@db/x"),
         ("postgres://u@db/x", "postgres://u@db/x"),
-        ("postgresql://u:pw@db/x?PassWord=pw2#f", "postgresql://u:***@db/x?PassWord=***"),
+        # Malformed (a fragment; libpq's keywords are lower-case): where the password
+        # ends cannot be known, so nothing of it is shown.
+        ("postgresql://u:pw@db/x?PassWord=pw2#f", "postgresql://(malformed, not shown)"),
         (
             "postgresql://db/x?password=pw&sslmode=require",
             "postgresql://db/x?password=***&sslmode=require",
