@@ -29,7 +29,7 @@ from entitlements.ledger import (
     purchases_of,
 )
 from entitlements.rulebook import Rulebook
-from store.ledger import Statement, Synced, from_us, to_us
+from store.ledger_base import Statement, Synced, from_us, to_us
 from store.postgres import PostgresDatabase
 
 _SCHEMA = """

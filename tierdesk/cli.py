@@ -199,7 +199,7 @@ def worker(threads: int, sweep_every: float) -> None:
     from pipeline.connectors import Connectors  # noqa: PLC0415
     from pipeline.sweep import Sweeper  # noqa: PLC0415
     from pipeline.worker import Worker  # noqa: PLC0415
-    from store.ledger import has_ledger, open_ledger  # noqa: PLC0415
+    from store import has_ledger, open_ledger  # noqa: PLC0415
     from webhooks.live_mappings import LiveMappings  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

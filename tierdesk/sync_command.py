@@ -36,8 +36,8 @@ from entitlements.ledger import hours_accounts, low_fraction
 from mappings import BUNDLED, MappingError, load_mappings
 from mappings.sync import PullReport, PushReport, SyncError, pull, push
 from pipeline.connectors import tenant_auth
+from store import has_ledger, open_ledger
 from store.base import StoreError
-from store.ledger import has_ledger, open_ledger
 from tierdesk.config import ConfigError, settings_from_env
 from webhooks.settings import Settings, Tenant
 
@@ -359,7 +359,7 @@ def push_command(
 
 
 def _ledger_path(database: str) -> Path | None:
-    """The SQLite file ``database`` names (as `store.ledger.open_ledger` reads it); None
+    """The SQLite file ``database`` names (as `store.open_ledger` reads it); None
     for another scheme."""
     scheme = database.partition("://")[0].lower() if "://" in database else ""
     if scheme not in ("", "sqlite"):

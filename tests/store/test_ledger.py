@@ -27,8 +27,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from entitlements.ledger import LedgerError, Purchase, TicketMove, Totals
-from store import NewEvent, SqliteStore, StoreError
-from store.ledger import Ledger, SqliteLedger, Synced, has_ledger, open_ledger
+from store import NewEvent, SqliteStore, StoreError, has_ledger, open_ledger
+from store.ledger import Ledger, SqliteLedger, Synced
 from tests.entitlements.test_ledger import (
     ACCOUNTS,
     CASES,
