@@ -17,6 +17,11 @@
 
 Versions are ordered by the event's ``occurred_at`` (Jira's webhook timestamp, the
 Zendesk trigger's ``updated_at``), then arrival; replays change nothing.
+
+A snapshot that names the account the ledger already has for the ticket writes nothing
+(most events: checked with one read). The inbox orders a ticket's snapshots: the worker
+passes ``link=False`` for one older than a snapshot already done (``superseded``), so a
+late snapshot cannot take the ticket back to an account it has left.
 """
 
 from __future__ import annotations
@@ -65,14 +70,15 @@ class LedgerChange:
 
 
 def record_time(
-    ledger: Ledger, event: TicketEvent, rulebook: Rulebook, now: datetime
+    ledger: Ledger, event: TicketEvent, rulebook: Rulebook, now: datetime, *, link: bool = True
 ) -> LedgerChange | None:
-    """Record what ``event`` says about time logged and about its ticket's account;
-    None when that changed no one's use of hours (the case of most events)."""
+    """Record what ``event`` says about time logged and, unless not ``link``, about its
+    ticket's account; None when that changed no one's use of hours (most events)."""
     if not event.ticket_id:
         return None
     moved: defaultdict[str | None, int] = defaultdict(int)  # account → seconds of use
-    notes = [*_link(ledger, event, rulebook, moved), *_worklog(ledger, event, moved)]
+    linked = _link(ledger, event, rulebook, moved) if link else []
+    notes = [*linked, *_worklog(ledger, event, moved)]
     if not any(moved.values()):
         return None
     changes = [
@@ -102,6 +108,8 @@ def _link(
     if match is None and event.partial:
         return []
     account = match.account.id if match else None
+    if ledger.account_of(event.tenant, event.ticket_id) == account:
+        return []  # the account it has (or none, as before): nothing to write
     move = ledger.link_ticket(event.tenant, event.ticket_id, account, event.occurred_at)
     if move is None or not move.seconds:
         return []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from store.base import (
     AuditRecord,
     AuditRow,
     Claimed,
+    Completion,
     EventRow,
     LeaseLost,
     Move,
@@ -146,7 +147,7 @@ _SLA_UPSERT = (
 _CLAIM = """
 UPDATE inbox
 SET state = 'leased', lease_owner = :owner, lease_until = :until, attempts = attempts + 1
-WHERE id = (
+WHERE id IN (
     SELECT e.id FROM inbox AS e
     WHERE e.state IN ('pending', 'leased')
       AND ((e.state = 'pending' AND e.available_at <= :now)
@@ -160,7 +161,7 @@ WHERE id = (
             AND o.state IN ('pending', 'leased') AND o.id <> e.id
             AND (o.id < e.id OR o.lease_until > :now))
     ORDER BY e.id
-    LIMIT 1)
+    LIMIT :limit)
 RETURNING id, tenant, event_id, vendor, kind, ticket, normalized, received_at, attempts
 """
 
@@ -173,6 +174,31 @@ _AUDIT_COLUMNS = (
 # Event o holds a newer snapshot of the ticket than event me: a later snapshot time,
 # or the same time and a later arrival.
 _NEWER = "(o.occurred_at > me.occurred_at OR (o.occurred_at = me.occurred_at AND o.id > me.id))"
+
+# What deciding a claimed event needs of its ticket, for every event of a claim at once:
+# `superseded`, `newer_decidable`, whether `comments` has any, and `sla_clock` (then
+# `_WRITTEN`: `last_written`).
+_CONTEXT = f"""
+SELECT me.id,
+    EXISTS (SELECT 1 FROM inbox AS o INDEXED BY inbox_ticket
+            WHERE o.tenant = me.tenant AND o.ticket = me.ticket AND me.ticket <> ''
+              AND o.id <> me.id AND o.state = 'done' AND o.decidable = 1 AND {_NEWER}),
+    EXISTS (SELECT 1 FROM inbox AS o INDEXED BY inbox_open_ticket
+            WHERE o.tenant = me.tenant AND o.ticket = me.ticket AND me.ticket <> ''
+              AND o.id <> me.id AND o.state IN ('pending', 'leased') AND o.decidable = 1
+              AND {_NEWER}),
+    EXISTS (SELECT 1 FROM inbox AS o INDEXED BY inbox_ticket
+            WHERE o.tenant = me.tenant AND o.ticket = me.ticket AND me.ticket <> ''
+              AND o.kind = 'comment.created' AND o.state = 'done'),
+    {", ".join(f"s.{c}" for c in SLA_COLUMNS.split(", "))}
+FROM inbox AS me LEFT JOIN sla AS s ON s.tenant = me.tenant AND s.ticket = me.ticket
+WHERE me.id IN (SELECT value FROM json_each(?))
+"""
+_WRITTEN = """
+SELECT me.id, w.writer, w.state FROM inbox AS me
+JOIN written AS w ON w.tenant = me.tenant AND w.ticket = me.ticket
+WHERE me.id IN (SELECT value FROM json_each(?))
+"""
 
 _INSERT = (
     "INSERT INTO inbox (tenant, event_id, vendor, kind, ticket, ticket_key,"
@@ -261,27 +287,46 @@ class SqliteStore(SqliteFile):
                 item.done = True
 
     def claim(self, owner: str, now: float, lease_s: float) -> Claimed | None:
+        claimed = self.claim_many(owner, now, lease_s, 1)
+        return claimed[0] if claimed else None
+
+    def claim_many(self, owner: str, now: float, lease_s: float, limit: int) -> list[Claimed]:
         try:
             with self._transaction(durable=False) as db:
-                lease = {"owner": owner, "now": now, "until": now + lease_s}
-                row = db.execute(_CLAIM, lease).fetchone()
+                lease = {"owner": owner, "now": now, "until": now + lease_s, "limit": limit}
+                rows = sorted(db.execute(_CLAIM, lease).fetchall())  # RETURNING: any order
+                if not rows:
+                    return []
+                ids = json.dumps([row[0] for row in rows])
+                context = {row[0]: row[1:] for row in db.execute(_CONTEXT, (ids,))}
+                written: dict[int, list[tuple[str, str]]] = {}
+                for event_row, writer, state in db.execute(_WRITTEN, (ids,)):
+                    written.setdefault(event_row, []).append((writer, state))
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: claim failed: {exc}") from exc
-        if row is None:
-            return None
-        event_row, tenant, event_id, vendor, kind, ticket, normalized, received_at, attempts = row
-        return Claimed(
-            event_row,
-            tenant,
-            event_id,
-            vendor,
-            kind,
-            ticket,
-            normalized,
-            float(received_at),  # SQLite hands a whole REAL back as an int
-            attempts,
-            owner,
-        )
+        claimed = []
+        for row in rows:  # id, tenant, event_id, vendor, kind, ticket, normalized, …
+            superseded, newer, commented, *clock = context[row[0]]
+            claimed.append(
+                Claimed(
+                    row[0],
+                    row[1],
+                    row[2],
+                    row[3],
+                    row[4],
+                    row[5],
+                    row[6],
+                    float(row[7]),  # SQLite hands a whole REAL back as an int
+                    row[8],
+                    owner,
+                    clock=_sla_row(tuple(clock)) if clock[0] is not None else None,
+                    written=tuple(written.get(row[0], ())),
+                    superseded=bool(superseded),
+                    newer=bool(newer),
+                    commented=bool(commented),
+                )
+            )
+        return claimed
 
     def complete(
         self,
@@ -292,29 +337,57 @@ class SqliteStore(SqliteFile):
         clock: SlaClock | None = None,
         follow: tuple[NewEvent, ...] = (),
     ) -> None:
+        if self.complete_all([Completion(claimed, record, written, clock, follow)], now):
+            raise LeaseLost(f"event {claimed.id} is no longer leased to {claimed.owner}")
+
+    def complete_all(self, done: Sequence[Completion], now: float) -> list[Claimed]:
+        lost = []
         try:
             with self._transaction(durable=False) as db:
-                done = db.execute(
-                    "UPDATE inbox SET state = 'done', lease_owner = NULL, lease_until = NULL,"
-                    " last_error = NULL WHERE id = ? AND state = 'leased' AND lease_owner = ?",
-                    (claimed.id, claimed.owner),
-                )
-                if done.rowcount != 1:
-                    raise LeaseLost(f"event {claimed.id} is no longer leased to {claimed.owner}")
-                self._audit(db, claimed, record, now)
-                if written is not None:
-                    db.execute(
-                        "INSERT INTO written (tenant, ticket, writer, state, at)"
-                        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, ticket, writer)"
-                        " DO UPDATE SET state = excluded.state, at = excluded.at",
-                        (claimed.tenant, claimed.ticket, written.writer, written.state, now),
+                for item in done:
+                    claimed = item.claimed
+                    marked = db.execute(
+                        "UPDATE inbox SET state = 'done', lease_owner = NULL, lease_until = NULL,"
+                        " last_error = NULL WHERE id = ? AND state = 'leased' AND lease_owner = ?",
+                        (claimed.id, claimed.owner),
                     )
-                if clock is not None:
-                    db.execute(_SLA_UPSERT, sla_values(clock))
-                for event in follow:  # a repeat (same tenant and event id) is dropped
-                    db.execute(_INSERT, _insert_values(event, now, 0.0))
+                    if marked.rowcount != 1:
+                        lost.append(claimed)
+                        continue
+                    self._audit(db, claimed, item.record, now)
+                    if item.written is not None:
+                        db.execute(
+                            "INSERT INTO written (tenant, ticket, writer, state, at)"
+                            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, ticket, writer)"
+                            " DO UPDATE SET state = excluded.state, at = excluded.at",
+                            (
+                                claimed.tenant,
+                                claimed.ticket,
+                                item.written.writer,
+                                item.written.state,
+                                now,
+                            ),
+                        )
+                    if item.clock is not None:
+                        db.execute(_SLA_UPSERT, sla_values(item.clock))
+                    for event in item.follow:  # a repeat (same tenant and event id) is dropped
+                        db.execute(_INSERT, _insert_values(event, now, 0.0))
         except (sqlite3.Error, UnicodeEncodeError) as exc:
-            raise StoreError(f"{self.path}: cannot complete event {claimed.id}: {exc}") from exc
+            which = ", ".join(str(item.claimed.id) for item in done)
+            raise StoreError(f"{self.path}: cannot complete event(s) {which}: {exc}") from exc
+        return lost
+
+    def release(self, claimed: Sequence[Claimed], now: float) -> None:
+        try:
+            with self._transaction(durable=False) as db:
+                db.executemany(
+                    "UPDATE inbox SET state = 'pending', available_at = ?, lease_owner = NULL,"
+                    " lease_until = NULL, attempts = attempts - 1"
+                    " WHERE id = ? AND state = 'leased' AND lease_owner = ?",
+                    [(now, c.id, c.owner) for c in claimed],
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot release events: {exc}") from exc
 
     def last_written(self, tenant: str, ticket: str, writer: str) -> str | None:
         rows = self._read(
