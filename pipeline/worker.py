@@ -53,7 +53,7 @@ from datetime import UTC, datetime
 from entitlements.calendars import from_us
 from entitlements.decide import Decision, decide, followed
 from entitlements.errors import EntitlementError
-from entitlements.ledger import hours_subscriptions, low_fraction
+from entitlements.ledger import Totals, hours_subscriptions, low_fraction
 from entitlements.rulebook import Rulebook
 from entitlements.tickets import Ticket
 from pipeline.ledger_events import LedgerChange, record_time
@@ -149,6 +149,11 @@ class Worker:
         self._clock = clock
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.batch = batch
+        # Read once per batch (nothing else changes them for the tickets this worker
+        # holds; its own ledger writes clear the totals): the ledger's links of the
+        # batch's tickets, and the hours totals of accounts decided in it.
+        self._links: dict[tuple[str, str], str | None] = {}
+        self._totals: dict[str, Totals] = {}
 
     def run_once(self) -> Outcome | None:
         """Process one event; None when there is nothing to claim now."""
@@ -160,6 +165,7 @@ class Worker:
         them; [] when there is nothing to claim now."""
         began = self._clock()
         batch = self.store.claim_many(self.name, began, self.settings.lease_s, limit or self.batch)
+        self._links, self._totals = self._read_links(batch), {}
         outcomes: list[Outcome] = []
         done: list[Completion] = []
         for i, claimed in enumerate(batch):
@@ -178,6 +184,21 @@ class Worker:
                 self.store.release(batch[i + 1 :], self._clock())
                 break
         return outcomes + self._complete(done)
+
+    def _read_links(self, batch: list[Claimed]) -> dict[tuple[str, str], str | None]:
+        """The ledger's account of each ticket whose event brings a snapshot (those
+        `record_time` links), one read per tenant; a ticket it has not linked: None."""
+        if self.ledger is None:
+            return {}
+        tickets: dict[str, list[str]] = {}
+        for claimed in batch:
+            if claimed.ticket and claimed.kind not in FOLLOW_UPS:
+                tickets.setdefault(claimed.tenant, []).append(claimed.ticket)
+        links: dict[tuple[str, str], str | None] = {}
+        for tenant, ids in tickets.items():
+            known = self.ledger.accounts_of(tenant, ids)
+            links.update(((tenant, ticket), known.get(ticket)) for ticket in ids)
+        return links
 
     def _step(self, claimed: Claimed) -> Completion | Outcome:
         """The path of one event up to its completion; an `Outcome` when it failed."""
@@ -390,9 +411,16 @@ class Worker:
             self._purchases_of = rulebook.version
         now = datetime.fromtimestamp(self._clock(), UTC)
         try:
-            return record_time(self.ledger, event, rulebook, now, link=not claimed.superseded)
+            key = (claimed.tenant, claimed.ticket)
+            linked = (lambda: self._links[key]) if key in self._links else None
+            change = record_time(
+                self.ledger, event, rulebook, now, link=not claimed.superseded, linked=linked
+            )
         except EntitlementError as exc:  # LedgerError: a negative time, a naive instant
             raise _PermanentError(f"hours ledger: {exc}") from None
+        if change is not None:
+            self._totals.clear()  # a balance moved
+        return change
 
     def _answered_before(
         self, claimed: Claimed, tenant: Tenant, clock: SlaClock, rulebook: Rulebook
@@ -428,7 +456,11 @@ class Worker:
         match = rulebook.find_account(ticket)
         if match is None or not hours_subscriptions(match.account, rulebook):
             return "", None
-        return match.account.id, self.ledger.totals(match.account.id).used_s
+        account = match.account.id
+        totals = self._totals.get(account)
+        if totals is None:
+            totals = self._totals[account] = self.ledger.totals(account)
+        return account, totals.used_s
 
     def _tenant(self, event: TicketEvent) -> Tenant:
         tenant = self.settings.tenants.get(event.tenant)

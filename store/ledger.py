@@ -23,7 +23,9 @@ the same lock file as the inbox's and then ``BEGIN IMMEDIATE``; ``synchronous=FU
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -271,6 +273,14 @@ class SqliteLedger(SqliteFile):
             "SELECT account FROM ledger_ticket WHERE tenant = ? AND ticket = ?", (tenant, ticket)
         )
         return rows[0][0] if rows else None
+
+    def accounts_of(self, tenant: str, tickets: Sequence[str]) -> dict[str, str | None]:
+        rows = self._read(
+            "SELECT ticket, account FROM ledger_ticket WHERE tenant = ?"
+            " AND ticket IN (SELECT value FROM json_each(?))",
+            (tenant, json.dumps(list(tickets))),
+        )
+        return dict(rows)
 
     def totals(self, account: str, on: date | None = None) -> Totals:
         day = on.isoformat() if on is not None else _LAST_DAY

@@ -6,6 +6,7 @@ their tables store. Nothing here imports a backend; `store.open_ledger` picks on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
@@ -85,6 +86,11 @@ class Ledger(Protocol):
         ...
 
     def account_of(self, tenant: str, ticket: str) -> str | None: ...
+
+    def accounts_of(self, tenant: str, tickets: Sequence[str]) -> dict[str, str | None]:
+        """`account_of` for several tickets in one read: the tickets the ledger links
+        (to an account, or to none); a ticket it does not know is left out."""
+        ...
 
     def totals(self, account: str, on: date | None = None) -> Totals:
         """Bundles bought by ``on`` (every one when None), and the time used."""
