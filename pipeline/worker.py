@@ -149,6 +149,7 @@ class Worker:
         self._clock = clock
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.batch = batch
+        self._limit = batch  # the next claim's size: 1 after a write to the helpdesk
         # Read once per batch (nothing else changes them for the tickets this worker
         # holds; its own ledger writes clear the totals): the ledger's links of the
         # batch's tickets, and the hours totals of accounts decided in it.
@@ -164,7 +165,8 @@ class Worker:
         """Claim up to ``limit`` events (``batch``), take each down the path, complete
         them; [] when there is nothing to claim now."""
         began = self._clock()
-        batch = self.store.claim_many(self.name, began, self.settings.lease_s, limit or self.batch)
+        wanted = limit or self._limit
+        batch = self.store.claim_many(self.name, began, self.settings.lease_s, wanted)
         self._links, self._totals = self._read_links(batch), {}
         outcomes: list[Outcome] = []
         done: list[Completion] = []
@@ -180,9 +182,13 @@ class Worker:
             done.append(step)
             if step.written is not None and step.written.writer != DryRun.name:
                 # A write that reached the helpdesk: recorded at once (a crash now would
-                # send it again), and the rest handed back to the other workers.
+                # send it again), and the rest handed back to the other workers; claims
+                # are small again until batches come without such calls.
                 self.store.release(batch[i + 1 :], self._clock())
+                self._limit = 1
                 break
+        else:
+            self._limit = min(self.batch, self._limit * 2)
         return outcomes + self._complete(done)
 
     def _read_links(self, batch: list[Claimed]) -> dict[tuple[str, str], str | None]:

@@ -850,3 +850,49 @@ def test_the_webhook_of_tierdesks_own_write_is_not_decided(
     worker.run_once()
     (entry,) = audit(store)
     assert (entry.outcome, entry.decision, writes.calls) == ("echo", None, [])
+
+
+# -- batches ------------------------------------------------------------------------
+
+
+def other_ticket(n: int) -> TicketEvent:
+    return ticket_event(f"ev-{n}", ticket=acme_ticket(id=str(500 + n)))
+
+
+def test_a_batch_is_claimed_and_completed_together(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    events = [put(store, other_ticket(n)) for n in range(3)]
+    worker = make_worker(store, bundled, clock)
+    assert worker.run_batch() == [Outcome(e, "done") for e in events]
+    assert [row(store, e).state for e in events] == ["done"] * 3
+    assert worker.run_batch() == []
+
+
+def test_a_write_to_the_helpdesk_is_completed_at_once_and_the_rest_handed_back(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    events = [put(store, other_ticket(n)) for n in range(3)]
+    helpdesk = FakeWriteBack()
+    worker = make_worker(store, bundled, clock, writeback=lambda tenant: helpdesk)
+    assert worker.run_batch() == [Outcome(events[0], "done")]
+    assert len(helpdesk.calls) == 1
+    # The others are claimable at once, their attempt not counted.
+    assert [(row(store, e).state, row(store, e).attempts) for e in events[1:]] == [
+        ("pending", 0),
+        ("pending", 0),
+    ]
+    other = make_worker(store, bundled, clock, writeback=lambda tenant: helpdesk, name="w2")
+    assert other.run_batch() == [Outcome(events[1], "done")]
+
+
+def test_a_batch_near_half_its_lease_hands_the_rest_back(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    events = [put(store, other_ticket(n)) for n in range(3)]
+    # A dry run (nothing reaches a helpdesk) that takes 20 s of a 30 s lease.
+    slow = FakeWriteBack(during=lambda: clock.advance(20), name=DryRun.name)
+    worker = make_worker(store, bundled, clock, writeback=lambda tenant: slow)
+    assert worker.run_batch() == [Outcome(events[0], "done")]
+    assert [row(store, e).state for e in events[1:]] == ["pending", "pending"]
+    assert [row(store, e).attempts for e in events[1:]] == [0, 0]
