@@ -27,7 +27,7 @@ ratio against something measured in the same run), it prints:
    it makes are counted (goal: 0);
 2. a catch-up sweep after downtime, at the first instant past every clock's next
    check, so that each of the clocks changes stage: tickets/s of the sweep itself (one
-   inbox event per changed ticket, batches of 500, one transaction per batch), against
+   inbox event per changed ticket, the sweeper's batches of 2,000, one transaction each), against
    reading every row; the events queued next to the clocks whose stage or level
    changed (read from the table before and after, not from the sweeper's count);
    the same sweep again (0 queued: idempotent); the worker over the first
@@ -73,7 +73,7 @@ from entitlements.tickets import OrganizationRef, Ticket
 from mappings import load_mappings
 from pipeline.connectors import Connectors, VendorWriteBack
 from pipeline.lifecycle import SLA_CHANGED
-from pipeline.sweep import Sweeper, SweepResult
+from pipeline.sweep import BATCH, Sweeper, SweepResult
 from pipeline.worker import Worker
 from store import SlaClock, SqliteStore
 from store.sqlite import SLA_COLUMNS, SLA_INSERT, sla_values
@@ -83,7 +83,6 @@ from webhooks.settings import FieldMap, Secret, Settings, Tenant
 
 GOAL_QUIET_TICKETS_PER_S = 10_000
 QUIET = datetime(2026, 3, 11, 14, 30, tzinfo=UTC)  # a Wednesday; no holiday near it
-BATCH = 500  # the sweeper's default
 QUIET_RUNS = 21
 
 BASE_URL = "https://acme.zendesk.com"

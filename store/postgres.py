@@ -7,12 +7,15 @@ Durability: a ``put`` commits with ``synchronous_commit = on`` before it returns
 workers' leases and completions commit with ``synchronous_commit = off`` (as SQLite's
 NORMAL): a server crash can lose the last of them, which are then simply processed again.
 
-Claims: the next claimable event is locked ``FOR UPDATE SKIP LOCKED``, so concurrent
-claimers pass each other instead of queueing. Row locks alone cannot keep one ticket's
-events from being leased twice at once (a claimer's snapshot may not yet see another
-claimer's uncommitted lease on a sibling event, e.g. after a replay), so a claim then
-takes a transaction-level advisory lock on its ticket and re-checks the ticket's open
-events in a fresh statement before it leases.
+Claims: the next claimable events (a batch, one per ticket) are locked ``FOR UPDATE SKIP
+LOCKED``, so concurrent claimers pass each other instead of queueing. Row locks alone
+cannot keep one ticket's events from being leased twice at once (a claimer's snapshot
+may not yet see another claimer's uncommitted lease on a sibling event, e.g. after a
+replay), so a claim then takes transaction-level advisory locks on their tickets (in
+one order) and re-checks the tickets' open events in a fresh statement before it
+leases. The claim's plan does not depend on statistics (`_CLAIM_SETTINGS`): a fresh
+table, before any ANALYZE, is claimed from as fast as an analyzed one. A completion is
+one statement per event (done, audit row, written state, clock).
 
 The URL may carry a password: it appears only masked (`masked_url`) in reprs and errors.
 """
@@ -300,6 +303,12 @@ _DONE_CLOCK = (
 )
 _DONE_END = "SELECT count(*) FROM done"
 
+# No sort for a claim: it walks inbox_open in id order and stops at its limit. Before
+# ANALYZE the planner takes a fresh table for a small one, and would read and sort every
+# open event (checking each one's ticket) for each claim: 43 ms at 10,000 open events,
+# against 0.6 ms.
+_CLAIM_SETTINGS = "SET LOCAL synchronous_commit = off; SET LOCAL enable_sort = off"
+
 # How many candidates one claim passes over (each lost to a race on its ticket) before
 # it reports nothing to claim; the worker simply polls again.
 _CLAIM_TRIES = 8
@@ -482,7 +491,7 @@ class PostgresStore(PostgresDatabase):
         try:
             db = self._db()
             with db.transaction():
-                db.execute("SET LOCAL synchronous_commit = off")
+                db.execute(_CLAIM_SETTINGS)
                 for _ in range(_CLAIM_TRIES):
                     candidates = db.execute(
                         _CANDIDATES, {**args, "passed": passed, "limit": limit}
