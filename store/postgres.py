@@ -215,12 +215,11 @@ WHERE e.id = ANY(%(ids)s) AND {_CLAIMABLE}
 RETURNING e.id, e.tenant, e.event_id, e.vendor, e.kind, e.ticket, e.normalized,
           e.received_at, e.attempts
 """
-# The tickets' locks in one order (tenant, ticket), so that two claimers never wait on
-# each other's.
+# The tickets' locks, taken in the order given (`_ticket_locks`: one order for every
+# claimer, so that two never wait on each other's).
 _TICKET_LOCKS = """
-SELECT pg_advisory_xact_lock(hashtext(t), hashtext(k)) FROM (
-    SELECT DISTINCT t, k FROM unnest(%s::text[], %s::text[]) AS u(t, k)
-    WHERE k <> '' ORDER BY t, k) AS tickets
+SELECT pg_advisory_xact_lock(hashtext(t), hashtext(k))
+FROM unnest(%s::text[], %s::text[]) AS u(t, k)
 """
 
 _NEWER = "(o.occurred_at > me.occurred_at OR (o.occurred_at = me.occurred_at AND o.id > me.id))"
@@ -499,9 +498,7 @@ class PostgresStore(PostgresDatabase):
                     if not candidates:
                         return []
                     ids = [c[0] for c in candidates]
-                    db.execute(
-                        _TICKET_LOCKS, ([c[1] for c in candidates], [c[2] for c in candidates])
-                    )
+                    db.execute(_TICKET_LOCKS, _ticket_locks(candidates))
                     rows = db.execute(_LEASE, {**args, "ids": ids}).fetchall()
                     if rows:
                         break
@@ -822,6 +819,13 @@ class PostgresStore(PostgresDatabase):
         except psycopg.Error as exc:
             raise self._error("cannot take the lead", exc) from exc
         return taken is not None
+
+
+def _ticket_locks(candidates: Sequence[Any]) -> tuple[list[str], list[str]]:
+    """The (tenant, ticket) of each candidate (id, tenant, ticket) that names a ticket,
+    once each, sorted: the arguments of `_TICKET_LOCKS`."""
+    pairs = sorted({(tenant, ticket) for _, tenant, ticket in candidates if ticket})
+    return [tenant for tenant, _ in pairs], [ticket for _, ticket in pairs]
 
 
 def _completion(item: Completion, now: float) -> tuple[str, dict[str, object]]:
