@@ -521,6 +521,10 @@ class SqliteStore(SqliteFile):
         return [_sla_row(row) for row in rows]
 
     def advance(self, moves: list[Move], now: float) -> int:
+        # The updates in the sla table's key order: a sweep reads clocks in next-check
+        # order, which is random to the table; in key order a batch walks it once, so
+        # the cost per clock grows less with the table. The events keep the sweep's order.
+        keyed = sorted(moves, key=lambda m: (m.clock.tenant, m.clock.ticket))
         rows = [
             (
                 m.stage,
@@ -532,7 +536,7 @@ class SqliteStore(SqliteFile):
                 m.clock.level,
                 m.clock.due_us,
             )
-            for m in moves
+            for m in keyed
         ]
         try:
             with self._transaction(durable=False) as db:
@@ -546,11 +550,12 @@ class SqliteStore(SqliteFile):
                     applied = [m.event for m in moves]
                 else:
                     db.execute("ROLLBACK TO advance")
-                    applied = [
-                        m.event
-                        for m, row in zip(moves, rows, strict=True)
+                    kept = {
+                        id(m)
+                        for m, row in zip(keyed, rows, strict=True)
                         if db.execute(_ADVANCE, row).rowcount == 1
-                    ]
+                    }
+                    applied = [m.event for m in moves if id(m) in kept]
                 db.execute("RELEASE advance")
                 events = [_insert_values(e, now, 0.0) for e in applied if e is not None]
                 db.executemany(_INSERT, events)
