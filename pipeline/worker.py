@@ -104,8 +104,9 @@ class _PermanentError(Exception):
 # Events tierdesk queues itself: decide the ticket again from its last full snapshot.
 FOLLOW_UPS = (SLA_CHANGED, HOURS_CHANGED, "comment.created")
 
-# Events claimed at once: their claim and their completion are one transaction each.
-# Measured with bench/drain.py: 16 to 64 drain alike; 32 keeps a batch a few ms long.
+# Events claimed at once: their claim and their completion are one transaction each, so
+# a claim's and a completion's fixed statements are shared by up to 32 events
+# (bench/drain.py); a batch of dry runs lasts about 10 ms.
 BATCH = 32
 
 
@@ -252,9 +253,11 @@ class Worker:
             return []
         try:
             lost = {c.id for c in self.store.complete_all(done, self._clock())}
-        except StoreError:
+        except StoreError as exc:
             if len(done) == 1:
-                raise
+                # Retried with backoff like any other failure (the store may be down:
+                # then this fails too, and the lease brings the event back).
+                return [self._fail(done[0].claimed, f"cannot complete: {exc}", dead=False)]
             return [outcome for item in done for outcome in self._complete([item])]
         outcomes = []
         for item in done:

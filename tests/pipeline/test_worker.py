@@ -11,7 +11,7 @@ import json
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +24,17 @@ from entitlements.tickets import OrganizationRef, Ticket
 from mappings import BUNDLED
 from pipeline.worker import MAX_BACKOFF_S, Outcome, Worker
 from pipeline.writeback import DryRun, WriteBack, WriteBackError, WriteResult
-from store import AuditRecord, AuditRow, EventRow, LeaseLost, NewEvent, SqliteStore
+from store import (
+    AuditRecord,
+    AuditRow,
+    Claimed,
+    Completion,
+    EventRow,
+    LeaseLost,
+    NewEvent,
+    SqliteStore,
+    StoreError,
+)
 from tests.shared import VENDOR
 from webhooks.events import PayloadError, TicketEvent, Worklog
 from webhooks.live_mappings import LiveMappings
@@ -896,3 +906,33 @@ def test_a_batch_near_half_its_lease_hands_the_rest_back(
     assert worker.run_batch() == [Outcome(events[0], "done")]
     assert [row(store, e).state for e in events[1:]] == ["pending", "pending"]
     assert [row(store, e).attempts for e in events[1:]] == [0, 0]
+
+
+def test_a_completion_the_store_refuses_fails_that_event_alone(
+    tmp_path: Path, bundled: LiveMappings, clock: Clock
+) -> None:
+    class Refusing(SqliteStore):
+        """Refuses any completion that includes ``bad`` (a value it cannot store)."""
+
+        bad = -1
+
+        def complete_all(self, done: Sequence[Completion], now: float) -> list[Claimed]:
+            if any(item.claimed.id == self.bad for item in done):
+                raise StoreError("cannot store a value of that event")
+            return super().complete_all(done, now)
+
+    store = Refusing(tmp_path / "inbox.sqlite3")
+    try:
+        events = [put(store, other_ticket(n)) for n in range(3)]
+        store.bad = events[1]
+        outcomes = make_worker(store, bundled, clock).run_batch()
+        assert sorted(outcomes, key=lambda o: o.event) == [
+            Outcome(events[0], "done"),
+            Outcome(events[1], "retry"),
+            Outcome(events[2], "done"),
+        ]
+        assert row(store, events[1]).last_error == (
+            "cannot complete: cannot store a value of that event"
+        )
+    finally:
+        store.close()
