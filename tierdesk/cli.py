@@ -130,7 +130,10 @@ def _http_options(command: Any) -> Any:
     "Inbox worker processes to run and supervise (0: run `tierdesk worker` yourself).",
     minimum=0,
 )
-@_count("--worker-threads", 2, "Threads per inbox worker.")
+# One: on the embedded SQLite store a second thread drains slower, not faster
+# (bench/drain.py: 0.73-0.92x one thread; Python holds the GIL for most of an event).
+# On PostgreSQL two measured 1.13-1.15x: `tierdesk worker --threads` keeps 2.
+@_count("--worker-threads", 1, "Threads per inbox worker.")
 def serve(
     bind: str,
     workers: int,
