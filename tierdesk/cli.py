@@ -132,7 +132,7 @@ def _http_options(command: Any) -> Any:
 )
 # One: on the embedded SQLite store a second thread drains slower, not faster
 # (bench/drain.py: 0.73-0.92x one thread; Python holds the GIL for most of an event).
-# On PostgreSQL two measured 1.13-1.15x: `tierdesk worker --threads` keeps 2.
+# On PostgreSQL two measured 1.09-1.23x: `tierdesk worker --threads` keeps 2.
 @_count("--worker-threads", 1, "Threads per inbox worker.")
 def serve(
     bind: str,
