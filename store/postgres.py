@@ -583,9 +583,9 @@ class PostgresStore(PostgresDatabase):
                 db.execute("SET LOCAL synchronous_commit = off")
                 db.execute(
                     "UPDATE inbox SET state = 'pending', available_at = %s, lease_owner = NULL,"
-                    " lease_until = NULL, attempts = attempts - 1"
-                    " WHERE id = ANY(%s) AND state = 'leased' AND lease_owner = %s",
-                    (now, [c.id for c in claimed], claimed[0].owner),
+                    " lease_until = NULL, attempts = attempts - 1 WHERE state = 'leased'"
+                    " AND (id, lease_owner) IN (SELECT * FROM unnest(%s::bigint[], %s::text[]))",
+                    (now, [c.id for c in claimed], [c.owner for c in claimed]),
                 )
         except psycopg.Error as exc:
             raise self._error("cannot release events", exc) from exc
