@@ -1,6 +1,7 @@
 """The SLA sweep over 100,000 open tickets in a real SQLite store.
 
     .venv/bin/python bench/sweep.py [--small] [--tickets N] [--drain N] [--seed S] [--keep DIR]
+    .venv/bin/python bench/sweep.py --scale [--sizes 10000,100000,1000000]
 
 Sets up 100,000 open, unanswered tickets (``--small``: 2,000) of one Zendesk tenant in
 a `SqliteStore` in a temp dir, each with its first-response clock (store/base.py
@@ -27,13 +28,19 @@ ratio against something measured in the same run), it prints:
    it makes are counted (goal: 0);
 2. a catch-up sweep after downtime, at the first instant past every clock's next
    check, so that each of the clocks changes stage: tickets/s of the sweep itself (one
-   inbox event per changed ticket, batches of 500, one transaction per batch), against
+   inbox event per changed ticket, the sweeper's batches of 2,000, one transaction each), against
    reading every row; the events queued next to the clocks whose stage or level
    changed (read from the table before and after, not from the sweeper's count);
    the same sweep again (0 queued: idempotent); the worker over the first
    ``--drain`` queued events (default 2,000; all of them with ``--small``): API calls
    per event, at most one PUT each; and a sweep after that queues nothing, because the
    worker's re-decision lands each clock where the sweep put it.
+
+``--scale`` runs only the catch-up sweep, on a fresh store of each of ``--sizes`` open
+tickets (default 10,000, 100,000 and 1,000,000; a few minutes and about 4 GB at 1M,
+setup included), with the sweeper's own batch (`pipeline.sweep.BATCH`), and prints its
+tickets/s and cost per ticket at each size next to the smallest size's (goal: flat from
+10k to 1M, and >= 10,000 tickets/s at 1M), and against reading every row of the table.
 
 The fake Zendesk answers at once and has no rate limit, so the tenant's request budget
 (180 requests a minute) is lifted in the drain; what it would cost in hours is
@@ -43,6 +50,7 @@ printed from the counted calls.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import random
@@ -73,7 +81,7 @@ from entitlements.tickets import OrganizationRef, Ticket
 from mappings import load_mappings
 from pipeline.connectors import Connectors, VendorWriteBack
 from pipeline.lifecycle import SLA_CHANGED
-from pipeline.sweep import Sweeper, SweepResult
+from pipeline.sweep import BATCH, Sweeper, SweepResult
 from pipeline.worker import Worker
 from store import SlaClock, SqliteStore
 from store.sqlite import SLA_COLUMNS, SLA_INSERT, sla_values
@@ -83,7 +91,6 @@ from webhooks.settings import FieldMap, Secret, Settings, Tenant
 
 GOAL_QUIET_TICKETS_PER_S = 10_000
 QUIET = datetime(2026, 3, 11, 14, 30, tzinfo=UTC)  # a Wednesday; no holiday near it
-BATCH = 500  # the sweeper's default
 QUIET_RUNS = 21
 
 BASE_URL = "https://acme.zendesk.com"
@@ -678,6 +685,53 @@ def led(result: SweepResult) -> SweepResult:
     return result
 
 
+GOAL_CATCH_UP_TICKETS_PER_S = 10_000
+
+
+def scale(sizes: list[int], seed: int, work: Path) -> None:
+    """The catch-up sweep alone at each size: cost per ticket as the table grows."""
+    print(f"catch-up sweep by size, batches of {BATCH:,} (seed {seed})")
+    rows: list[tuple[int, float, float, SweepResult]] = []
+    for n in sizes:
+        path = work / f"scale-{n}.sqlite3"
+        store = SqliteStore(path)
+        try:
+            setup(store, n, seed)
+            runs = 3 if n < 500_000 else 1
+            scan_s = median_time(functools.partial(read_every_row, store.path), runs)
+            up = datetime.fromtimestamp(math.ceil(latest_next_check(store.path) / 1e6), UTC)
+            up_at = up.timestamp()
+            sweeper = Sweeper(store, clock=functools.partial(float, up_at), name="bench-sweeper")
+            catch_s, result = timed(sweeper.run_once)
+            rows.append((n, catch_s, scan_s, led(result)))
+            print(
+                f"  {n:,} open tickets: {n / catch_s:,.0f} tickets/s"
+                f" ({catch_s:.1f} s; {result.queued:,} events queued)"
+            )
+        finally:
+            store.close()
+            for leftover in work.glob(f"{path.name}*"):
+                leftover.unlink()  # 1M clocks and their events: about 1.5 GB on disk
+    first_us = rows[0][1] / rows[0][0] * 1e6
+    print("  size        tickets/s   µs/ticket   x the smallest   x reading every row")
+    for n, catch_s, scan_s, result in rows:
+        per_us = catch_s / n * 1e6
+        assert result.examined == n and result.queued == n, result
+        print(
+            f"  {n:>9,}   {n / catch_s:>9,.0f}   {per_us:>9.1f}   {per_us / first_us:>14.2f}"
+            f"   {catch_s / scan_s:>19.1f}"
+        )
+    n, catch_s, _, _ = rows[-1]
+    costs = [catch_s / n for n, catch_s, _, _ in rows]
+    flat = max(costs) / min(costs)
+    verdict = "met" if n / catch_s >= GOAL_CATCH_UP_TICKETS_PER_S else "MISSED"
+    print(
+        f"  at {n:,}: {n / catch_s:,.0f} tickets/s (goal >= {GOAL_CATCH_UP_TICKETS_PER_S:,}:"
+        f" {verdict}); cost per ticket from the smallest to the largest size within"
+        f" x{flat:.2f} (flat: {'yes' if flat <= 1.25 else 'NO'})"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
@@ -694,7 +748,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--keep", type=Path, metavar="DIR", help="keep the store in DIR (a new directory)"
     )
+    parser.add_argument(
+        "--scale", action="store_true", help="the catch-up sweep alone at each of --sizes"
+    )
+    parser.add_argument(
+        "--sizes",
+        default="10000,100000,1000000",
+        help="open tickets for --scale, comma-separated (default 10000,100000,1000000)",
+    )
     args = parser.parse_args(argv)
+    if args.scale:
+        sizes = [int(size) for size in args.sizes.split(",")]
+        with tempfile.TemporaryDirectory() as scratch:
+            scale(sizes, args.seed, Path(scratch))
+        return
     n = args.tickets or (2000 if args.small else 100_000)
     drain = args.drain if args.drain is not None else (0 if args.small else 2000)
     if args.keep is not None:

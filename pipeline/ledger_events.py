@@ -17,11 +17,17 @@
 
 Versions are ordered by the event's ``occurred_at`` (Jira's webhook timestamp, the
 Zendesk trigger's ``updated_at``), then arrival; replays change nothing.
+
+A snapshot that names the account the ledger already has for the ticket writes nothing
+(most events: checked with one read). The inbox orders a ticket's snapshots: the worker
+passes ``link=False`` for one older than a snapshot already done (``superseded``), so a
+late snapshot cannot take the ticket back to an account it has left.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -65,14 +71,24 @@ class LedgerChange:
 
 
 def record_time(
-    ledger: Ledger, event: TicketEvent, rulebook: Rulebook, now: datetime
+    ledger: Ledger,
+    event: TicketEvent,
+    rulebook: Rulebook,
+    now: datetime,
+    *,
+    link: bool = True,
+    linked: Callable[[], str | None] | None = None,
 ) -> LedgerChange | None:
-    """Record what ``event`` says about time logged and about its ticket's account;
-    None when that changed no one's use of hours (the case of most events)."""
+    """Record what ``event`` says about time logged and, unless not ``link``, about its
+    ticket's account; None when that changed no one's use of hours (most events).
+    ``linked`` gives the ticket's account as the ledger has it, when the caller read it
+    already (`Ledger.accounts_of`, for a batch); else it is read here."""
     if not event.ticket_id:
         return None
     moved: defaultdict[str | None, int] = defaultdict(int)  # account → seconds of use
-    notes = [*_link(ledger, event, rulebook, moved), *_worklog(ledger, event, moved)]
+    current = linked or (lambda: ledger.account_of(event.tenant, event.ticket_id))
+    notes = _link(ledger, event, rulebook, moved, current) if link else []
+    notes += _worklog(ledger, event, moved)
     if not any(moved.values()):
         return None
     changes = [
@@ -92,7 +108,11 @@ def record_time(
 
 
 def _link(
-    ledger: Ledger, event: TicketEvent, rulebook: Rulebook, moved: defaultdict[str | None, int]
+    ledger: Ledger,
+    event: TicketEvent,
+    rulebook: Rulebook,
+    moved: defaultdict[str | None, int],
+    current: Callable[[], str | None],
 ) -> list[str]:
     """The ticket's account from its snapshot; a partial one (no requester) may name an
     account it found by organization, but cannot say the ticket has none."""
@@ -102,6 +122,8 @@ def _link(
     if match is None and event.partial:
         return []
     account = match.account.id if match else None
+    if current() == account:
+        return []  # the account it has (or none, as before): nothing to write
     move = ledger.link_ticket(event.tenant, event.ticket_id, account, event.occurred_at)
     if move is None or not move.seconds:
         return []

@@ -41,13 +41,17 @@ class SweepResult:
     queued: int = 0  # write-backs queued (stage or level changed)
 
 
+# Clocks read and moved per transaction.
+BATCH = 2000
+
+
 class Sweeper:
     def __init__(
         self,
         store: Store,
         *,
         every_s: float = 15.0,
-        batch: int = 2000,
+        batch: int = BATCH,
         clock: Callable[[], float] = time.time,
         name: str | None = None,
         tenants: Collection[str] | None = None,

@@ -1,18 +1,29 @@
-"""The worker: claim an event, decide, hand the decision to the write-back, audit.
+"""The worker: takes each queued event down one straight path, and what it guarantees.
 
-Per event, in this order:
+In: events from the inbox (`Store.claim_many`), several at once, each with what
+deciding it needs of its ticket (its SLA clock, what was last written on it, whether a
+newer snapshot is done or queued), read in the claim's transaction. Per event:
 
-1. the hours ledger records time logged and which account the ticket is on;
-2. a full ticket snapshot is decided (from creation: a re-decision moves the due time
-   retroactively) and its SLA clock tracked (`pipeline.lifecycle`); a comment, a
-   sweep's stage change or an hours wake-up decides the ticket again from its last
-   snapshot, with where its clock stands; a status change stops or restarts the clock;
-3. the write-back, skipped when the ticket already shows it;
-4. done, audit row, written state, SLA clock and the follow-up events it gives rise to
-   (hours wake-ups): one transaction.
+1. **claim** — the event, leased; one that has outlived ``max_attempts`` leases (it
+   kills or outlasts its workers) is a dead letter at once, so it cannot block its ticket;
+2. the hours ledger records time logged and which account the ticket is on (before
+   deciding: a worklog webhook carries no ticket state, and its time counts all the same);
+3. **decide** — a full ticket snapshot from its creation (a re-decision moves the due
+   time retroactively); a comment, a sweep's stage change or an hours wake-up decides the
+   ticket again from its last snapshot, with where its clock stands. Nothing is decided
+   from a partial event (a status change still stops or restarts the clock), a snapshot
+   older than one already done (``superseded``), or the echo of tierdesk's own write;
+4. **track** — the ticket's SLA clock after the decision (`pipeline.lifecycle`);
+5. **write** — the write-back, skipped when the ticket already shows it (0 calls: what
+   stops our own write's webhook from looping) or when a newer snapshot of the ticket is
+   queued (``coalesced``: its own write carries the change);
+6. **complete** — done, its one audit row, the written state, the clock and the events it
+   gives rise to (hours wake-ups): one transaction, shared by the events of a claim. A
+   write that reached the helpdesk is completed at once, and the rest of the claim handed
+   back for other workers: a vendor call can take seconds.
 
-One loop per thread; any number of threads and processes share the inbox. Failures
-never end in silence:
+Out: per event an `Outcome` (done, retry, dead, lost) and one log line. Failures never
+end in silence:
 
 - bad data (a value the mappings do not know, a ticket the rules cannot decide) will
   not fix itself: dead letter at once, with the reason, to be replayed after the
@@ -21,9 +32,10 @@ never end in silence:
 - anything else (a helpdesk outage, a locked store): retried with exponential backoff,
   and a dead letter after ``max_attempts``.
 
-A killed worker loses nothing: its lease runs out and another worker takes the event.
-Marking the event done and writing its audit row are one transaction, so an event is
-never audited as decided twice.
+One loop per thread; any number of threads and processes share the inbox. A killed
+worker loses nothing: its leases run out and another worker takes the events. Marking an
+event done and writing its audit row are one transaction, so an event is never audited
+as decided twice; a completion whose lease was lost meanwhile is discarded (``lost``).
 """
 
 from __future__ import annotations
@@ -35,14 +47,13 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import NamedTuple
 
 from entitlements.calendars import from_us
-from entitlements.decide import decide, followed
+from entitlements.decide import Decision, decide, followed
 from entitlements.errors import EntitlementError
-from entitlements.ledger import hours_subscriptions, low_fraction
+from entitlements.ledger import Totals, hours_subscriptions, low_fraction
 from entitlements.rulebook import Rulebook
 from entitlements.tickets import Ticket
 from pipeline.ledger_events import LedgerChange, record_time
@@ -68,6 +79,7 @@ from pipeline.writeback import (
 from store import (
     AuditRecord,
     Claimed,
+    Completion,
     LeaseLost,
     NewEvent,
     SlaClock,
@@ -89,21 +101,31 @@ class _PermanentError(Exception):
     """Retrying cannot help; the event becomes a dead letter now."""
 
 
-class _Result(NamedTuple):
-    record: AuditRecord
-    written: WrittenState | None = None
-    clock: SlaClock | None = None
-    follow: tuple[NewEvent, ...] = ()  # queued with the completion, in its transaction
-
-
 # Events tierdesk queues itself: decide the ticket again from its last full snapshot.
 FOLLOW_UPS = (SLA_CHANGED, HOURS_CHANGED, "comment.created")
+
+# Events claimed at once: their claim and their completion are one transaction each, so
+# a claim's and a completion's fixed statements are shared by up to 32 events
+# (bench/drain.py); a batch of dry runs lasts about 10 ms.
+BATCH = 32
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     event: int
     state: str  # done, retry, dead, lost
+
+
+@dataclass(frozen=True, slots=True)
+class _Basis:
+    """What one decision is made from: a full snapshot of the ticket and its clock."""
+
+    claimed: Claimed
+    event: TicketEvent  # the snapshot (a follow-up's: the clock's last one)
+    ticket: Ticket
+    tenant: Tenant
+    previous: SlaClock | None  # the clock before this decision
+    snapshot: str  # ``event`` as JSON, kept with the clock
 
 
 class Worker:
@@ -117,6 +139,7 @@ class Worker:
         clock: Callable[[], float] = time.time,
         name: str | None = None,
         ledger: Ledger | None = None,
+        batch: int = BATCH,
     ) -> None:
         self.store = store
         self.ledger = ledger
@@ -126,13 +149,66 @@ class Worker:
         self._writeback = writeback or (lambda tenant: DryRun())
         self._clock = clock
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        self.batch = batch
+        self._limit = batch  # the next claim's size: 1 after a write to the helpdesk
+        # Read once per batch (nothing else changes them for the tickets this worker
+        # holds; its own ledger writes clear the totals): the ledger's links of the
+        # batch's tickets, and the hours totals of accounts decided in it.
+        self._links: dict[tuple[str, str], str | None] = {}
+        self._totals: dict[str, Totals] = {}
 
     def run_once(self) -> Outcome | None:
         """Process one event; None when there is nothing to claim now."""
-        now = self._clock()
-        claimed = self.store.claim(self.name, now, self.settings.lease_s)
-        if claimed is None:
-            return None
+        outcomes = self.run_batch(1)
+        return outcomes[0] if outcomes else None
+
+    def run_batch(self, limit: int | None = None) -> list[Outcome]:
+        """Claim up to ``limit`` events (``batch``), take each down the path, complete
+        them; [] when there is nothing to claim now."""
+        began = self._clock()
+        wanted = limit or self._limit
+        batch = self.store.claim_many(self.name, began, self.settings.lease_s, wanted)
+        self._links, self._totals = self._read_links(batch), {}
+        outcomes: list[Outcome] = []
+        done: list[Completion] = []
+        for i, claimed in enumerate(batch):
+            if i and self._clock() - began > self.settings.lease_s / 2:
+                # The rest would be processed near the end of their leases.
+                self.store.release(batch[i:], self._clock())
+                break
+            step = self._step(claimed)
+            if isinstance(step, Outcome):
+                outcomes.append(step)
+                continue
+            done.append(step)
+            if step.written is not None and step.written.writer != DryRun.name:
+                # A write that reached the helpdesk: recorded at once (a crash now would
+                # send it again), and the rest handed back to the other workers; claims
+                # are small again until batches come without such calls.
+                self.store.release(batch[i + 1 :], self._clock())
+                self._limit = 1
+                break
+        else:
+            self._limit = min(self.batch, self._limit * 2)
+        return outcomes + self._complete(done)
+
+    def _read_links(self, batch: list[Claimed]) -> dict[tuple[str, str], str | None]:
+        """The ledger's account of each ticket whose event brings a snapshot (those
+        `record_time` links), one read per tenant; a ticket it has not linked: None."""
+        if self.ledger is None:
+            return {}
+        tickets: dict[str, list[str]] = {}
+        for claimed in batch:
+            if claimed.ticket and claimed.kind not in FOLLOW_UPS:
+                tickets.setdefault(claimed.tenant, []).append(claimed.ticket)
+        links: dict[tuple[str, str], str | None] = {}
+        for tenant, ids in tickets.items():
+            known = self.ledger.accounts_of(tenant, ids)
+            links.update(((tenant, ticket), known.get(ticket)) for ticket in ids)
+        return links
+
+    def _step(self, claimed: Claimed) -> Completion | Outcome:
+        """The path of one event up to its completion; an `Outcome` when it failed."""
         if claimed.attempts > self.settings.max_attempts:
             # Claims count attempts; only a lease that ran out gets here: the event
             # kills or outlasts its workers every time. It must not block its ticket.
@@ -142,7 +218,7 @@ class Worker:
                 dead=True,
             )
         try:
-            record, written, clock, follow = self._process(claimed)
+            return self._process(claimed)
         except _PermanentError as exc:
             return self._fail(claimed, str(exc), dead=True)
         except Exception as exc:
@@ -150,33 +226,66 @@ class Worker:
                 "event=%s ticket=%s failed", loggable(claimed.event_id), loggable(claimed.ticket)
             )
             return self._fail(claimed, f"{type(exc).__name__}: {exc}", dead=False)
-        try:
-            self.store.complete(claimed, record, self._clock(), written, clock, follow)
-        except LeaseLost:
-            log.warning("event=%s lease lost; another worker owns it", loggable(claimed.event_id))
-            return Outcome(claimed.id, "lost")
-        log_event(
-            log,
-            logging.INFO,
-            tenant=claimed.tenant,
-            vendor=claimed.vendor,
-            ticket=claimed.ticket,
-            event=claimed.event_id,
-            kind=claimed.kind,
-            outcome=record.outcome,
-        )
-        return Outcome(claimed.id, "done")
 
-    def _process(self, claimed: Claimed) -> _Result:
+    def _process(self, claimed: Claimed) -> Completion:
+        """claim → (ledger) → decide → track → write → complete."""
         try:
             event = TicketEvent.from_json(claimed.normalized)
         except (ValueError, KeyError, TypeError, EntitlementError) as exc:
             raise _PermanentError(f"unreadable event: {type(exc).__name__}: {exc}") from None
-        hours = self._record_time(event)
-        result = self._handle(claimed, event, hours)
-        return result._replace(follow=self._wake(claimed, event, hours))
+        hours = self._record_time(claimed, event)
+        follow = self._wake(claimed, event, hours)
+        basis = self._basis(claimed, event, hours)
+        if isinstance(basis, Completion):  # nothing to decide: recorded as such
+            return replace(basis, follow=follow)
+        rulebook = self._rulebook()
+        decision = self._decide(basis, rulebook)
+        clock = self._track(basis, decision, rulebook)
+        if clock is not None:
+            decision = followed(decision, status_of(clock), response_of(clock), rulebook.tag_prefix)
+        record, written = self._write(basis, decision, rulebook)
+        return Completion(claimed, record, written, clock, follow)
 
-    def _handle(self, claimed: Claimed, event: TicketEvent, hours: LedgerChange | None) -> _Result:
+    def _complete(self, done: list[Completion]) -> list[Outcome]:
+        """One transaction for them all; each alone when that fails, so that one event's
+        trouble (a value the store refuses) fails that event only."""
+        if not done:
+            return []
+        try:
+            lost = {c.id for c in self.store.complete_all(done, self._clock())}
+        except StoreError as exc:
+            if len(done) == 1:
+                # Retried with backoff like any other failure (the store may be down:
+                # then this fails too, and the lease brings the event back).
+                return [self._fail(done[0].claimed, f"cannot complete: {exc}", dead=False)]
+            return [outcome for item in done for outcome in self._complete([item])]
+        outcomes = []
+        for item in done:
+            claimed = item.claimed
+            if claimed.id in lost:
+                log.warning(
+                    "event=%s lease lost; another worker owns it", loggable(claimed.event_id)
+                )
+                outcomes.append(Outcome(claimed.id, "lost"))
+                continue
+            log_event(
+                log,
+                logging.INFO,
+                tenant=claimed.tenant,
+                vendor=claimed.vendor,
+                ticket=claimed.ticket,
+                event=claimed.event_id,
+                kind=claimed.kind,
+                outcome=item.record.outcome,
+            )
+            outcomes.append(Outcome(claimed.id, "done"))
+        return outcomes
+
+    def _basis(
+        self, claimed: Claimed, event: TicketEvent, hours: LedgerChange | None
+    ) -> _Basis | Completion:
+        """The snapshot to decide and its clock; or, when there is nothing to decide,
+        the event's completion saying why."""
         if event.kind in FOLLOW_UPS:
             return self._follow_up(claimed, event)
         if event.ticket is None or event.partial:
@@ -191,21 +300,76 @@ class Worker:
             clock = self._status_change(claimed, event)
             if clock is not None:
                 note += "; SLA clock " + ("stopped: solved" if clock.closed else "running again")
-            return _Result(AuditRecord("recorded", note=note), clock=clock)
-        if self.store.superseded(claimed):
+            return Completion(claimed, AuditRecord("recorded", note=note), clock=clock)
+        if claimed.superseded:
             # An older snapshot than one already decided: a replay, or the late echo of
             # our own write arriving after an agent's newer edit. Writing it would undo
             # the newer state.
-            return _Result(
-                AuditRecord("superseded", note="a newer snapshot of this ticket is done")
-            )
+            record = AuditRecord("superseded", note="a newer snapshot of this ticket is done")
+            return Completion(claimed, record)
         tenant = self._tenant(event)
         if own_write(event, tenant.email):
             # Deciding it could only write back an older state than an agent's edit
             # that arrived in the same second (Zendesk stamps whole seconds).
-            return _Result(AuditRecord("echo", note="the webhook of tierdesk's own write"))
-        previous = self.store.sla_clock(event.tenant, claimed.ticket)
-        return self._decide(claimed, event, tenant, event.ticket, previous, claimed.normalized)
+            record = AuditRecord("echo", note="the webhook of tierdesk's own write")
+            return Completion(claimed, record)
+        return _Basis(claimed, event, event.ticket, tenant, claimed.clock, claimed.normalized)
+
+    def _decide(self, basis: _Basis, rulebook: Rulebook) -> Decision:
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        account, used_s = self._hours_used(basis.ticket, rulebook)
+        used = {account: used_s} if account and used_s is not None else None
+        at_open = None
+        previous = basis.previous
+        if used and previous is not None and previous.opened_left_s is not None:
+            at_open = {account: previous.opened_left_s}
+        try:
+            return decide(basis.ticket, rulebook, now, hours_used=used, hours_left_at_open=at_open)
+        except EntitlementError as exc:
+            raise _PermanentError(f"undecidable: {exc}") from None
+
+    def _track(self, basis: _Basis, decision: Decision, rulebook: Rulebook) -> SlaClock | None:
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        clock = track(basis.event, decision, basis.previous, now, basis.snapshot, rulebook)
+        if clock is not None and basis.previous is None:
+            clock = self._answered_before(basis.claimed, basis.tenant, clock, rulebook)
+        return clock
+
+    def _write(
+        self, basis: _Basis, decision: Decision, rulebook: Rulebook
+    ) -> tuple[AuditRecord, WrittenState | None]:
+        claimed, tenant = basis.claimed, basis.tenant
+        writer = self._writeback(tenant)
+        desired = ticket_update(decision)
+        state = canonical(desired)
+        last = claimed.last_written(writer.name)
+        written = None
+        if claimed.kind not in FOLLOW_UPS and claimed.newer:
+            # A burst: a newer full snapshot of this ticket is already queued. It is
+            # decided here all the same (every event gets its decision in the audit),
+            # but its write would be undone at once: the newer event's write carries it.
+            result = WriteResult("coalesced", desired, "a newer event of this ticket is queued")
+        elif last == state:
+            # Nothing to change, which is also what stops our own write-back's webhook
+            # from looping: it brings back the state we wrote.
+            result = WriteResult("unchanged", desired, "same as last written: no call made")
+        else:
+            try:
+                result = writer.write(
+                    tenant, basis.event, decision, json.loads(last) if last else None
+                )
+            except WriteBackError as exc:
+                if exc.transient:
+                    raise
+                raise _PermanentError(f"write-back refused: {exc}") from None
+            written = WrittenState(writer.name, state)
+        record = AuditRecord(
+            "decided",
+            decision=json.dumps(decision.to_json()),  # the one rendering of the decision
+            written=json.dumps(result.to_json()),
+            note=f"mappings {rulebook.version}",
+        )
+        return record, written
 
     def _wake(
         self, claimed: Claimed, event: TicketEvent, hours: LedgerChange | None
@@ -246,9 +410,10 @@ class Worker:
         last = self.store.last_written(tenant, ticket, writer)
         return json.loads(last).get("hours") if last else None
 
-    def _record_time(self, event: TicketEvent) -> LedgerChange | None:
+    def _record_time(self, claimed: Claimed, event: TicketEvent) -> LedgerChange | None:
         """The hours ledger: time logged, and which account a ticket belongs to. Before
-        any decision, so that a worklog webhook (no ticket state) counts too."""
+        any decision, so that a worklog webhook (no ticket state) counts too. A snapshot
+        older than one already done says nothing about the ticket's account now."""
         if self.ledger is None or event.kind in FOLLOW_UPS:
             return None  # our own follow-ups bring no new ticket state
         rulebook = self._rulebook()
@@ -257,9 +422,16 @@ class Worker:
             self._purchases_of = rulebook.version
         now = datetime.fromtimestamp(self._clock(), UTC)
         try:
-            return record_time(self.ledger, event, rulebook, now)
+            key = (claimed.tenant, claimed.ticket)
+            linked = (lambda: self._links[key]) if key in self._links else None
+            change = record_time(
+                self.ledger, event, rulebook, now, link=not claimed.superseded, linked=linked
+            )
         except EntitlementError as exc:  # LedgerError: a negative time, a naive instant
             raise _PermanentError(f"hours ledger: {exc}") from None
+        if change is not None:
+            self._totals.clear()  # a balance moved
+        return change
 
     def _answered_before(
         self, claimed: Claimed, tenant: Tenant, clock: SlaClock, rulebook: Rulebook
@@ -267,6 +439,8 @@ class Worker:
         """A new clock, with the first response an agent gave before the ticket was first
         decided (its first decision dead-lettered and replayed, or delivered late): the
         comment was recorded then, and counts now."""
+        if not claimed.commented:
+            return clock
         for text in self.store.comments(claimed.tenant, claimed.ticket):
             comment = TicketEvent.from_json(text)
             if comment.occurred_at < from_us(clock.created_us):
@@ -280,7 +454,7 @@ class Worker:
         ticket is solved; None when it does not."""
         if event.resolved is None:
             return None
-        clock = self.store.sla_clock(event.tenant, claimed.ticket)
+        clock = claimed.clock
         if clock is None or clock.closed == event.resolved:
             return None
         return resolved(clock, event.resolved, event.occurred_at)
@@ -293,7 +467,11 @@ class Worker:
         match = rulebook.find_account(ticket)
         if match is None or not hours_subscriptions(match.account, rulebook):
             return "", None
-        return match.account.id, self.ledger.totals(match.account.id).used_s
+        account = match.account.id
+        totals = self._totals.get(account)
+        if totals is None:
+            totals = self._totals[account] = self.ledger.totals(account)
+        return account, totals.used_s
 
     def _tenant(self, event: TicketEvent) -> Tenant:
         tenant = self.settings.tenants.get(event.tenant)
@@ -301,84 +479,30 @@ class Worker:
             raise _PermanentError(f"tenant {event.tenant!r} is no longer configured")
         return tenant
 
-    def _follow_up(self, claimed: Claimed, event: TicketEvent) -> _Result:
+    def _follow_up(self, claimed: Claimed, event: TicketEvent) -> _Basis | Completion:
         """A comment (perhaps the first response) or a sweep's SLA change: decide the
         ticket again from its last full snapshot, with where its clock stands now."""
-        clock = self.store.sla_clock(event.tenant, claimed.ticket)
+        clock = claimed.clock
         if clock is None:
-            return _Result(AuditRecord("recorded", note=f"{event.kind}: no SLA clock yet"))
+            record = AuditRecord("recorded", note=f"{event.kind}: no SLA clock yet")
+            return Completion(claimed, record)
         tenant = self._tenant(event)
         if event.kind == "comment.created":
             why_not = counts_as_first_response(event, clock, tenant.email)
             if why_not is not None:
-                return _Result(AuditRecord("recorded", note=f"not the first response: {why_not}"))
+                record = AuditRecord("recorded", note=f"not the first response: {why_not}")
+                return Completion(claimed, record)
             clock, _ = responded(clock, self._rulebook(), event.occurred_at)
         snapshot = TicketEvent.from_json(clock.snapshot)
         if snapshot.ticket is None:  # pragma: no cover - only full snapshots are kept
             raise _PermanentError("the SLA clock's snapshot holds no ticket")
-        return self._decide(claimed, snapshot, tenant, snapshot.ticket, clock, clock.snapshot)
+        return _Basis(claimed, snapshot, snapshot.ticket, tenant, clock, clock.snapshot)
 
     def _rulebook(self) -> Rulebook:
         rulebook = self.mappings.rulebook
         if rulebook is None:
             raise RuntimeError("no valid mappings are loaded")  # transient: fix and reload
         return rulebook
-
-    def _decide(
-        self,
-        claimed: Claimed,
-        event: TicketEvent,
-        tenant: Tenant,
-        ticket: Ticket,
-        previous: SlaClock | None,
-        snapshot: str,
-    ) -> _Result:
-        rulebook = self._rulebook()
-        now = datetime.fromtimestamp(self._clock(), UTC)
-        account, used_s = self._hours_used(ticket, rulebook)
-        used = {account: used_s} if account and used_s is not None else None
-        at_open = None
-        if used and previous is not None and previous.opened_left_s is not None:
-            at_open = {account: previous.opened_left_s}
-        try:
-            decision = decide(ticket, rulebook, now, hours_used=used, hours_left_at_open=at_open)
-        except EntitlementError as exc:
-            raise _PermanentError(f"undecidable: {exc}") from None
-        clock = track(event, decision, previous, now, snapshot, rulebook)
-        if clock is not None and previous is None:
-            clock = self._answered_before(claimed, tenant, clock, rulebook)
-        if clock is not None:
-            decision = followed(decision, status_of(clock), response_of(clock), rulebook.tag_prefix)
-        writer = self._writeback(tenant)
-        desired = ticket_update(decision)
-        state = canonical(desired)
-        last = self.store.last_written(event.tenant, claimed.ticket, writer.name)
-        if claimed.kind not in FOLLOW_UPS and self.store.newer_decidable(claimed):
-            # A burst: a newer full snapshot of this ticket is already queued. It is
-            # decided here all the same (every event gets its decision in the audit),
-            # but its write would be undone at once: the newer event's write carries it.
-            result = WriteResult("coalesced", desired, "a newer event of this ticket is queued")
-            written = None
-        elif last == state:
-            # Nothing to change, which is also what stops our own write-back's webhook
-            # from looping: it brings back the state we wrote.
-            result = WriteResult("unchanged", desired, "same as last written: no call made")
-            written = None
-        else:
-            try:
-                result = writer.write(tenant, event, decision, json.loads(last) if last else None)
-            except WriteBackError as exc:
-                if exc.transient:
-                    raise
-                raise _PermanentError(f"write-back refused: {exc}") from None
-            written = WrittenState(writer.name, state)
-        record = AuditRecord(
-            "decided",
-            decision=json.dumps(decision.to_json()),
-            written=json.dumps(result.to_json()),
-            note=f"mappings {rulebook.version}",
-        )
-        return _Result(record, written, clock)
 
     def _fail(self, claimed: Claimed, error: str, *, dead: bool) -> Outcome:
         now = self._clock()
@@ -406,7 +530,7 @@ class Worker:
         """Loop until ``stop`` is set; sleep ``idle_s`` when there is nothing to do."""
         while not stop.is_set():
             try:
-                if self.run_once() is None:
+                if not self.run_batch():
                     stop.wait(idle_s)
             except StoreError as exc:  # the store is down: wait and try again
                 log.error("store unavailable: %s", exc)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from entitlements.decide import Decision
+from entitlements.sla import FirstResponse
+from entitlements.tickets import format_instant
 from webhooks.events import TicketEvent
 from webhooks.settings import Tenant
 
@@ -56,8 +58,10 @@ def canonical(update: dict[str, Any]) -> str:
 
 
 def ticket_update(decision: Decision) -> dict[str, Any]:
-    """The vendor-neutral update a decision asks for; connectors render it per vendor."""
-    due = decision.to_json()["first_response_due"]
+    """The vendor-neutral update a decision asks for; connectors render it per vendor.
+    Its values are `Decision.to_json`'s, rendered here without the rest of it (the
+    explanation's lines are most of that work, and the audit renders it once)."""
+    due = format_instant(decision.first_response_due) if decision.first_response_due else None
     return {
         "tier": decision.tier,
         "severity": decision.severity,
@@ -70,8 +74,19 @@ def ticket_update(decision: Decision) -> dict[str, Any]:
         "tags": list(decision.tags),
         "sla": decision.sla,
         "escalation_level": decision.escalation_level,
-        "first_response": decision.to_json()["first_response"],
+        "first_response": _response(decision.first_response),
         "hours": decision.hours.status if decision.hours else None,
+    }
+
+
+def _response(response: FirstResponse | None) -> dict[str, Any] | None:
+    """As `Decision.to_json` renders the first response."""
+    if response is None:
+        return None
+    return {
+        "at": format_instant(response.at),
+        "met": response.met,
+        "margin_minutes": round(response.margin.total_seconds() / 60, 1),
     }
 
 

@@ -11,12 +11,15 @@ The inbox life cycle of one event::
                └──fail(retry_at)──┤ lease expired: claimable again
                                   └──fail(None)──▶ dead  (+ an audit row) ──replay──▶ pending
 
-Events of one ticket are claimed in order of arrival and never two at once.
+Events of one ticket are claimed in order of arrival and never two at once. A worker
+claims several events at once (of as many tickets), each with what deciding it needs of
+its ticket (`Claimed.clock`, ``written``, ``superseded``, ``newer``), and completes them
+together: one write transaction for the lot, each event's outcome its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -58,6 +61,18 @@ class Claimed:
     received_at: float
     attempts: int  # including this one
     owner: str
+    # Its ticket as the claim found it (nothing of a ticket changes while one of its
+    # events is leased, but for a sweep moving its clock on, which `complete` overwrites
+    # as it always did):
+    clock: SlaClock | None = None  # the ticket's SLA clock
+    written: tuple[tuple[str, str], ...] = ()  # (writer, state): what each last wrote
+    superseded: bool = False  # `Store.superseded`: a newer snapshot is already done
+    newer: bool = False  # `Store.newer_decidable`: a newer snapshot is queued
+    commented: bool = False  # `Store.comments` has something to say
+
+    def last_written(self, writer: str) -> str | None:
+        """What ``writer`` last wrote on the ticket (JSON), or None."""
+        return next((state for name, state in self.written if name == writer), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +129,18 @@ class SlaClock:
 
 
 @dataclass(frozen=True, slots=True)
+class Completion:
+    """One processed event, as `Store.complete_all` records it: done, its audit row,
+    and what it changed on its ticket."""
+
+    claimed: Claimed
+    record: AuditRecord
+    written: WrittenState | None = None
+    clock: SlaClock | None = None
+    follow: tuple[NewEvent, ...] = ()  # events it gives rise to, queued with it
+
+
+@dataclass(frozen=True, slots=True)
 class Move:
     """A sweep's step of one clock: from ``clock`` to a new stage, level and next check."""
 
@@ -167,6 +194,21 @@ class Store(Protocol):
 
     def claim(self, owner: str, now: float, lease_s: float) -> Claimed | None:
         """Lease the next event whose ticket has nothing earlier open, or None."""
+        ...
+
+    def claim_many(self, owner: str, now: float, lease_s: float, limit: int) -> list[Claimed]:
+        """Lease up to ``limit`` such events (each of another ticket), oldest first, each
+        with its ticket's clock, written states and snapshot checks: one transaction."""
+        ...
+
+    def complete_all(self, done: Sequence[Completion], now: float) -> list[Claimed]:
+        """`complete` for each, in one transaction; returns the events whose lease was
+        lost (nothing of theirs is written; the others are)."""
+        ...
+
+    def release(self, claimed: Sequence[Claimed], now: float) -> None:
+        """Hand leased events back, claimable at once, the attempt uncounted (a worker
+        stopping, or a batch left before its leases could run out)."""
         ...
 
     def complete(

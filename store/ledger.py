@@ -1,6 +1,6 @@
 """The hours ledger in the store's SQLite file (RULES.md §3, `entitlements.ledger`);
-`store.ledger_postgres` keeps the same tables in PostgreSQL, and `open_ledger` gives
-the one the database URL names.
+`store.ledger_postgres` keeps the same tables in PostgreSQL, both implementing
+`store.ledger_base.Ledger`, and `store.open_ledger` gives the one a database URL names.
 
 Three tables beside the inbox:
 
@@ -23,15 +23,15 @@ the same lock file as the inbox's and then ``BEGIN IMMEDIATE``; ``synchronous=FU
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from entitlements.hours import HoursBalance
 from entitlements.ledger import (
-    LedgerError,
     Purchase,
     PurchaseKind,
     TicketMove,
@@ -41,9 +41,10 @@ from entitlements.ledger import (
     purchases_of,
 )
 from entitlements.rulebook import Rulebook
-from store.base import StoreError
+from store.ledger_base import Ledger, Statement, Synced, from_us, to_us
 from store.sqlite_file import SqliteFile
-from store.urls import parse_database
+
+__all__ = ["Ledger", "SqliteLedger", "Statement", "Synced"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger_purchase (
@@ -136,92 +137,7 @@ _TICKET_S = (
     " WHERE tenant = ? AND ticket = ? AND deleted = 0"
 )
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_US = timedelta(microseconds=1)
 _LAST_DAY = date.max.isoformat()
-
-
-def to_us(instant: datetime) -> int:
-    if instant.tzinfo is None:
-        raise LedgerError(f"{instant.isoformat()}: a ledger time needs a UTC offset")
-    return (instant - _EPOCH) // _ONE_US
-
-
-def from_us(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
-
-
-@dataclass(frozen=True, slots=True)
-class Statement:
-    """An account's ledger for printing: its purchases and the latest version of every
-    worklog on its tickets (deleted ones included, shown as such)."""
-
-    purchases: tuple[Purchase, ...]
-    worklogs: tuple[WorklogVersion, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Synced:
-    recorded: int  # purchases added or corrected
-    removed: int  # purchases no longer in the mappings
-
-
-class Ledger(Protocol):
-    def record_purchase(
-        self,
-        account: str,
-        key: str,
-        seconds: int,
-        purchased_on: date,
-        kind: PurchaseKind = "bundle",
-    ) -> bool:
-        """Record (or correct) one purchase; False when it was already so."""
-        ...
-
-    def record_worklog(
-        self,
-        tenant: str,
-        ticket: str,
-        worklog_id: str,
-        seconds: int,
-        updated_at: datetime,
-        *,
-        deleted: bool = False,
-    ) -> int:
-        """Record one version of a worklog (a deletion: ``deleted``, counted as 0 s).
-        Returns how many seconds the worklog's counted time moved: 0 when this version
-        changed nothing (a replay, an older version, an edit to the same time)."""
-        ...
-
-    def link_ticket(
-        self, tenant: str, ticket: str, account: str | None, seen_at: datetime
-    ) -> TicketMove | None:
-        """The ticket belongs to ``account`` as of its snapshot at ``seen_at``; the move
-        of its logged time when that changed which account it counts for."""
-        ...
-
-    def account_of(self, tenant: str, ticket: str) -> str | None: ...
-
-    def totals(self, account: str, on: date | None = None) -> Totals:
-        """Bundles bought by ``on`` (every one when None), and the time used."""
-        ...
-
-    def balance(
-        self, account: str, low_fraction: float, on: date | None = None
-    ) -> HoursBalance: ...
-
-    def entries(self, account: str) -> Statement: ...
-
-    def unattributed_s(self) -> int:
-        """Seconds logged on tickets whose account is not known (yet)."""
-        ...
-
-    def sync_purchases(self, rulebook: Rulebook) -> Synced:
-        """Make every mapped account's purchases those of its mappings (bundles and
-        carried ``hours_used``); no write at all when they already are."""
-        ...
-
-    def close(self) -> None: ...
 
 
 class SqliteLedger(SqliteFile):
@@ -358,6 +274,14 @@ class SqliteLedger(SqliteFile):
         )
         return rows[0][0] if rows else None
 
+    def accounts_of(self, tenant: str, tickets: Sequence[str]) -> dict[str, str | None]:
+        rows = self._read(
+            "SELECT ticket, account FROM ledger_ticket WHERE tenant = ?"
+            " AND ticket IN (SELECT value FROM json_each(?))",
+            (tenant, json.dumps(list(tickets))),
+        )
+        return dict(rows)
+
     def totals(self, account: str, on: date | None = None) -> Totals:
         day = on.isoformat() if on is not None else _LAST_DAY
         bought, carried, logged, last = self._read(_TOTALS, {"account": account, "on": day})[0]
@@ -428,29 +352,3 @@ def _purchase_args(purchase: Purchase) -> dict[str, object]:
         "seconds": purchase.seconds,
         "purchased_on": purchase.purchased_on.isoformat(),
     }
-
-
-def has_ledger(url: str) -> bool:
-    """Whether the database ``url`` names can hold the hours ledger: a SQLite file or a
-    PostgreSQL database (whether psycopg is installed is `open_ledger`'s to say); False
-    for a setting `store.urls.parse_database` refuses."""
-    try:
-        parse_database(url)
-    except StoreError:
-        return False
-    return True
-
-
-def open_ledger(url: str) -> Ledger:
-    """The ledger in the database ``url`` names (the same value as `store.open_store`)."""
-    database = parse_database(url)
-    if database.kind == "postgresql":
-        # Imported here: SQLite users need no psycopg.
-        try:
-            from store.ledger_postgres import PostgresLedger  # noqa: PLC0415
-        except ImportError as exc:
-            raise StoreError(
-                "a PostgreSQL database needs psycopg: pip install 'tierdesk[postgres]'"
-            ) from exc
-        return PostgresLedger(database.target)
-    return SqliteLedger(database.target)

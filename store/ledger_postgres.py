@@ -13,6 +13,7 @@ sequence: under concurrency, arrival is only as well defined as the commits are.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -29,7 +30,7 @@ from entitlements.ledger import (
     purchases_of,
 )
 from entitlements.rulebook import Rulebook
-from store.ledger import Statement, Synced, from_us, to_us
+from store.ledger_base import Statement, Synced, from_us, to_us
 from store.postgres import PostgresDatabase
 
 _SCHEMA = """
@@ -276,6 +277,13 @@ class PostgresLedger(PostgresDatabase):
             (tenant, ticket),
         )
         return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def accounts_of(self, tenant: str, tickets: Sequence[str]) -> dict[str, str | None]:
+        rows = self._read(
+            "SELECT ticket, account FROM ledger_ticket WHERE tenant = %s AND ticket = ANY(%s)",
+            (tenant, list(tickets)),
+        )
+        return {str(ticket): account for ticket, account in rows}
 
     def totals(self, account: str, on: date | None = None) -> Totals:
         day = on if on is not None else date.max

@@ -131,7 +131,10 @@ def _http_options(command: Any) -> Any:
     "Inbox worker processes to run and supervise (0: run `tierdesk worker` yourself).",
     minimum=0,
 )
-@_count("--worker-threads", 2, "Threads per inbox worker.")
+# One: on the embedded SQLite store a second thread drains slower, not faster
+# (bench/drain.py: 0.73-0.92x one thread; Python holds the GIL for most of an event).
+# On PostgreSQL two measured 1.09-1.23x: `tierdesk worker --threads` keeps 2.
+@_count("--worker-threads", 1, "Threads per inbox worker.")
 def serve(
     bind: str,
     workers: int,
@@ -206,7 +209,7 @@ def worker(threads: int, sweep_every: float) -> None:
     from pipeline.connectors import Connectors  # noqa: PLC0415
     from pipeline.sweep import Sweeper  # noqa: PLC0415
     from pipeline.worker import Worker  # noqa: PLC0415
-    from store.ledger import has_ledger, open_ledger  # noqa: PLC0415
+    from store import has_ledger, open_ledger  # noqa: PLC0415
     from webhooks.live_mappings import LiveMappings  # noqa: PLC0415
 
     _configure_logging()

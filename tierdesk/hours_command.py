@@ -21,8 +21,9 @@ from entitlements.hours import HoursBalance
 from entitlements.ledger import hours_accounts, hours_subscriptions, low_fraction
 from entitlements.rulebook import Rulebook
 from entitlements.tickets import format_instant
+from store import open_ledger
 from store.base import StoreError
-from store.ledger import Ledger, Statement, open_ledger
+from store.ledger import Ledger, Statement
 from tierdesk.context import parse_now, require_database, rulebook_or_exit, settings_or_fail
 
 

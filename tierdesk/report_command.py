@@ -16,8 +16,7 @@ import click
 
 from entitlements.ledger import hours_accounts
 from entitlements.rulebook import Rulebook
-from store import StoreError, open_store
-from store.ledger import has_ledger, open_ledger
+from store import StoreError, has_ledger, open_ledger, open_store
 from tierdesk.context import parse_now, require_database, rulebook_or_exit, settings_or_fail
 from tierdesk.report import (
     FORMATS,
@@ -103,7 +102,7 @@ def build(database: str, rulebook: Rulebook, month: Month, now: datetime) -> Rep
 
 def month_hours(database: str, rulebook: Rulebook, month: Month) -> dict[str, int] | None:
     """Seconds used in ``month`` per pay-as-you-go account of the mappings, from the
-    hours ledger (SQLite or PostgreSQL, `store.ledger.open_ledger`); None where this
+    hours ledger (SQLite or PostgreSQL, `store.open_ledger`); None where this
     database can hold none. A ledger that cannot be read is an error (`StoreError`), not
     a report without hours."""
     if not has_ledger(database):

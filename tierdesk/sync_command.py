@@ -36,8 +36,8 @@ from entitlements.ledger import hours_accounts, low_fraction
 from mappings import BUNDLED, MappingError, load_mappings
 from mappings.sync import PullReport, PushReport, SyncError, pull, push
 from pipeline.connectors import tenant_auth
+from store import has_ledger, open_ledger
 from store.base import StoreError
-from store.ledger import has_ledger, open_ledger
 from store.urls import parse_database
 from tierdesk.config import ConfigError, settings_from_env
 from webhooks.settings import Settings, Tenant

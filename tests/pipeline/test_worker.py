@@ -11,7 +11,7 @@ import json
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +24,17 @@ from entitlements.tickets import OrganizationRef, Ticket
 from mappings import BUNDLED
 from pipeline.worker import MAX_BACKOFF_S, Outcome, Worker
 from pipeline.writeback import DryRun, WriteBack, WriteBackError, WriteResult
-from store import AuditRecord, AuditRow, EventRow, LeaseLost, NewEvent, SqliteStore
+from store import (
+    AuditRecord,
+    AuditRow,
+    Claimed,
+    Completion,
+    EventRow,
+    LeaseLost,
+    NewEvent,
+    SqliteStore,
+    StoreError,
+)
 from tests.shared import VENDOR
 from webhooks.events import PayloadError, TicketEvent, Worklog
 from webhooks.live_mappings import LiveMappings
@@ -850,3 +860,79 @@ def test_the_webhook_of_tierdesks_own_write_is_not_decided(
     worker.run_once()
     (entry,) = audit(store)
     assert (entry.outcome, entry.decision, writes.calls) == ("echo", None, [])
+
+
+# -- batches ------------------------------------------------------------------------
+
+
+def other_ticket(n: int) -> TicketEvent:
+    return ticket_event(f"ev-{n}", ticket=acme_ticket(id=str(500 + n)))
+
+
+def test_a_batch_is_claimed_and_completed_together(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    events = [put(store, other_ticket(n)) for n in range(3)]
+    worker = make_worker(store, bundled, clock)
+    assert worker.run_batch() == [Outcome(e, "done") for e in events]
+    assert [row(store, e).state for e in events] == ["done"] * 3
+    assert worker.run_batch() == []
+
+
+def test_a_write_to_the_helpdesk_is_completed_at_once_and_the_rest_handed_back(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    events = [put(store, other_ticket(n)) for n in range(3)]
+    helpdesk = FakeWriteBack()
+    worker = make_worker(store, bundled, clock, writeback=lambda tenant: helpdesk)
+    assert worker.run_batch() == [Outcome(events[0], "done")]
+    assert len(helpdesk.calls) == 1
+    # The others are claimable at once, their attempt not counted.
+    assert [(row(store, e).state, row(store, e).attempts) for e in events[1:]] == [
+        ("pending", 0),
+        ("pending", 0),
+    ]
+    other = make_worker(store, bundled, clock, writeback=lambda tenant: helpdesk, name="w2")
+    assert other.run_batch() == [Outcome(events[1], "done")]
+
+
+def test_a_batch_near_half_its_lease_hands_the_rest_back(
+    store: SqliteStore, bundled: LiveMappings, clock: Clock
+) -> None:
+    events = [put(store, other_ticket(n)) for n in range(3)]
+    # A dry run (nothing reaches a helpdesk) that takes 20 s of a 30 s lease.
+    slow = FakeWriteBack(during=lambda: clock.advance(20), name=DryRun.name)
+    worker = make_worker(store, bundled, clock, writeback=lambda tenant: slow)
+    assert worker.run_batch() == [Outcome(events[0], "done")]
+    assert [row(store, e).state for e in events[1:]] == ["pending", "pending"]
+    assert [row(store, e).attempts for e in events[1:]] == [0, 0]
+
+
+def test_a_completion_the_store_refuses_fails_that_event_alone(
+    tmp_path: Path, bundled: LiveMappings, clock: Clock
+) -> None:
+    class Refusing(SqliteStore):
+        """Refuses any completion that includes ``bad`` (a value it cannot store)."""
+
+        bad = -1
+
+        def complete_all(self, done: Sequence[Completion], now: float) -> list[Claimed]:
+            if any(item.claimed.id == self.bad for item in done):
+                raise StoreError("cannot store a value of that event")
+            return super().complete_all(done, now)
+
+    store = Refusing(tmp_path / "inbox.sqlite3")
+    try:
+        events = [put(store, other_ticket(n)) for n in range(3)]
+        store.bad = events[1]
+        outcomes = make_worker(store, bundled, clock).run_batch()
+        assert sorted(outcomes, key=lambda o: o.event) == [
+            Outcome(events[0], "done"),
+            Outcome(events[1], "retry"),
+            Outcome(events[2], "done"),
+        ]
+        assert row(store, events[1]).last_error == (
+            "cannot complete: cannot store a value of that event"
+        )
+    finally:
+        store.close()

@@ -29,12 +29,15 @@ import pytest
 from store import (
     AuditRecord,
     Claimed,
+    Completion,
     EventRow,
     LeaseLost,
     NewEvent,
+    SlaClock,
     SqliteStore,
     Store,
     StoreError,
+    WrittenState,
     open_store,
 )
 from tests.store.backends import Backend
@@ -596,6 +599,99 @@ def test_ping_answers(store: Store) -> None:
 
 
 # -- concurrency --------------------------------------------------------------------
+
+# -- claims and completions by the batch -----------------------------------------------
+
+
+def test_claim_many_leases_one_event_per_ticket_oldest_first(store: Store) -> None:
+    put_all(
+        store,
+        new_event("acme", "a1", "T-A"),
+        new_event("acme", "b1", "T-B"),
+        new_event("acme", "a2", "T-A"),
+        new_event("acme", "c1", "T-C"),
+        new_event("acme", "x", ""),  # names no ticket: never waits on another
+        new_event("acme", "y", ""),
+    )
+    batch = store.claim_many("w1", T0, LEASE, 10)
+    assert [c.event_id for c in batch] == ["a1", "b1", "c1", "x", "y"]
+    assert {c.owner for c in batch} == {"w1"} and {c.attempts for c in batch} == {1}
+    assert store.claim_many("w2", T0, LEASE, 10) == []  # a2 waits behind a1
+    assert [c.event_id for c in store.claim_many("w2", T0 + LEASE, LEASE, 2)] == ["a1", "b1"]
+
+
+def test_claim_many_brings_what_deciding_needs(store: Store) -> None:
+    clock = sla_clock("T-1")
+    put_all(store, new_event("acme", "old", "T-1"))
+    store.complete(claim(store), AuditRecord("decided"), T0, WrittenState("dry_run", "{}"), clock)
+    put_all(store, new_event("acme", "comment", "T-1", kind="comment.created"))
+    complete(store, claim(store))
+    put_all(store, new_event("acme", "mine", "T-1"), new_event("acme", "next", "T-1"))
+    put_all(store, new_event("acme", "other", "T-2"))
+    mine, other = store.claim_many("w1", T0, LEASE, 10)
+    assert (mine.event_id, other.event_id) == ("mine", "other")
+    assert mine.clock == clock and other.clock is None
+    assert mine.written == (("dry_run", "{}"),) and other.written == ()
+    assert mine.last_written("dry_run") == "{}" and mine.last_written("zendesk") is None
+    # "next" is a newer snapshot, queued; nothing newer of T-1 is done.
+    assert (mine.newer, mine.superseded, mine.commented) == (True, False, True)
+    assert (other.newer, other.superseded, other.commented) == (False, False, False)
+    for claimed in (mine, other):
+        assert claimed.newer == store.newer_decidable(claimed)
+        assert claimed.superseded == store.superseded(claimed)
+        assert claimed.clock == store.sla_clock("acme", claimed.ticket)
+
+
+def test_complete_all_is_one_outcome_per_event(store: Store) -> None:
+    put_all(store, new_event("acme", "a", "T-A"), new_event("acme", "b", "T-B"))
+    a, b = store.claim_many("slow", T0, LEASE, 2)
+    taken = claim(store, "fast", T0 + LEASE)  # a's lease ran out and was taken
+    assert taken.event_id == "a"
+    clock = sla_clock("T-B")
+    done = [
+        Completion(a, AuditRecord("decided", note="by slow")),
+        Completion(b, AuditRecord("decided"), WrittenState("dry_run", '{"x":1}'), clock),
+    ]
+    assert store.complete_all(done, T0 + LEASE + 1) == [a]
+    assert store.history("T-A") == []  # nothing of the lost one
+    assert [h.outcome for h in store.history("T-B")] == ["decided"]
+    assert store.sla_clock("acme", "T-B") == clock
+    assert store.last_written("acme", "T-B", "dry_run") == '{"x":1}'
+    assert row(store, "b").state == "done" and row(store, "a").state == "leased"
+
+
+def test_release_hands_events_back_uncounted(store: Store) -> None:
+    put_all(store, new_event("acme", "a", "T-A"), new_event("acme", "b", "T-B"))
+    batch = store.claim_many("w1", T0, LEASE, 2)
+    store.release(batch[1:], T0 + 1)
+    assert (row(store, "a").state, row(store, "b").state) == ("leased", "pending")
+    again = claim(store, "w2", T0 + 1)
+    assert (again.event_id, again.attempts) == ("b", 1)
+    store.release([batch[1]], T0 + 2)  # no longer w1's: left alone
+    assert row(store, "b").state == "leased"
+
+
+def sla_clock(ticket: str) -> SlaClock:
+    return SlaClock(
+        tenant="acme",
+        ticket=ticket,
+        ticket_key=f"KEY-{ticket}",
+        vendor="zendesk",
+        account="acme",
+        tier="premier",
+        calendar="24x7",
+        requester="alice@acme.example",
+        created_us=1,
+        at_risk_us=2,
+        due_us=3,
+        steps_us=(4, 5),
+        levels=("L1", "L2"),
+        stage="on_track",
+        level=0,
+        next_check_us=2,
+        snapshot="{}",
+    )
+
 
 N_EVENTS, N_TICKETS, N_THREADS = 400, 40, 4
 

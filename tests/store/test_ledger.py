@@ -27,8 +27,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from entitlements.ledger import LedgerError, Purchase, TicketMove, Totals
-from store import NewEvent, SqliteStore, StoreError
-from store.ledger import Ledger, SqliteLedger, Synced, has_ledger, open_ledger
+from store import NewEvent, SqliteStore, StoreError, has_ledger, open_ledger
+from store.ledger import Ledger, SqliteLedger, Synced
 from tests.entitlements.test_ledger import (
     ACCOUNTS,
     CASES,
@@ -231,6 +231,16 @@ def test_replays_and_older_snapshots_take_no_write(ledger: Ledger, backend: Back
     assert writes.since()
     assert ledger.link_ticket("t", "T1", "globex", at(15)) is None
     assert ledger.account_of("t", "T1") == "zulip"
+
+
+def test_accounts_of_reads_several_links_at_once(ledger: Ledger) -> None:
+    ledger.link_ticket("t", "T1", "zulip", at(1))
+    ledger.link_ticket("t", "T2", None, at(1))
+    ledger.link_ticket("other", "T3", "globex", at(1))
+    found = ledger.accounts_of("t", ["T1", "T2", "T3", "T9"])
+    assert found == {"T1": "zulip", "T2": None}  # T3 is another tenant's, T9 unknown
+    assert found["T1"] == ledger.account_of("t", "T1")
+    assert ledger.accounts_of("t", []) == {}
 
 
 def test_link_moves_the_tickets_time(ledger: Ledger) -> None:

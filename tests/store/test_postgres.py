@@ -209,3 +209,30 @@ def test_claim_skips_an_event_another_transaction_holds(pg: Backend) -> None:
         assert claim(store, now=T0).event_id == "b"
         other.rollback()
     assert claim(store, "w2", now=T0).event_id == "a"
+
+
+# -- the claim's plan -------------------------------------------------------------------
+
+
+def test_a_claim_on_a_fresh_table_walks_the_open_index_in_order(pg: Backend) -> None:
+    # Never analyzed: the planner has no statistics and guesses. The claim must still
+    # read open events in id order and stop at its limit, not read and sort them all
+    # (checking each one's ticket) on every claim.
+    from store.postgres import _CANDIDATES, _CLAIM_SETTINGS
+
+    store = pg.open()
+    for i in range(300):
+        assert store.put(new_event("acme", f"ev-{i}", f"T-{i % 60}"), T0)
+    args = {"now": T0 + 1, "passed": [], "limit": 32}
+    with psycopg.connect(pg.url, autocommit=True) as db, db.transaction():
+        assert db.execute(
+            "SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables"
+            " WHERE relname = 'inbox' AND schemaname = current_schema()"
+        ).fetchone() == (None, None)
+        db.execute(_CLAIM_SETTINGS)
+        plan = "\n".join(row[0] for row in db.execute("EXPLAIN " + _CANDIDATES, args))
+    assert "Index Scan using inbox_open on inbox e" in plan, plan
+    assert "Sort" not in plan and "Bitmap" not in plan, plan
+    assert [c.event_id for c in store.claim_many("w1", T0 + 1, 30.0, 100)] == [
+        f"ev-{i}" for i in range(60)
+    ]

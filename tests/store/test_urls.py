@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from store import StoreError, open_store
-from store.ledger import has_ledger, open_ledger
+from store import StoreError, has_ledger, open_ledger, open_store
 from store.urls import parse_database, password_of, shown
 
 HALVES = ("hunter2", "swordfish")

@@ -582,7 +582,7 @@ def test_database_url_is_an_alias_and_its_password_is_never_shown() -> None:
 
 
 def test_sqlite_and_postgresql_hold_the_hours_ledger() -> None:
-    from store.ledger import has_ledger
+    from store import has_ledger
 
     assert has_ledger("tierdesk.sqlite3") and has_ledger("sqlite:///var/lib/t.db")
     assert has_ledger("postgresql://u@h/db") and has_ledger("postgres://u@h/db")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from store.ledger import open_ledger
+from store import open_ledger
 from tests.ledger_mappings import GLOBEX, INITECH, ZULIP, H, write_mappings
 from tests.store.backends import BACKENDS
 from tierdesk.hours_command import hours

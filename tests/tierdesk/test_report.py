@@ -31,8 +31,7 @@ from click.testing import CliRunner, Result
 
 from entitlements.calendars import to_us
 from mappings import load_mappings
-from store import AuditRecord, NewEvent, SlaClock, open_store
-from store.ledger import open_ledger
+from store import AuditRecord, NewEvent, SlaClock, open_ledger, open_store
 from tests.store.backends import BACKENDS
 from tierdesk.report import (
     Month,

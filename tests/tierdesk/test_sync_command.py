@@ -20,7 +20,7 @@ import responses
 from click.testing import CliRunner, Result
 
 from mappings import BUNDLED, load_mappings
-from store.ledger import open_ledger
+from store import open_ledger
 from tests.connector.directory_support import (
     FakeZendesk,
     Storm,
