@@ -41,8 +41,8 @@ checks, for information: runs of PUTs caused by echoes, PUTs per ticket in 10 mi
 (Zendesk allows 30), PUTs that replaced the severity an agent had set, and how often
 and how long a ticket with nothing left to process showed a write that does not match
 a decision of its current state (with its SLA clock's stage as the store holds it: the
-product writes the stage, and only a re-decision or a sweep moves it). Last, the pipeline's own time and events/s on one
-thread (information, not a goal).
+product writes the stage, and only a re-decision or a sweep moves it). Last, the
+pipeline's own time and events/s on one thread (information, not a goal).
 """
 
 from __future__ import annotations
@@ -643,9 +643,7 @@ class Replay:
         # `decide` has no stage at all, which every write then "missed".
         clock = self.store.sla_clock(TENANT.id, str(ticket))
         if clock is not None:
-            decision = followed(
-                decision, status_of(clock), response_of(clock), rulebook.tag_prefix
-            )
+            decision = followed(decision, status_of(clock), response_of(clock), rulebook.tag_prefix)
         wanted = ticket_update(decision)
         last = self.store.last_written(TENANT.id, str(ticket), "zendesk")
         written = json.loads(last) if last else {}
