@@ -50,10 +50,13 @@ from pipeline.lifecycle import (
     HOURS_CHANGED,
     SLA_CHANGED,
     counts_as_first_response,
+    deleted,
+    deleted_before,
     follow_up,
     resolved,
     responded,
     response_of,
+    stale_status,
     status_of,
     track,
 )
@@ -177,6 +180,12 @@ class Worker:
     def _handle(self, claimed: Claimed, event: TicketEvent, hours: LedgerChange | None) -> _Result:
         if event.kind in FOLLOW_UPS:
             return self._follow_up(claimed, event)
+        if event.kind == "ticket.deleted":
+            # No write to a deleted ticket (it would 404); its clock stops, no outcome.
+            clock = self.store.sla_clock(event.tenant, claimed.ticket)
+            gone = deleted(clock, event.occurred_at) if clock is not None else None
+            note = "ticket deleted: " + ("SLA clock stopped, no outcome" if gone else "no clock")
+            return _Result(AuditRecord("recorded", note=note + "; nothing written"), clock=gone)
         if event.ticket is None or event.partial:
             # Worklogs feed the hours ledger, and a Zendesk event webhook lacks the
             # requester and custom fields: nothing to decide from here (the trigger
@@ -203,6 +212,9 @@ class Worker:
             # that arrived in the same second (Zendesk stamps whole seconds).
             return _Result(AuditRecord("echo", note="the webhook of tierdesk's own write"))
         previous = self.store.sla_clock(event.tenant, claimed.ticket)
+        if deleted_before(previous, event):
+            note = "the ticket was deleted after this snapshot: nothing written"
+            return _Result(AuditRecord("superseded", note=note))
         return self._decide(claimed, event, tenant, event.ticket, previous, claimed.normalized)
 
     def _wake(
@@ -279,7 +291,7 @@ class Worker:
         if event.resolved is None:
             return None
         clock = self.store.sla_clock(event.tenant, claimed.ticket)
-        if clock is None or clock.closed == event.resolved:
+        if clock is None or clock.closed == event.resolved or stale_status(clock, event):
             return None
         return resolved(clock, event.resolved, event.occurred_at)
 
