@@ -195,6 +195,17 @@ def test_zendesk_event_kinds(name: str, kind: str) -> None:
     assert normalized(zendesk.normalize(event_body(name), ZENDESK, "")).kind == kind
 
 
+def test_zendesk_a_deleted_status_is_a_deletion() -> None:
+    """A ticket whose status is "deleted" is gone, whatever the event's name: its clock
+    stops with no outcome and nothing is written (issue 10 item 7)."""
+    body = event_body("ticket.status_changed", status="DELETED")
+    assert normalized(zendesk.normalize(body, ZENDESK, "")).kind == "ticket.deleted"
+    deleted = normalized(zendesk.normalize(trigger(status="Deleted"), ZENDESK, ""))
+    assert deleted.kind == "ticket.deleted"
+    solved = normalized(zendesk.normalize(trigger(status="Solved"), ZENDESK, ""))
+    assert (solved.kind, solved.resolved) == ("ticket.updated", True)
+
+
 def test_zendesk_comment_added_carries_the_comment() -> None:
     doc = event_body("ticket.comment_added")
     doc["event"] = {"comment": {"id": 9001, "is_public": False, "author": {"id": "8447388090494"}}}
