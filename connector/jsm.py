@@ -138,3 +138,25 @@ class JsmIssues:
                 " needs a JSM agent licence and the project's Service Desk Team role",
             )
         return Outcome("written", body, calls)
+
+
+class JiraUsers:
+    """Jira Cloud's ``GET /rest/api/3/user?accountId=…``: a person's email by account id.
+
+    Jira Cloud webhooks name people by ``accountId`` and leave ``emailAddress`` out by
+    default. The call needs the *Browse users and groups* global permission, and even
+    then "privacy controls are applied to the response based on the user's
+    preferences": the email may be null or absent (jira-platform.openapi.json, getUser;
+    https://developer.atlassian.com/cloud/jira/platform/profile-visibility/).
+    """
+
+    def __init__(self, client: HttpClient, *, deployment: str = "cloud") -> None:
+        self.client = client
+        self.api = "/rest/api/3" if deployment == "cloud" else "/rest/api/2"
+
+    def email(self, account_id: str) -> str | None:
+        """The user's email, None when their profile visibility hides it; `NotFound`
+        for an unknown account, `Unauthorized` without the permission."""
+        user = self.client.request("GET", f"{self.api}/user", params={"accountId": account_id})
+        found = user.get("emailAddress") if isinstance(user, dict) else None
+        return found if isinstance(found, str) and found else None

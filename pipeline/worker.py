@@ -60,6 +60,7 @@ from pipeline.lifecycle import (
     status_of,
     track,
 )
+from pipeline.requesters import HasUsers, Requesters, explained
 from pipeline.writeback import (
     DryRun,
     WriteBack,
@@ -128,6 +129,7 @@ class Worker:
         self.settings = settings
         self._writeback = writeback or (lambda tenant: DryRun())
         self._clock = clock
+        self.requesters = Requesters()  # Jira accountId → email, cached per tenant
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
     def run_once(self) -> Outcome | None:
@@ -345,6 +347,9 @@ class Worker:
     ) -> _Result:
         rulebook = self._rulebook()
         now = datetime.fromtimestamp(self._clock(), UTC)
+        writer = self._writeback(tenant)
+        users = writer.user_directory() if isinstance(writer, HasUsers) else None
+        ticket, found = self.requesters.resolve(tenant.id, ticket, event.requester_account, users)
         account, used_s = self._hours_used(ticket, rulebook)
         used = {account: used_s} if account and used_s is not None else None
         at_open = None
@@ -354,12 +359,13 @@ class Worker:
             decision = decide(ticket, rulebook, now, hours_used=used, hours_left_at_open=at_open)
         except EntitlementError as exc:
             raise _PermanentError(f"undecidable: {exc}") from None
+        if found is not None:  # Jira hid the reporter's email: how it was looked up
+            decision = explained(decision, event.requester_account or "", found)
         clock = track(event, decision, previous, now, snapshot, rulebook)
         if clock is not None and previous is None:
             clock = self._answered_before(claimed, tenant, clock, rulebook)
         if clock is not None:
             decision = followed(decision, status_of(clock), response_of(clock), rulebook.tag_prefix)
-        writer = self._writeback(tenant)
         desired = ticket_update(decision)
         state = canonical(desired)
         last = self.store.last_written(event.tenant, claimed.ticket, writer.name)

@@ -575,6 +575,15 @@ def test_jira_requester_is_the_reporter_email(reporter: Any, requester: str | No
     doc["issue"]["fields"]["reporter"] = reporter
     event = normalized(jsm.normalize(doc, JSM, ""))
     assert event.ticket is not None and event.ticket.requester == requester
+    # Hidden: the accountId goes along for the pipeline to look the email up.
+    assert event.requester_account == (None if requester or not reporter else "a1")
+    assert TicketEvent.from_json(event.to_json()) == event
+
+
+def test_jira_cloud_recorded_payload_hides_the_email_and_keeps_the_account() -> None:
+    event = normalized(jsm.normalize(jira("jira-issue_created_with_custom_fields.json"), JSM, ""))
+    assert event.ticket is not None and event.ticket.requester is None
+    assert event.requester_account == "712020:28d10afc-d4b0-47f2-b86f-74d9a5f29c81"
 
 
 def test_jira_comment_created_has_no_ticket_state() -> None:
