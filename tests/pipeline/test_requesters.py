@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import responses
@@ -86,7 +87,7 @@ def answer_user(jira: responses.RequestsMock, body: dict[str, object], status: i
     )
 
 
-def run(store: SqliteStore, bundled: LiveMappings, *events: TicketEvent) -> list[dict[str, object]]:
+def run(store: SqliteStore, bundled: LiveMappings, *events: TicketEvent) -> list[dict[str, Any]]:
     clock = Clock(CREATED.timestamp() + 60)
     worker = make_worker(store, bundled, clock, settings=SETTINGS, writeback=Connectors(bundled))
     for event in events:
