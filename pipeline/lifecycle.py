@@ -6,12 +6,14 @@ Pure functions over the store's `SlaClock` and the rules' `Milestones`; the work
 the sweeper do the I/O.
 
 Solved, opened again, deleted: an event's status counts only if it is not older than
-the clock's solve (``closed_us``, the occurrence of the event that solved it). A
-replayed dead letter, or any late delivery, carries the ticket as it was before the
-solve, and must not run its clock again. A solved clock stands still where it stood at
-the solve: ``met``/``missed`` once answered, ``breached`` (with its level) when solved
-past due unanswered, else ``solved`` (no outcome, as `tierdesk report` counts it). A
-deleted ticket's clock is ``deleted``: closed, no outcome, never written again.
+what the clock was last told (``status_us``, the occurrence of the newest event that
+said whether the ticket is solved). A replayed dead letter, or any late delivery,
+carries the ticket as it was before, and must neither run again the clock of a ticket
+solved since nor stop the clock of one opened again since. A solved clock stands still
+where it stood at the solve: ``met``/``missed`` once answered, ``breached`` (with its
+level) when solved past due unanswered, else ``solved`` (no outcome, as `tierdesk
+report` counts it). A deleted ticket's clock is ``deleted``: closed, no outcome, never
+written again.
 """
 
 from __future__ import annotations
@@ -53,14 +55,22 @@ NOT_COVERED = "not_covered"  # the entitlement has no target: nothing to follow
 
 
 def stale_status(clock: SlaClock | None, event: TicketEvent) -> bool:
-    """True when ``event`` says the ticket is open but is older than the solve that
-    stopped ``clock``: a replay or a late delivery must not undo a newer status."""
-    return (
-        clock is not None
-        and clock.closed_us is not None
-        and event.resolved is False
-        and to_us(event.occurred_at) < clock.closed_us
-    )
+    """True when ``event`` says whether the ticket is solved but is older than what
+    ``clock`` was last told (a solve, or opening it again): a replay or a late delivery
+    must not undo a newer status."""
+    if clock is None or event.resolved is None:
+        return False
+    # A clock stored before status_us was kept knows at least when it was solved.
+    told = clock.status_us if clock.status_us is not None else clock.closed_us
+    return told is not None and to_us(event.occurred_at) < told
+
+
+def status_told(clock: SlaClock | None, event: TicketEvent) -> int | None:
+    """The clock's ``status_us`` once ``event`` is taken into account."""
+    previous = clock.status_us if clock is not None else None
+    if event.resolved is None or stale_status(clock, event):
+        return previous
+    return to_us(event.occurred_at)
 
 
 def deleted_before(clock: SlaClock | None, event: TicketEvent) -> bool:
@@ -193,6 +203,7 @@ def track(
         if previous
         else (decision.hours.balance_s if decision.hours else None),
         closed_us=closed_us,
+        status_us=status_told(previous, event),
     )
 
 
@@ -204,6 +215,18 @@ def _closed_at(previous: SlaClock | None, closed: bool, at: datetime) -> int | N
     if previous is not None and previous.closed_us is not None:
         return previous.closed_us
     return to_us(at)
+
+
+def status_change(clock: SlaClock, event: TicketEvent) -> SlaClock | None:
+    """The clock once ``event`` (which says whether the ticket is solved, and carries
+    no snapshot to decide) is taken into account; None when it changes nothing (no
+    status, or an older one than the clock was last told)."""
+    if event.resolved is None or stale_status(clock, event):
+        return None
+    told = replace(clock, status_us=to_us(event.occurred_at))
+    if clock.closed == event.resolved:
+        return told  # nothing stops or starts; only when it was last said moves on
+    return resolved(told, event.resolved, event.occurred_at)
 
 
 def resolved(clock: SlaClock, closed: bool, now: datetime) -> SlaClock:

@@ -53,10 +53,9 @@ from pipeline.lifecycle import (
     deleted,
     deleted_before,
     follow_up,
-    resolved,
     responded,
     response_of,
-    stale_status,
+    status_change,
     status_of,
     track,
 )
@@ -199,7 +198,7 @@ class Worker:
                 note += f"; hours: {hours.note}"
             clock = self._status_change(claimed, event)
             if clock is not None:
-                note += "; SLA clock " + ("stopped: solved" if clock.closed else "running again")
+                note += "; SLA clock " + ("stopped: solved" if clock.closed else "running")
             return _Result(AuditRecord("recorded", note=note), clock=clock)
         if self.store.superseded(claimed):
             # An older snapshot than one already decided: a replay, or the late echo of
@@ -293,9 +292,7 @@ class Worker:
         if event.resolved is None:
             return None
         clock = self.store.sla_clock(event.tenant, claimed.ticket)
-        if clock is None or clock.closed == event.resolved or stale_status(clock, event):
-            return None
-        return resolved(clock, event.resolved, event.occurred_at)
+        return status_change(clock, event) if clock is not None else None
 
     def _hours_used(self, ticket: Ticket, rulebook: Rulebook) -> tuple[str, int | None]:
         """The ticket's pay-as-you-go account and the seconds it has used, from the

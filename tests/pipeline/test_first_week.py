@@ -155,3 +155,29 @@ def test_a_deleted_ticket_stops_its_clock_with_no_outcome_and_nothing_written(
     assert rig.stage() == ("deleted", 0)
     # Past its due time, the report counts it neither breached nor open: not at all.
     assert report_total(rig.store, bundled, "2026-03-20T00:00:00Z") == (0, 0, 0, 0)
+
+
+def test_a_replayed_solve_never_stops_the_clock_of_a_ticket_opened_again_since(
+    rig: Rig,
+) -> None:
+    queue(rig, globex("2026-03-04T10:00:00Z"))
+    # The solve's trigger body dead-letters (its write refused); then it is solved again
+    # by a status event, and opened again: the clock runs.
+    rig.writes.error = WriteBackError("HTTP 401", transient=False)
+    rig.at("2026-03-04T10:10:00Z")
+    queue(rig, replace(severity_raised("2026-03-04T10:10:00Z"), resolved=True))
+    rig.writes.error = None
+    queue(rig, status_change("900", "2026-03-04T10:11:00Z", "SOLVED"))
+    rig.at("2026-03-04T10:20:00Z")
+    queue(rig, status_change("900", "2026-03-04T10:20:00Z", "OPEN"))
+    clock = rig.store.sla_clock("acme-zd", "900")
+    assert clock is not None and not clock.closed
+
+    assert rig.store.replay(rig.clock.now, dead=True) == 1
+    rig.drain()
+
+    clock = rig.store.sla_clock("acme-zd", "900")
+    assert clock is not None and not clock.closed and clock.closed_us is None
+    assert clock.status_us == int(z("2026-03-04T10:20:00Z").timestamp() * 1_000_000)
+    assert rig.writes.calls[-1][2].sla == "on_track"
+    assert sidebar_sla(rig) == "on_track"
