@@ -211,3 +211,22 @@ def test_an_email_in_the_payload_needs_no_lookup() -> None:
     users = Directory({})
     assert Requesters().resolve("t", ticket, ALICE, users) == (ticket, None)
     assert users.asked == []
+
+
+def test_a_refused_internal_note_leaves_the_event_done_with_its_clock(
+    store: SqliteStore, bundled: LiveMappings
+) -> None:
+    """Issue 10 item 3, through the worker: the issue update went through, the note was
+    refused (403): no dead letter, an SLA clock, and the audit says why no note."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as jira:
+        jira.put(f"{BASE}/rest/api/3/issue/SUP-7", status=204)
+        jira.post(f"{BASE}/rest/servicedeskapi/request/SUP-7/comment", status=403, json={})
+        answer_user(jira, {"accountId": ALICE, "emailAddress": "alice@acme.example"})
+        run(store, bundled, hidden_email_event("ev-1"))
+        assert [c.request.method for c in jira.calls] == ["GET", "PUT", "POST"]
+    assert [e.state for e in store.events()] == ["done"]
+    assert store.sla_clock(JSM.id, "10007") is not None
+    (row,) = [r for r in store.history("10007") if r.written]
+    written = json.loads(row.written or "{}")
+    assert written["outcome"] == "written"
+    assert "no internal note: the request comment was refused (HTTP 403)" in written["note"]
