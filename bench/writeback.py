@@ -40,8 +40,9 @@ makes two) and the verdicts "goal <= 0.5 calls/event" and "echoes: 0 calls". The
 checks, for information: runs of PUTs caused by echoes, PUTs per ticket in 10 minutes
 (Zendesk allows 30), PUTs that replaced the severity an agent had set, and how often
 and how long a ticket with nothing left to process showed a write that does not match
-a decision of its current state. Last, the pipeline's own time and events/s on one
-thread (information, not a goal).
+a decision of its current state (with its SLA clock's stage as the store holds it: the
+product writes the stage, and only a re-decision or a sweep moves it). Last, the
+pipeline's own time and events/s on one thread (information, not a goal).
 """
 
 from __future__ import annotations
@@ -69,8 +70,9 @@ import requests
 import responses
 
 from connector.http import Budget, Policy
-from entitlements.decide import decide
+from entitlements.decide import decide, followed
 from pipeline.connectors import Connectors, VendorWriteBack
+from pipeline.lifecycle import response_of, status_of
 from pipeline.worker import Worker
 from pipeline.writeback import ticket_update
 from store import NewEvent, SqliteStore
@@ -634,7 +636,15 @@ class Replay:
         assert isinstance(parsed, TicketEvent)
         event = TicketEvent.from_json(parsed.to_json())  # as the worker reads it
         assert event.ticket is not None
-        wanted = ticket_update(decide(event.ticket, rulebook, self.clock.utc()))
+        decision = decide(event.ticket, rulebook, self.clock.utc())
+        # The product writes where the ticket's SLA clock stands (`followed`), as the
+        # store holds it: the stage moves only when the ticket is decided again or a
+        # sweep moves it (no sweeper runs here; bench/sweep.py measures it). A bare
+        # `decide` has no stage at all, which every write then "missed".
+        clock = self.store.sla_clock(TENANT.id, str(ticket))
+        if clock is not None:
+            decision = followed(decision, status_of(clock), response_of(clock), rulebook.tag_prefix)
+        wanted = ticket_update(decision)
         last = self.store.last_written(TENANT.id, str(ticket), "zendesk")
         written = json.loads(last) if last else {}
         return [k for k in wanted if k != "team" and wanted[k] != written.get(k)]

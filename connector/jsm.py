@@ -5,14 +5,16 @@ Center: ``/rest/api/2`` (a personal access token). One PUT with the custom field
 priority and ``update.labels`` add/remove (no read needed: Jira applies label
 operations to whatever the issue has, so agents' labels stay). The internal note goes
 through JSM's ``POST /rest/servicedeskapi/request/{key}/comment`` with
-``"public": false``, only when the decision changed.
+``"public": false``, only when the decision changed. The note is optional: when JSM
+refuses it (404: not a service desk request; 401/403: the API user is no agent there)
+the issue update stands, and the outcome's note says why there is no note.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from connector.errors import NotFound
+from connector.errors import NotFound, Unauthorized
 from connector.fields import FieldMap
 from connector.http import HttpClient
 from connector.render import (
@@ -121,4 +123,40 @@ class JsmIssues:
             # The issue exists (the PUT went through) but is no service desk request:
             # JSM's internal comments are not available for it.
             return Outcome("written", body, calls, "no internal note: not a JSM request")
+        except Unauthorized as exc:
+            # The issue is already updated: failing here would dead-letter a write that
+            # happened, and leave the ticket without an SLA clock until a replay. The
+            # note is optional, as above. A 401/403 on servicedeskapi alone means the API
+            # user may edit issues but is no agent of this service desk (JSM needs an
+            # agent licence and the project's Service Desk Team role to comment).
+            why = f"HTTP {exc.status}" if exc.status else "refused"
+            return Outcome(
+                "written",
+                body,
+                calls,
+                f"no internal note: the request comment was refused ({why}); the API user"
+                " needs a JSM agent licence and the project's Service Desk Team role",
+            )
         return Outcome("written", body, calls)
+
+
+class JiraUsers:
+    """Jira Cloud's ``GET /rest/api/3/user?accountId=…``: a person's email by account id.
+
+    Jira Cloud webhooks name people by ``accountId`` and leave ``emailAddress`` out by
+    default. The call needs the *Browse users and groups* global permission, and even
+    then "privacy controls are applied to the response based on the user's
+    preferences": the email may be null or absent (jira-platform.openapi.json, getUser;
+    https://developer.atlassian.com/cloud/jira/platform/profile-visibility/).
+    """
+
+    def __init__(self, client: HttpClient, *, deployment: str = "cloud") -> None:
+        self.client = client
+        self.api = "/rest/api/3" if deployment == "cloud" else "/rest/api/2"
+
+    def email(self, account_id: str) -> str | None:
+        """The user's email, None when their profile visibility hides it; `NotFound`
+        for an unknown account, `Unauthorized` without the permission."""
+        user = self.client.request("GET", f"{self.api}/user", params={"accountId": account_id})
+        found = user.get("emailAddress") if isinstance(user, dict) else None
+        return found if isinstance(found, str) and found else None

@@ -12,7 +12,7 @@ from requests.auth import AuthBase
 from connector.auth import vendor_auth
 from connector.errors import ConnectorError
 from connector.http import HttpClient, TicketWindow
-from connector.jsm import JsmIssues
+from connector.jsm import JiraUsers, JsmIssues
 from connector.zendesk import ZendeskTickets
 from entitlements.decide import Decision
 from pipeline.writeback import DryRun, WriteBack, WriteBackError, WriteResult, ticket_update
@@ -31,10 +31,17 @@ class VendorWriteBack:
 
     def __init__(self, tenant: Tenant, mappings: LiveMappings) -> None:
         self.name = tenant.vendor
+        self._tenant = tenant
         self._mappings = mappings
         self._client = HttpClient(tenant.base_url, tenant_auth(tenant))
         policy = self._client.policy
         self._window = TicketWindow(policy.ticket_updates_per_window, policy.ticket_window_s)
+
+    def user_directory(self) -> JiraUsers | None:
+        """Jira's user lookup for a JSM tenant, on this tenant's client and budget."""
+        if self._tenant.vendor != "jsm":
+            return None
+        return JiraUsers(self._client, deployment=self._tenant.deployment)
 
     def write(
         self,

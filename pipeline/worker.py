@@ -61,13 +61,16 @@ from pipeline.lifecycle import (
     HOURS_CHANGED,
     SLA_CHANGED,
     counts_as_first_response,
+    deleted,
+    deleted_before,
     follow_up,
-    resolved,
     responded,
     response_of,
+    status_change,
     status_of,
     track,
 )
+from pipeline.requesters import HasUsers, Requesters, explained
 from pipeline.writeback import (
     DryRun,
     WriteBack,
@@ -148,6 +151,7 @@ class Worker:
         self.settings = settings
         self._writeback = writeback or (lambda tenant: DryRun())
         self._clock = clock
+        self.requesters = Requesters()  # Jira accountId → email, cached per tenant
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.batch = batch
         self._limit = batch  # the next claim's size: 1 after a write to the helpdesk
@@ -239,11 +243,12 @@ class Worker:
         if isinstance(basis, Completion):  # nothing to decide: recorded as such
             return replace(basis, follow=follow)
         rulebook = self._rulebook()
-        decision = self._decide(basis, rulebook)
+        writer = self._writeback(basis.tenant)
+        decision = self._decide(basis, rulebook, writer)
         clock = self._track(basis, decision, rulebook)
         if clock is not None:
             decision = followed(decision, status_of(clock), response_of(clock), rulebook.tag_prefix)
-        record, written = self._write(basis, decision, rulebook)
+        record, written = self._write(basis, decision, rulebook, writer)
         return Completion(claimed, record, written, clock, follow)
 
     def _complete(self, done: list[Completion]) -> list[Outcome]:
@@ -288,6 +293,14 @@ class Worker:
         the event's completion saying why."""
         if event.kind in FOLLOW_UPS:
             return self._follow_up(claimed, event)
+        if event.kind == "ticket.deleted":
+            # No write to a deleted ticket (it would 404); its clock stops, no outcome.
+            clock = claimed.clock
+            gone = deleted(clock, event.occurred_at) if clock is not None else None
+            note = "ticket deleted: " + ("SLA clock stopped, no outcome" if gone else "no clock")
+            return Completion(
+                claimed, AuditRecord("recorded", note=note + "; nothing written"), clock=gone
+            )
         if event.ticket is None or event.partial:
             # Worklogs feed the hours ledger, and a Zendesk event webhook lacks the
             # requester and custom fields: nothing to decide from here (the trigger
@@ -299,7 +312,7 @@ class Worker:
                 note += f"; hours: {hours.note}"
             clock = self._status_change(claimed, event)
             if clock is not None:
-                note += "; SLA clock " + ("stopped: solved" if clock.closed else "running again")
+                note += "; SLA clock " + ("stopped: solved" if clock.closed else "running")
             return Completion(claimed, AuditRecord("recorded", note=note), clock=clock)
         if claimed.superseded:
             # An older snapshot than one already decided: a replay, or the late echo of
@@ -313,20 +326,29 @@ class Worker:
             # that arrived in the same second (Zendesk stamps whole seconds).
             record = AuditRecord("echo", note="the webhook of tierdesk's own write")
             return Completion(claimed, record)
+        if deleted_before(claimed.clock, event):
+            note = "the ticket was deleted after this snapshot: nothing written"
+            return Completion(claimed, AuditRecord("superseded", note=note))
         return _Basis(claimed, event, event.ticket, tenant, claimed.clock, claimed.normalized)
 
-    def _decide(self, basis: _Basis, rulebook: Rulebook) -> Decision:
+    def _decide(self, basis: _Basis, rulebook: Rulebook, writer: WriteBack) -> Decision:
         now = datetime.fromtimestamp(self._clock(), UTC)
-        account, used_s = self._hours_used(basis.ticket, rulebook)
+        users = writer.user_directory() if isinstance(writer, HasUsers) else None
+        account_id = basis.event.requester_account
+        ticket, found = self.requesters.resolve(basis.tenant.id, basis.ticket, account_id, users)
+        account, used_s = self._hours_used(ticket, rulebook)
         used = {account: used_s} if account and used_s is not None else None
         at_open = None
         previous = basis.previous
         if used and previous is not None and previous.opened_left_s is not None:
             at_open = {account: previous.opened_left_s}
         try:
-            return decide(basis.ticket, rulebook, now, hours_used=used, hours_left_at_open=at_open)
+            decision = decide(ticket, rulebook, now, hours_used=used, hours_left_at_open=at_open)
         except EntitlementError as exc:
             raise _PermanentError(f"undecidable: {exc}") from None
+        if found is not None:  # Jira hid the reporter's email: how it was looked up
+            decision = explained(decision, account_id or "", found)
+        return decision
 
     def _track(self, basis: _Basis, decision: Decision, rulebook: Rulebook) -> SlaClock | None:
         now = datetime.fromtimestamp(self._clock(), UTC)
@@ -336,10 +358,9 @@ class Worker:
         return clock
 
     def _write(
-        self, basis: _Basis, decision: Decision, rulebook: Rulebook
+        self, basis: _Basis, decision: Decision, rulebook: Rulebook, writer: WriteBack
     ) -> tuple[AuditRecord, WrittenState | None]:
         claimed, tenant = basis.claimed, basis.tenant
-        writer = self._writeback(tenant)
         desired = ticket_update(decision)
         state = canonical(desired)
         last = claimed.last_written(writer.name)
@@ -455,9 +476,7 @@ class Worker:
         if event.resolved is None:
             return None
         clock = claimed.clock
-        if clock is None or clock.closed == event.resolved:
-            return None
-        return resolved(clock, event.resolved, event.occurred_at)
+        return status_change(clock, event) if clock is not None else None
 
     def _hours_used(self, ticket: Ticket, rulebook: Rulebook) -> tuple[str, int | None]:
         """The ticket's pay-as-you-go account and the seconds it has used, from the

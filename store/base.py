@@ -121,6 +121,9 @@ class SlaClock:
     # (its entitlement is judged on that: RULES.md §3).
     opened_left_s: int | None = None
     closed_us: int | None = None  # when it was solved (None while open)
+    # When the open/solved status it holds was last said: the occurrence of the newest
+    # event that said so (None: none has). An older event's status never undoes it.
+    status_us: int | None = None
 
     @property
     def closed(self) -> bool:

@@ -134,8 +134,11 @@ CREATE TABLE IF NOT EXISTS sla (
     margin_us     BIGINT,
     opened_left_s BIGINT,
     closed_us     BIGINT,
+    status_us     BIGINT,
     PRIMARY KEY (tenant, ticket)
 );
+-- Added since: a store created before keeps its table (CREATE … IF NOT EXISTS).
+ALTER TABLE sla ADD COLUMN IF NOT EXISTS status_us BIGINT;
 CREATE INDEX IF NOT EXISTS sla_next ON sla (next_check_us) WHERE next_check_us IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sla_created ON sla (created_us);
 CREATE INDEX IF NOT EXISTS sla_account_open ON sla (tenant, account) WHERE closed_us IS NULL;
@@ -173,6 +176,7 @@ _SLA_NAMES = (
     "margin_us",
     "opened_left_s",
     "closed_us",
+    "status_us",
 )
 SLA_COLUMNS = ", ".join(_SLA_NAMES)
 _SLA_UPSERT = (
@@ -375,6 +379,7 @@ def sla_values(clock: SlaClock) -> tuple[object, ...]:
         clock.margin_us,
         clock.opened_left_s,
         clock.closed_us,
+        clock.status_us,
     )
 
 

@@ -116,6 +116,7 @@ CREATE TABLE IF NOT EXISTS sla (
     margin_us     INTEGER,
     opened_left_s INTEGER,
     closed_us     INTEGER,
+    status_us     INTEGER,
     PRIMARY KEY (tenant, ticket)
 );
 -- A sweep reads only the clocks whose stage changes now: the rest cost nothing.
@@ -133,7 +134,7 @@ CREATE TABLE IF NOT EXISTS leases (
 SLA_COLUMNS = (
     "tenant, ticket, ticket_key, vendor, account, tier, calendar, requester, created_us,"
     " at_risk_us, due_us, steps_us, levels, stage, level, next_check_us, snapshot,"
-    " responded_us, margin_us, opened_left_s, closed_us"
+    " responded_us, margin_us, opened_left_s, closed_us, status_us"
 )
 # Public for bench/sweep.py's bulk setup, which writes the rows `complete` writes.
 _ADVANCE = (
@@ -264,6 +265,20 @@ class SqliteStore(SqliteFile):
         self._queue_lock = threading.Lock()
         self._leader = threading.Lock()
         super().__init__(path, _SCHEMA, user_version=SCHEMA_VERSION)
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        """Columns added since a file was created (CREATE TABLE IF NOT EXISTS keeps an
+        old table as it was)."""
+        try:
+            with self._transaction() as db:
+                have = {row[1] for row in db.execute("PRAGMA table_info(sla)")}
+                if "status_us" not in have:
+                    db.execute("ALTER TABLE sla ADD COLUMN status_us INTEGER")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot update the schema: {exc}") from exc
+        finally:
+            self.close()
 
     def ping(self) -> None:
         """The file answers, and its disk can take a webhook. A read alone said "ready"
@@ -655,6 +670,7 @@ def sla_values(clock: SlaClock) -> tuple[object, ...]:
         clock.margin_us,
         clock.opened_left_s,
         clock.closed_us,
+        clock.status_us,
     )
 
 

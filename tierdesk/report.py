@@ -12,6 +12,7 @@ What counts (every figure is computed from the store's `SlaClock` rows, as of ``
   recorded the breach yet (the service may have been down).
 - **open**: no first response and not yet due at ``now``.
 - **not covered**: the ticket's entitlement has no target; counted, never in attainment.
+- **deleted** tickets (deleted in the helpdesk) are not counted at all: no outcome.
 - **solved unanswered**: solved before its due time with no public reply (a duplicate,
   spam, a question withdrawn): no outcome, never in attainment. Solved *after* its due
   time without a reply, it is breached.
@@ -54,6 +55,7 @@ CalendarLookup = Callable[[str | None, str | None], Calendar]
 _US_PER_S = 1_000_000
 _ANSWERED = ("met", "missed")
 _NOT_COVERED = "not_covered"
+_DELETED = "deleted"  # the ticket was deleted in the helpdesk (pipeline.lifecycle)
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 
 
@@ -253,8 +255,8 @@ def attainment(
     groups: dict[tuple[str, str], _Tally] = {}
     total = _Tally()
     for clock in clocks:
-        if not since <= clock.created_us < until:
-            continue
+        if not since <= clock.created_us < until or clock.stage == _DELETED:
+            continue  # a deleted ticket has no outcome: it is no ticket of the month
         key = (clock.account or "", clock.tier)
         _count(groups.setdefault(key, _Tally()), clock, now_us, calendars)
         _count(total, clock, now_us, calendars)

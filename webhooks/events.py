@@ -80,13 +80,16 @@ class TicketEvent:
     # Solved or closed (True), open again (False), or not said (None): a solved ticket's
     # SLA clock stops, so that no sweep escalates it.
     resolved: bool | None = None
+    # Jira Cloud: the reporter's accountId when the webhook hides their email (the
+    # default): the pipeline looks the email up (pipeline/requesters.py).
+    requester_account: str | None = None
 
     def to_json(self) -> str:
         # ASCII escapes: a payload's lone surrogate ("\ud800") stays valid in the store.
         return json.dumps(self._doc(), separators=(",", ":"))
 
     def _doc(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "tenant": self.tenant,
             "vendor": self.vendor,
             "event_id": self.event_id,
@@ -102,6 +105,9 @@ class TicketEvent:
             "partial": self.partial,
             "resolved": self.resolved,
         }
+        if self.requester_account is not None:
+            doc["requester_account"] = self.requester_account
+        return doc
 
     @classmethod
     def from_json(cls, text: str) -> TicketEvent:
@@ -122,6 +128,7 @@ class TicketEvent:
             changes=tuple(doc.get("changes", ())),
             partial=bool(doc.get("partial", False)),
             resolved=doc.get("resolved"),
+            requester_account=doc.get("requester_account"),
         )
 
 

@@ -105,6 +105,7 @@ def normalize(
         worklog=worklog,
         changes=tuple(str(i.get("field")) for i in items if isinstance(i, dict) and i.get("field")),
         resolved=_resolved(fields),
+        requester_account=_hidden_email(ticket, fields.get("reporter")),
     )
 
 
@@ -157,6 +158,16 @@ def _email(person: Any) -> str | None:
     if isinstance(person, dict) and isinstance(person.get("emailAddress"), str):
         return person["emailAddress"] or None
     return None  # Jira Cloud hides emails unless the user allows them
+
+
+def _hidden_email(ticket: Ticket | None, reporter: Any) -> str | None:
+    """The reporter's accountId when the payload hides their email (Jira Cloud's default:
+    "emailAddress" is left out). Looked up later by the pipeline, never here: the
+    intake answers before any vendor call."""
+    if ticket is None or ticket.requester or not isinstance(reporter, dict):
+        return None
+    account = reporter.get("accountId")
+    return account if isinstance(account, str) and account else None
 
 
 def _person(person: Any) -> str | None:

@@ -94,7 +94,7 @@ def _event_webhook(body: dict[str, Any], tenant: Tenant, delivery: str) -> Ticke
     ticket_id = text_id(need(detail, "id", "detail."), "detail.id")
     if name == "ticket.created":
         kind = "ticket.created"
-    elif name in _DELETED:
+    elif name in _DELETED or _is_deleted(detail.get("status")):
         kind = "ticket.deleted"
     elif name == "ticket.comment_added":
         kind = "comment.created"
@@ -129,6 +129,12 @@ def _event_webhook(body: dict[str, Any], tenant: Tenant, delivery: str) -> Ticke
     )
 
 
+def _is_deleted(status: Any) -> bool:
+    """Zendesk's status of a deleted ticket ("deleted"; "DELETED" in event webhooks):
+    its clock stops with no outcome and nothing is written to it."""
+    return isinstance(status, str) and status.strip().casefold() == "deleted"
+
+
 def _comment(value: Any) -> Comment | None:
     if not isinstance(value, dict) or value.get("id") in (None, ""):
         return None
@@ -149,6 +155,8 @@ def _trigger_webhook(body: dict[str, Any], tenant: Tenant, delivery: str) -> Tic
     kind = body.get("event", "ticket.updated")
     if kind not in ("ticket.created", "ticket.updated"):
         raise PayloadError("event", "expected ticket.created or ticket.updated")
+    if _is_deleted(ticket_doc.get("status")):
+        kind = "ticket.deleted"
     fields = tenant.fields
 
     def text(key: str) -> str | None:

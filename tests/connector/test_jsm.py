@@ -384,6 +384,24 @@ def test_a_404_means_the_issue_is_gone_and_no_comment_is_tried(
     assert [c.request.method for c in rsps.calls] == ["PUT"]
 
 
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_internal_note_leaves_the_written_issue_written(
+    rsps: responses.RequestsMock, issues: JsmIssues, status: int
+) -> None:
+    """Issue 10 item 3: the PUT went through, so the event must not become a dead letter
+    (which would leave the ticket without an SLA clock until a replay): the note is
+    optional, and the outcome says why there is none."""
+    answer_put(rsps)
+    rsps.post(COMMENT_URL, status=status, json={"errorMessage": "not an agent"})
+
+    outcome = apply(issues, decision())
+
+    assert [c.request.method for c in rsps.calls] == ["PUT", "POST"]
+    assert outcome.outcome == "written" and outcome.calls == 2
+    assert outcome.update == json.loads(rsps.calls[0].request.body or b"")
+    assert f"no internal note: the request comment was refused (HTTP {status})" in outcome.note
+
+
 def test_a_429_waits_exactly_retry_after_seconds_then_writes(
     rsps: responses.RequestsMock, issues: JsmIssues, waits: list[float]
 ) -> None:

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from store import AuditRecord, Move, NewEvent, SlaClock, Store
+from store import AuditRecord, Move, NewEvent, SlaClock, SqliteStore, Store
 from tests.store.backends import Backend
 from tests.store.test_inbox import LEASE, T0, claim, new_event
 
@@ -283,3 +285,19 @@ def test_comments_are_the_tickets_done_comment_events_oldest_snapshot_first(stor
     assert store.put(comment("waiting", 0.0), T0)  # not processed yet
     assert store.comments("acme", "T-1") == ['{"c":"early\u0000é"}', '{"c":"late\u0000é"}']
     assert store.comments("globex", "T-1") == []
+
+
+def test_a_sqlite_file_from_before_status_us_gets_the_column(tmp_path: Path) -> None:
+    """CREATE TABLE IF NOT EXISTS keeps an old table as it was: the store adds the
+    column, and a clock written then reads back with it."""
+    path = tmp_path / "old.sqlite3"
+    SqliteStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE sla DROP COLUMN status_us")
+    db.commit()
+    db.close()
+    store = SqliteStore(path)
+    record(store, sla("old", created=1, status_us=C0 + 3))
+    found = store.sla_clock("acme", "old")
+    assert found is not None and found.status_us == C0 + 3
+    store.close()

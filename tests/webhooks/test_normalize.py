@@ -195,6 +195,17 @@ def test_zendesk_event_kinds(name: str, kind: str) -> None:
     assert normalized(zendesk.normalize(event_body(name), ZENDESK, "")).kind == kind
 
 
+def test_zendesk_a_deleted_status_is_a_deletion() -> None:
+    """A ticket whose status is "deleted" is gone, whatever the event's name: its clock
+    stops with no outcome and nothing is written (issue 10 item 7)."""
+    body = event_body("ticket.status_changed", status="DELETED")
+    assert normalized(zendesk.normalize(body, ZENDESK, "")).kind == "ticket.deleted"
+    deleted = normalized(zendesk.normalize(trigger(status="Deleted"), ZENDESK, ""))
+    assert deleted.kind == "ticket.deleted"
+    solved = normalized(zendesk.normalize(trigger(status="Solved"), ZENDESK, ""))
+    assert (solved.kind, solved.resolved) == ("ticket.updated", True)
+
+
 def test_zendesk_comment_added_carries_the_comment() -> None:
     doc = event_body("ticket.comment_added")
     doc["event"] = {"comment": {"id": 9001, "is_public": False, "author": {"id": "8447388090494"}}}
@@ -564,6 +575,15 @@ def test_jira_requester_is_the_reporter_email(reporter: Any, requester: str | No
     doc["issue"]["fields"]["reporter"] = reporter
     event = normalized(jsm.normalize(doc, JSM, ""))
     assert event.ticket is not None and event.ticket.requester == requester
+    # Hidden: the accountId goes along for the pipeline to look the email up.
+    assert event.requester_account == (None if requester or not reporter else "a1")
+    assert TicketEvent.from_json(event.to_json()) == event
+
+
+def test_jira_cloud_recorded_payload_hides_the_email_and_keeps_the_account() -> None:
+    event = normalized(jsm.normalize(jira("jira-issue_created_with_custom_fields.json"), JSM, ""))
+    assert event.ticket is not None and event.ticket.requester is None
+    assert event.requester_account == "712020:28d10afc-d4b0-47f2-b86f-74d9a5f29c81"
 
 
 def test_jira_comment_created_has_no_ticket_state() -> None:
