@@ -98,8 +98,13 @@ def wall_to_us(day: date, minute: int, tz: ZoneInfo) -> int:
     return _wall_us(day.toordinal(), minute, tz)
 
 
+@lru_cache(maxsize=1 << 16)
 def _wall_us(ordinal: int, minute: int, tz: ZoneInfo) -> int:
-    """`wall_to_us` for a day given as its proleptic ordinal (`date.toordinal`)."""
+    """`wall_to_us` for a day given as its proleptic ordinal (`date.toordinal`).
+
+    Kept per process like the holidays: a fact about the time zone database, the same
+    for every calendar in that zone, so calendars bound by a mappings reload find the
+    boundaries the version before worked out."""
     extra_days, minute = divmod(minute, MINUTES_PER_DAY)
     ordinal += extra_days
     day = date.fromordinal(ordinal)
@@ -235,6 +240,17 @@ class HolidaySet:
             return _public_holidays(self.country, self.subdivision, day.year).get(day)
         return None
 
+    def any_in_week(self, monday: int) -> bool:
+        """Whether a holiday falls in the 7 days from the ordinal ``monday``: one look-up
+        per year instead of one per day, for a week with none (most weeks)."""
+        first = date.fromordinal(monday)
+        last = date.fromordinal(monday + 6)
+        days = _holiday_ordinals(self, first.year)
+        if last.year != first.year:
+            days = days + _holiday_ordinals(self, last.year)
+        i = bisect.bisect_left(days, monday)
+        return i < len(days) and days[i] <= monday + 6
+
     def check(self) -> None:
         """Raise `CalendarError` now if the country or subdivision is unknown."""
         if self.country is not None:
@@ -250,6 +266,16 @@ class HolidaySet:
 
 
 NO_HOLIDAYS = HolidaySet()
+
+
+@lru_cache(maxsize=4096)
+def _holiday_ordinals(holidays: HolidaySet, year: int) -> tuple[int, ...]:
+    """The ordinals of ``holidays`` dated in ``year``, sorted."""
+    listed = {d.toordinal() for d in holidays.dates if d.year == year}
+    if holidays.country is not None:
+        public = _public_holidays(holidays.country, holidays.subdivision, year)
+        listed.update(d.toordinal() for d in public)
+    return tuple(sorted(listed))
 
 
 class Calendar(ABC):
@@ -432,17 +458,22 @@ class WeeklyCalendar(Calendar):
             # The bare calendar's openings, less those on a holiday. Nothing dropped: the
             # very same tuple, which `_week` recognises.
             every = self._bare._spans_opening_in(week)
-            result = tuple(
-                piece
-                for span, piece in zip(self.spans, every, strict=True)
-                if date.fromordinal(monday + span.opens.weekday) not in holidays
+            result = (
+                every
+                if not holidays.any_in_week(monday)
+                else tuple(
+                    piece
+                    for span, piece in zip(self.spans, every, strict=True)
+                    if date.fromordinal(monday + span.opens.weekday) not in holidays
+                )
             )
-            if len(result) == len(every):
+            if len(result) == len(every):  # the holiday fell on a day no span opens
                 result = every
         else:
             out = []
+            check = bool(holidays) and holidays.any_in_week(monday)
             for span in self.spans:
-                if holidays and date.fromordinal(monday + span.opens.weekday) in holidays:
+                if check and date.fromordinal(monday + span.opens.weekday) in holidays:
                     continue
                 opens = span.opens.instant(monday)
                 out.append((opens, span.closes_after(monday, opens)))
