@@ -73,10 +73,32 @@ class CalendarTemplate:
             self.holidays.dates | account_holidays.dates, region.country, region.subdivision
         )
 
-    def bind(self, account_zone: str, account_holidays: HolidaySet = NO_HOLIDAYS) -> Calendar:
-        """The calendar this template means for an account in ``account_zone``."""
+    def bind(
+        self,
+        account_zone: str,
+        account_holidays: HolidaySet = NO_HOLIDAYS,
+        *,
+        bare: Calendar | None = None,
+    ) -> Calendar:
+        """The calendar this template means for an account in ``account_zone``.
+
+        ``bare``: this template bound in the same zone with no holidays at all (see
+        `bind_bare`); the calendar returned shares the weeks it works out.
+        """
         if not self.spans:
             return AlwaysOpen(self.name, self.business_day)
+        if isinstance(bare, WeeklyCalendar):
+            return bare.with_holidays(self.holidays_for(account_holidays))
+        return self._weekly(account_zone, self.holidays_for(account_holidays))
+
+    def bind_bare(self, account_zone: str) -> Calendar:
+        """This template in ``account_zone`` closed on no holiday, not even its own: what
+        the calendars of every account in that zone share (`WeeklyCalendar.with_holidays`)."""
+        if not self.spans:
+            return AlwaysOpen(self.name, self.business_day)
+        return self._weekly(account_zone, NO_HOLIDAYS)
+
+    def _weekly(self, account_zone: str, holidays: HolidaySet) -> WeeklyCalendar:
 
         def boundary(spec: BoundarySpec) -> Boundary:
             return Boundary(
@@ -86,6 +108,6 @@ class CalendarTemplate:
         return WeeklyCalendar(
             self.name,
             [Span(boundary(s.opens), boundary(s.closes)) for s in self.spans],
-            holidays=self.holidays_for(account_holidays),
+            holidays=holidays,
             business_day=self.business_day,
         )

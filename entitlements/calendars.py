@@ -21,11 +21,16 @@ two readings counts. A wall time that clocks skip going forward maps to the inst
 the jump. So every window covers exactly its real elapsed time, and DST needs no
 special cases further on.
 
-Cost. Weeks are cut at *anchors* (the opening of the week's first span). Each week's
-merged intervals and covered total are computed once per calendar and kept. Totals are
-summed per block of 64 weeks, so `due` and `elapsed` step over whole blocks and
-bisect inside one. The cost grows with the number of years a target spans, not with
-its minutes, days or weeks.
+Cost. Weeks are cut at *anchors* (the opening of the week's first span). A calendar
+works out a week (its merged intervals and covered total) only when a question needs
+it, and keeps it: a calendar bound just now, after a mappings reload, pays for the days
+its first target spans, not for years. A target is walked week by week for 8 weeks;
+past that it is long, and totals summed per block of 64 weeks (built once, kept) let
+`due` and `elapsed` step over whole blocks and bisect inside one, so the cost grows
+with the number of years a target spans, not with its minutes, days or weeks.
+Calendars with the same spans in one zone share the weeks in which no span opens on a
+holiday (`WeeklyCalendar.with_holidays`): many accounts of one region, each with its
+own holidays, cost about one calendar.
 """
 
 from __future__ import annotations
@@ -48,9 +53,12 @@ MINUTES_PER_DAY = 1440
 _US_PER_S = 1_000_000
 _US_PER_DAY = 86_400 * _US_PER_S
 _WEEK_US = 7 * _US_PER_DAY
+_US_PER_MIN = 60 * _US_PER_S
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_WEEK0_MONDAY = date(1970, 1, 5)  # week index 0 is the week starting this Monday
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_WEEK0_MONDAY = date(1970, 1, 5).toordinal()  # week 0 is the week starting this Monday
 _BLOCK = 64  # weeks whose totals are summed together for skipping
+_WALK = 8  # weeks walked one by one before a long target switches to blocks
 _MAX_BLOCKS = 200 * 52 // _BLOCK  # ~200 years without enough coverage: a calendar error
 _CACHE_LIMIT = 4096  # weeks kept per calendar before the cache starts over
 
@@ -87,18 +95,39 @@ def wall_to_us(day: date, minute: int, tz: ZoneInfo) -> int:
 
     ``minute`` may reach or pass 1440 (24:00 is the next day's 00:00).
     """
+    return _wall_us(day.toordinal(), minute, tz)
+
+
+@lru_cache(maxsize=1 << 16)
+def _wall_us(ordinal: int, minute: int, tz: ZoneInfo) -> int:
+    """`wall_to_us` for a day given as its proleptic ordinal (`date.toordinal`).
+
+    Kept per process like the holidays: a fact about the time zone database, the same
+    for every calendar in that zone, so calendars bound by a mappings reload find the
+    boundaries the version before worked out."""
     extra_days, minute = divmod(minute, MINUTES_PER_DAY)
-    if extra_days:
-        day += timedelta(days=extra_days)
-    naive = datetime(day.year, day.month, day.day, minute // 60, minute % 60)
-    # fold=0 is the earlier reading on the day clocks go back (PEP 495).
-    instant = naive.replace(tzinfo=tz).astimezone(UTC)
-    back = instant.astimezone(tz).replace(tzinfo=None)
-    if back == naive:
-        return to_us(instant)
-    # The reading does not exist: clocks jumped over it. fold=0 put us after the jump by
-    # as much as the reading is into the gap; the jump itself is the answer.
-    return _jump_before(to_us(instant), duration_us(back - naive), tz)
+    ordinal += extra_days
+    day = date.fromordinal(ordinal)
+    hour, minutes = divmod(minute, 60)
+    local = (ordinal - _EPOCH_ORDINAL) * _US_PER_DAY + minute * _US_PER_MIN
+    # PEP 495: fold=0 is the offset before a transition, fold=1 the one after; they
+    # differ only on a reading clocks repeat or skip. Two offset look-ups and integer
+    # arithmetic cost a fraction of converting there and back: calendars build their
+    # weeks with this. (datetime(), not .replace(fold=1): keyword replace is slower.)
+    earlier = tz.utcoffset(datetime(day.year, day.month, day.day, hour, minutes))
+    later = tz.utcoffset(datetime(day.year, day.month, day.day, hour, minutes, fold=1))
+    if earlier is None or later is None:  # never for a ZoneInfo; keeps the types honest
+        raise CalendarError(f"{tz.key} gives no UTC offset on {day.isoformat()}")
+    first = local - _offset_us(earlier)
+    if earlier >= later:
+        return first  # one reading, or clocks went back: the earlier of the two counts
+    # The reading does not exist: clocks jumped over it. fold=0 puts it after the jump
+    # by as much as the reading is into the gap; the jump itself is the answer.
+    return _jump_before(first, _offset_us(later) - _offset_us(earlier), tz)
+
+
+def _offset_us(offset: timedelta) -> int:
+    return (offset.days * 86_400 + offset.seconds) * _US_PER_S + offset.microseconds
 
 
 def _jump_before(after_us: int, gap_us: int, tz: ZoneInfo) -> int:
@@ -129,11 +158,10 @@ class Boundary:
                 f"boundary out of range: weekday {self.weekday}, minute {self.minute}"
             )
 
-    def date_in_week(self, monday: date, weeks_later: int = 0) -> date:
-        return monday + timedelta(days=self.weekday + 7 * weeks_later)
-
-    def instant(self, monday: date, weeks_later: int = 0) -> int:
-        return wall_to_us(self.date_in_week(monday, weeks_later), self.minute, self.zone)
+    def instant(self, monday: int, weeks_later: int = 0) -> int:
+        """This boundary in the week whose Monday has the ordinal ``monday`` (days are
+        ordinals here: date arithmetic costs more than the rest of a week's work)."""
+        return _wall_us(monday + self.weekday + 7 * weeks_later, self.minute, self.zone)
 
     def __str__(self) -> str:
         hours, minutes = divmod(self.minute, 60)
@@ -158,8 +186,9 @@ class Span:
         `closes_after`."""
         return (self.closes.weekday, self.closes.minute) <= (self.opens.weekday, self.opens.minute)
 
-    def closes_after(self, monday: date, opens: int) -> int:
-        """The first closing instant after ``opens`` (the opening in the week of ``monday``)."""
+    def closes_after(self, monday: int, opens: int) -> int:
+        """The first closing instant after ``opens`` (the opening in the week whose Monday
+        has the ordinal ``monday``)."""
         if self.opens.zone.key == self.closes.zone.key:
             return self.closes.instant(monday, 1 if self.wraps else 0)
         # Different zones: the close may fall in the week before (Monday 00:00 Tokyo
@@ -211,6 +240,17 @@ class HolidaySet:
             return _public_holidays(self.country, self.subdivision, day.year).get(day)
         return None
 
+    def any_in_week(self, monday: int) -> bool:
+        """Whether a holiday falls in the 7 days from the ordinal ``monday``: one look-up
+        per year instead of one per day, for a week with none (most weeks)."""
+        first = date.fromordinal(monday)
+        last = date.fromordinal(monday + 6)
+        days = _holiday_ordinals(self, first.year)
+        if last.year != first.year:
+            days = days + _holiday_ordinals(self, last.year)
+        i = bisect.bisect_left(days, monday)
+        return i < len(days) and days[i] <= monday + 6
+
     def check(self) -> None:
         """Raise `CalendarError` now if the country or subdivision is unknown."""
         if self.country is not None:
@@ -226,6 +266,16 @@ class HolidaySet:
 
 
 NO_HOLIDAYS = HolidaySet()
+
+
+@lru_cache(maxsize=4096)
+def _holiday_ordinals(holidays: HolidaySet, year: int) -> tuple[int, ...]:
+    """The ordinals of ``holidays`` dated in ``year``, sorted."""
+    listed = {d.toordinal() for d in holidays.dates if d.year == year}
+    if holidays.country is not None:
+        public = _public_holidays(holidays.country, holidays.subdivision, year)
+        listed.update(d.toordinal() for d in public)
+    return tuple(sorted(listed))
 
 
 class Calendar(ABC):
@@ -326,6 +376,9 @@ class WeeklyCalendar(Calendar):
     memoises the weeks it has worked out, which is what makes it fast.
     """
 
+    spans: tuple[Span, ...]
+    holidays: HolidaySet
+
     def __init__(
         self,
         name: str,
@@ -333,6 +386,7 @@ class WeeklyCalendar(Calendar):
         *,
         holidays: HolidaySet = NO_HOLIDAYS,
         business_day: timedelta = timedelta(hours=8),
+        bare: WeeklyCalendar | None = None,
     ) -> None:
         self.name = name
         self.spans = tuple(sorted(spans, key=lambda s: (s.opens.weekday, s.opens.minute)))
@@ -340,42 +394,90 @@ class WeeklyCalendar(Calendar):
             raise CalendarError(f"calendar {name!r} has no covered time")
         if business_day <= timedelta(0):
             raise CalendarError(f"calendar {name!r}: a business day must be longer than zero")
+        if bare is not None and (bare.spans != self.spans or bare.holidays):
+            raise CalendarError(f"calendar {name!r}: can share weeks only with its own spans")
         self.holidays = holidays
         self.business_day = business_day
+        # The same spans with no holidays, shared by every calendar of one zone: its weeks
+        # serve here whenever no holiday falls in them (see `with_holidays`).
+        self._bare = bare if holidays else None
         self._raw: dict[int, tuple[tuple[int, int], ...]] = {}
         self._weeks: dict[int, _Week] = {}
         self._blocks: dict[int, tuple[int, ...]] = {}
+        # Which weeks' openings can be covered time in a week (see `_week`): in one
+        # zone, only the week before and the week itself.
+        zones = {b.zone.key for s in self.spans for b in (s.opens, s.closes)}
+        self._reach = (1, 1) if len(zones) == 1 else (2, 2)
         self._anchor0 = self._anchor(0)
-        text = "; ".join(str(s) for s in self.spans)
-        self._description = text + (f"; closed on holidays ({holidays})" if holidays else "")
+        self._description: str | None = None  # written when first read: reloads bind many
 
     def __repr__(self) -> str:
         return f"WeeklyCalendar({self.name!r}, {len(self.spans)} spans, holidays: {self.holidays})"
 
+    def with_holidays(self, holidays: HolidaySet) -> WeeklyCalendar:
+        """This calendar (which must have no holidays) closed on ``holidays`` as well.
+
+        The two share work: a week in which no span opens on a holiday is the same week
+        in both, worked out once. So the calendars of many accounts in one zone, each
+        with its own holidays, cost about one calendar, and a calendar bound just now
+        (after a mappings reload) starts with the weeks its zone already knows.
+        """
+        if self.holidays:
+            raise CalendarError(f"calendar {self.name!r} already has holidays")
+        if not holidays:
+            return self
+        return WeeklyCalendar(
+            self.name, self.spans, holidays=holidays, business_day=self.business_day, bare=self
+        )
+
     def describe(self) -> str:
+        if self._description is None:
+            text = "; ".join(str(s) for s in self.spans)
+            holidays = self.holidays
+            self._description = text + (f"; closed on holidays ({holidays})" if holidays else "")
         return self._description
 
     # -- the weeks ------------------------------------------------------------------
 
     @staticmethod
-    def _monday(week: int) -> date:
-        return _WEEK0_MONDAY + timedelta(weeks=week)
+    def _monday(week: int) -> int:
+        """The ordinal of the Monday of ``week``."""
+        return _WEEK0_MONDAY + 7 * week
 
     def _anchor(self, week: int) -> int:
         return self.spans[0].opens.instant(self._monday(week))
 
     def _spans_opening_in(self, week: int) -> tuple[tuple[int, int], ...]:
+        """``(opens, closes)`` of every span opening in ``week`` and not on a holiday."""
         cached = self._raw.get(week)
         if cached is not None:
             return cached
         monday = self._monday(week)
-        out = []
-        for span in self.spans:
-            if self.holidays and span.opens.date_in_week(monday) in self.holidays:
-                continue
-            opens = span.opens.instant(monday)
-            out.append((opens, span.closes_after(monday, opens)))
-        result = tuple(out)
+        holidays = self.holidays
+        if self._bare is not None:
+            # The bare calendar's openings, less those on a holiday. Nothing dropped: the
+            # very same tuple, which `_week` recognises.
+            every = self._bare._spans_opening_in(week)
+            result = (
+                every
+                if not holidays.any_in_week(monday)
+                else tuple(
+                    piece
+                    for span, piece in zip(self.spans, every, strict=True)
+                    if date.fromordinal(monday + span.opens.weekday) not in holidays
+                )
+            )
+            if len(result) == len(every):  # the holiday fell on a day no span opens
+                result = every
+        else:
+            out = []
+            check = bool(holidays) and holidays.any_in_week(monday)
+            for span in self.spans:
+                if check and date.fromordinal(monday + span.opens.weekday) in holidays:
+                    continue
+                opens = span.opens.instant(monday)
+                out.append((opens, span.closes_after(monday, opens)))
+            result = tuple(out)
         if len(self._raw) >= _CACHE_LIMIT:
             self._raw.clear()
         self._raw[week] = result
@@ -385,13 +487,25 @@ class WeeklyCalendar(Calendar):
         cached = self._weeks.get(week)
         if cached is not None:
             return cached
+        back, ahead = self._reach
+        bare = self._bare
+        if bare is not None:
+            reach = range(week - back, week + ahead)
+            if all(self._spans_opening_in(w) is bare._raw.get(w) for w in reach):
+                # No holiday in reach: the bare calendar's week is this one.
+                result = bare._week(week)
+                self._keep(week, result)
+                return result
         lo, hi = self._anchor(week), self._anchor(week + 1)
-        # A span lasts at most a week, but anchors follow the first span's zone, and with
-        # mixed zones a span of two weeks back can still be open here (a Sunday-to-Sunday
-        # span in New York against an anchor in Tokyo), and one of the week after may
-        # open before the next anchor. Take them all, clip, merge.
+        # A span lasts at most a week. In one zone, local order is instant order: a span
+        # that opened two weeks back has closed by this week's first opening, and none
+        # of next week's opens before next week's anchor (the first span's opening), so
+        # the week before and this one suffice. With mixed zones anchors follow the
+        # first span's zone: a span of two weeks back can still be open here (a
+        # Sunday-to-Sunday span in New York against an anchor in Tokyo), and one of the
+        # week after may open before the next anchor. Take them all, clip, merge.
         pieces = sorted(
-            piece for w in range(week - 2, week + 2) for piece in self._spans_opening_in(w)
+            piece for w in range(week - back, week + ahead) for piece in self._spans_opening_in(w)
         )
         starts: list[int] = []
         ends: list[int] = []
@@ -412,10 +526,13 @@ class WeeklyCalendar(Calendar):
             covered += closes - opens
         upto = tuple(b + e - s for b, s, e in zip(before, starts, ends, strict=True))
         result = _Week(lo, hi, tuple(starts), tuple(ends), tuple(before), upto)
+        self._keep(week, result)
+        return result
+
+    def _keep(self, week: int, data: _Week) -> None:
         if len(self._weeks) >= _CACHE_LIMIT:
             self._weeks.clear()
-        self._weeks[week] = result
-        return result
+        self._weeks[week] = data
 
     def _locate(self, at: int) -> tuple[int, _Week]:
         """The week whose ``[anchor, next_anchor)`` holds ``at``."""
@@ -430,7 +547,8 @@ class WeeklyCalendar(Calendar):
         return week, data
 
     def _block(self, block: int) -> tuple[int, ...]:
-        """Running totals of a block of weeks: ``cum[i]`` = covered time of its first i weeks."""
+        """Running totals of a block of weeks: ``cum[i]`` = covered time of its first i weeks.
+        Builds every week of the block that is not built yet: only for long walks."""
         cached = self._blocks.get(block)
         if cached is None:
             cum = [0]
@@ -441,7 +559,18 @@ class WeeklyCalendar(Calendar):
 
     def _skip(self, week: int, remaining: int) -> tuple[int, int]:
         """From the anchor of ``week``: the week in which ``remaining`` covered time runs
-        out, and how much of it is left to cover inside that week (0 < left <= total)."""
+        out, and how much of it is left to cover inside that week (0 < left <= total).
+
+        Week by week first, building only the weeks the answer needs: a cold calendar
+        (just loaded) pays for the days a target spans, not for a block of 64 weeks.
+        Past `_WALK` weeks the target is long, and whole blocks, built once and kept,
+        make the rest cost the same whatever its length."""
+        for _ in range(_WALK):
+            total = self._week(week).total
+            if total >= remaining:
+                return week, remaining
+            remaining -= total
+            week += 1
         for _ in range(_MAX_BLOCKS):
             block, offset = divmod(week, _BLOCK)
             cum = self._block(block)
@@ -454,8 +583,13 @@ class WeeklyCalendar(Calendar):
         raise CalendarError(f"calendar {self.name!r} does not cover the target within 200 years")
 
     def _sum_weeks(self, first: int, stop: int) -> int:
-        """Covered time of the weeks ``first .. stop-1``."""
+        """Covered time of the weeks ``first .. stop-1``: week by week for a short
+        stretch (nothing built beyond it), by blocks for a long one."""
         total = 0
+        walk_to = min(stop, first + _WALK)
+        while first < walk_to:
+            total += self._week(first).total
+            first += 1
         while first < stop:
             block, offset = divmod(first, _BLOCK)
             end = min(stop - block * _BLOCK, _BLOCK)

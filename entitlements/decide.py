@@ -337,6 +337,16 @@ def _unknown_account(ticket: Ticket, mappings: Rulebook, trail: Trail) -> _Choic
     return _Choice(mappings.default_tier, mappings.default_tier, False, NOT_REQUIRED, None)
 
 
+@dataclass(frozen=True, slots=True)
+class _Tried:
+    """A subscription that did not entitle the ticket, and why."""
+
+    sub: Subscription
+    tier: Tier
+    contact: ContactCheck
+    failures: tuple[tuple[str, str], ...]
+
+
 def _choose_tier(
     ticket: Ticket,
     match: Match,
@@ -349,6 +359,14 @@ def _choose_tier(
     used_s: int | None = None,
     left_at_open_s: int | None = None,
 ) -> _Choice:
+    """The best subscription that entitles the ticket, else the account's fallback tier.
+
+    RULES.md §7: the named-contact result and the reasons are those of the subscription
+    that serves the ticket or, when it falls back, of the best one it failed; the other
+    subscriptions tried are explained (the same line, no reason code), never flagged.
+    With two Premier licences, a requester named on the second is served as Premier and
+    `valid`, not `not_listed` because the first licence does not name them.
+    """
     account = match.account
     opened_on = ticket.created_at.astimezone(zone(account.timezone)).date()
     today = now.astimezone(zone(account.timezone)).date()
@@ -357,7 +375,7 @@ def _choose_tier(
     # What the account bought, even when the ticket falls outside that contract's dates:
     # an expired Premier is a fallback with a reason, not silently a Select account.
     account_tier = ranked[0].tier if ranked else fallback
-    contact: ContactCheck | None = None
+    tried: list[_Tried] = []
     hours: HoursBalance | None = None
     for sub in ranked:
         tier = mappings.tiers[sub.tier]
@@ -367,10 +385,9 @@ def _choose_tier(
         check = check_requester(
             ticket.requester, sub, account, mappings.contact_policy, tier.entitlement
         )
-        if contact is None and check.status != "not_required":
-            contact = check
         if check.status == "invalid":
             failures.append((check.reason or "not_listed", check.detail))
+        bal: HoursBalance | None = None
         if tier.hours:
             bal = balance(sub, today, tier.low_balance_fraction, used_s=used_s)
             hours = hours or bal
@@ -378,33 +395,76 @@ def _choose_tier(
             left_s = bal.balance_s if left_at_open_s is None else left_at_open_s
             if left_s <= 0:
                 failures.append(("hours_exhausted", f"no hours left ({left_s / 3600:.2f} h)"))
-            elif bal.exhausted and not failures:
-                trail.reason(
-                    "hours_exhausted",
-                    "{:.2f} h left: used up since the ticket was opened, which keeps its tier",
-                    bal.balance_s / 3600,
-                )
-            elif bal.low and not failures:
-                trail.reason(
-                    "hours_low",
-                    "{:.2f} h left, under {:.0%} of the last bundle ({:g} h)",
-                    bal.balance_s / 3600,
-                    tier.low_balance_fraction,
-                    bal.last_bundle_s / 3600,
-                )
-        if not failures:
-            trail.say(
-                "tier {}: subscription {} entitles the ticket{}",
-                tier.name,
-                sub.pointer or sub.index,
-                f"; {check.detail}" if check.detail else "",
-            )
-            fell_back = sub.tier != account_tier
-            return _Choice(sub.tier, account_tier, fell_back, contact or NOT_REQUIRED, hours)
-        for code, text in failures:
-            trail.reason(code, "not {} ({}): {}", tier.name, sub.pointer or sub.index, text)
+        if failures:
+            tried.append(_Tried(sub, tier, check, tuple(failures)))
+            continue
+        fell_back = sub.tier != account_tier
+        best = _explain_tried(tried, trail, flag=fell_back)
+        # Served by a lower subscription, the contact result is the failed one's that
+        # says why (Premier's `not_listed`), unless that one checks no contact.
+        contact = check
+        if best is not None and best.contact.status != "not_required":
+            contact = best.contact
+        if bal is not None:
+            hours = bal
+            _flag_balance(bal, tier, trail)
+        trail.say(
+            "tier {}: subscription {} entitles the ticket{}",
+            tier.name,
+            sub.pointer or sub.index,
+            f"; {check.detail}" if check.detail else "",
+        )
+        return _Choice(sub.tier, account_tier, fell_back, contact, hours)
+    best = _explain_tried(tried, trail, flag=True)
     trail.say("tier {}: the account's fallback tier", mappings.tiers[fallback].name)
-    return _Choice(fallback, account_tier, fallback != account_tier, contact or NOT_REQUIRED, hours)
+    contact = best.contact if best is not None else NOT_REQUIRED
+    return _Choice(fallback, account_tier, fallback != account_tier, contact, hours)
+
+
+def _explain_tried(tried: list[_Tried], trail: Trail, *, flag: bool) -> _Tried | None:
+    """Say why each subscription in ``tried`` did not entitle the ticket, in the order
+    tried. With ``flag`` (the ticket falls back) the best of them gives the reason codes
+    and is returned; otherwise none does and None is returned."""
+    best = _best_failed(tried) if flag and tried else None
+    for t in tried:
+        for code, text in t.failures:
+            args = (t.tier.name, t.sub.pointer or t.sub.index, text)
+            if t is best:
+                trail.reason(code, "not {} ({}): {}", *args)
+            else:
+                trail.say("not {} ({}): {}", *args)
+    return best
+
+
+def _best_failed(tried: list[_Tried]) -> _Tried:
+    """The best subscription the ticket failed (RULES.md §7): the highest-ranked tier;
+    among equals (two Premier licences), the one whose contact check the requester
+    passed, then the one with the fewest failures, then the mapping's order. So which
+    of two equal licences speaks for a fallback does not depend on how they are listed
+    (a Premier that names the requester but has ended says `contract_ended`, not the
+    other licence's `not_listed`)."""
+    return min(
+        tried,
+        key=lambda t: (-t.tier.rank, t.contact.status == "invalid", len(t.failures), t.sub.index),
+    )
+
+
+def _flag_balance(bal: HoursBalance, tier: Tier, trail: Trail) -> None:
+    """The flags of an hours balance on the subscription that serves the ticket."""
+    if bal.exhausted:
+        trail.reason(
+            "hours_exhausted",
+            "{:.2f} h left: used up since the ticket was opened, which keeps its tier",
+            bal.balance_s / 3600,
+        )
+    elif bal.low:
+        trail.reason(
+            "hours_low",
+            "{:.2f} h left, under {:.0%} of the last bundle ({:g} h)",
+            bal.balance_s / 3600,
+            tier.low_balance_fraction,
+            bal.last_bundle_s / 3600,
+        )
 
 
 def _entitlement_failures(

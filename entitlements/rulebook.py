@@ -102,6 +102,7 @@ class Rulebook:
         }
         self._by_domain = {d.casefold(): a for a in accounts for d in a.domains}
         self._shared: dict[tuple[str, str, HolidaySet], Calendar] = {}
+        self._bare: dict[tuple[str, str], Calendar] = {}
         self._calendars: dict[tuple[str, str | None], Calendar] = {}
         for name, template in self.templates.items():
             # Keyed None: the calendar for tickets of no known account.
@@ -114,11 +115,17 @@ class Rulebook:
 
     def _bind(self, template: CalendarTemplate, zone: str, holidays: HolidaySet) -> Calendar:
         # Accounts in the same zone with the same holidays share one calendar, and so
-        # share the weeks it has already worked out.
+        # share the weeks it has already worked out. Those of one zone with different
+        # holidays share the weeks no holiday falls in, through the zone's bare
+        # calendar: after a reload, an account's first decision mostly finds its weeks
+        # worked out by another account's.
         key = (template.name, zone, holidays if template.account_holidays else NO_HOLIDAYS)
         calendar = self._shared.get(key)
         if calendar is None:
-            calendar = self._shared[key] = template.bind(zone, holidays)
+            bare = self._bare.get((template.name, zone))
+            if bare is None:
+                bare = self._bare[template.name, zone] = template.bind_bare(zone)
+            calendar = self._shared[key] = template.bind(zone, holidays, bare=bare)
         return calendar
 
     def calendar(self, name: str, account: Account | None) -> Calendar:

@@ -21,6 +21,8 @@ def test_engine_bench_quick_run_agrees_with_its_references() -> None:
     out = result.stdout
     assert "decisions/s" in out
     assert "365 days costs" in out
+    assert "first decisions after a mappings reload, 1,000 accounts" in out
+    assert "cold/warm" in out and "faster than businesstimedelta" in out
     # Every comparison that ran agreed with tierdesk's answer ("NO" marks a mismatch).
     assert " NO" not in out, out
     assert out.count(" yes") >= 6, out

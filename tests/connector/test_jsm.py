@@ -251,7 +251,6 @@ def test_labels_remove_only_tierdesks_previous_labels_and_add_the_new_ones(
     assert labels == [
         {"remove": "tierdesk_contact_invalid"},
         {"remove": "tierdesk_fallback"},
-        {"remove": "tierdesk_reason_not_admin"},
         {"remove": "tierdesk_reason_not_listed"},
         {"remove": "tierdesk_tier_payg"},
         {"add": "tierdesk_contact_valid"},

@@ -228,7 +228,8 @@ def test_a_bob_decision_writes_the_fallback_and_the_reason(
     rsps: responses.RequestsMock, tickets: ZendeskTickets
 ) -> None:
     # bob is not a named contact: the account falls back to its pay-as-you-go hours,
-    # whose team has no Zendesk group configured, so no group_id is sent.
+    # whose team has no Zendesk group configured, so no group_id is sent. The reason is
+    # Premier's; Priority, tried and passed over, is explained, not flagged (RULES.md §7).
     answer_get(rsps, ticket())
     answer_put(rsps, 200)
     bob = decision("bob@acme.example")
@@ -252,13 +253,12 @@ def test_a_bob_decision_writes_the_fallback_and_the_reason(
             "tierdesk_contact_invalid",
             "tierdesk_fallback",
             "tierdesk_reason_not_listed",
-            "tierdesk_reason_not_admin",
         ]
     )
     assert put["comment"]["body"].splitlines()[:3] == [
         "tierdesk: Pay-as-you-go hours, L1 (L1), first response due 2026-03-09T10:30:00Z",
         "Named contact: invalid (not_listed)",
-        "Reasons: not_listed, not_admin",
+        "Reasons: not_listed",
     ]
 
 

@@ -280,7 +280,6 @@ ALICE_TAGS = [
             [
                 "tierdesk_contact_invalid",
                 "tierdesk_fallback",
-                "tierdesk_reason_not_admin",
                 "tierdesk_reason_not_listed",
                 "tierdesk_sev_1",
                 "tierdesk_sla_breached",
