@@ -372,7 +372,7 @@ class Worker:
             written = WrittenState(writer.name, state)
         record = AuditRecord(
             "decided",
-            decision=json.dumps(decision.to_json()),
+            decision=json.dumps(decision.to_json(tenant.locale)),
             written=json.dumps(result.to_json()),
             note=f"mappings {rulebook.version}",
         )
