@@ -131,8 +131,13 @@ def _changes(
         "note_change_severity": f"L{previous['severity']}" if previous.get("severity") else None,
         "note_change_due": previous.get("first_response_due"),
     }
+    none = say["note_none"]
     return [
-        say["note_change"].format(say[k], before[k], v) for k, v in now.items() if before[k] != v
+        say["note_change"].format(
+            say[k], none if before[k] is None else before[k], none if v is None else v
+        )
+        for k, v in now.items()
+        if before[k] != v
     ]
 
 

@@ -78,6 +78,7 @@ _EN: dict[str, str] = {
     "note_reasons": "Reasons: {}",
     "note_list_sep": ", ",
     "note_changes_sep": "; ",
+    "note_none": "None",
 }
 
 _JA: dict[str, str] = {
@@ -127,6 +128,7 @@ _JA: dict[str, str] = {
     "note_reasons": "理由: {}",
     "note_list_sep": "、",
     "note_changes_sep": "; ",
+    "note_none": "なし",
 }
 
 _CATALOGUES: Mapping[str, Mapping[str, str]] = MappingProxyType(
