@@ -1,0 +1,42 @@
+"""A tenant's ``locale``: the language of its explanations and internal notes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tierdesk.config import ConfigError, settings_from_env
+
+
+def load(tmp_path: Path, toml: str) -> dict[str, str]:
+    path = tmp_path / "tierdesk.toml"
+    path.write_text(toml, "utf-8")
+    return {"TIERDESK_CONFIG": str(path), "TIERDESK_STATE_DIR": str(tmp_path)}
+
+
+def test_locale_is_english_unless_the_tenant_says_japanese(tmp_path: Path) -> None:
+    toml = """
+[tenants.acme-zd]
+vendor = "zendesk"
+locale = "ja"
+
+[tenants.globex-zd]
+vendor = "zendesk"
+"""
+    tenants = settings_from_env(load(tmp_path, toml)).tenants
+    assert tenants["acme-zd"].locale == "ja"
+    assert tenants["globex-zd"].locale == "en"
+
+
+@pytest.mark.parametrize("value", ['"fr"', '"JA"', "1", '""'])
+def test_a_locale_tierdesk_does_not_speak_is_refused(tmp_path: Path, value: str) -> None:
+    toml = f'[tenants.acme-zd]\nvendor = "zendesk"\nlocale = {value}\n'
+    with pytest.raises(ConfigError, match="tenant acme-zd: locale must be one of 'en', 'ja'"):
+        settings_from_env(load(tmp_path, toml))
+
+
+def test_a_misspelt_locale_key_is_named(tmp_path: Path) -> None:
+    toml = '[tenants.acme-zd]\nvendor = "zendesk"\nlocal = "ja"\n'
+    with pytest.raises(ConfigError, match="did you mean 'locale'"):
+        settings_from_env(load(tmp_path, toml))
