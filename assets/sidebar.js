@@ -7,19 +7,58 @@
  * {{setting.app_token}}, so the token never reaches this page (or its browser).
  * Everything shown is set with textContent: explanation lines carry e-mail addresses
  * and other text from the ticket, never to be read as HTML.
+ *
+ * Words follow the agent's locale (ZAF's currentUser.locale, else the browser's): every
+ * string is looked up in window.TIERDESK_I18N (assets/i18n.js, made from
+ * translations/<locale>.json), English when the locale has none; dates and durations
+ * are formatted for the locale with Intl. The explanation lines come from tierdesk as
+ * they are, in the tenant's locale (its `locale` setting on the service).
  */
 (function () {
   "use strict";
 
-  var CONTACT_REASONS = {
-    not_listed: "not a named contact of the account",
-    shared_mailbox: "a shared mailbox, not a person",
-    foreign_domain: "not on one of the account's domains",
-    partner_format: "a partner address not of the form PartnerEmployee_PartnerCompany@domain",
-    not_admin: "not an admin of the licence"
-  };
+  var TABLES = window.TIERDESK_I18N || {};
+  var state = { dueMs: null, locale: "en", strings: TABLES.en || {} };
 
-  var state = { dueMs: null };
+  // The best table for a BCP 47 tag: "ja-JP" → ja, "en-GB" → en; English otherwise.
+  function pickLocale(tag) {
+    var wanted = String(tag || "").toLowerCase().replace("_", "-");
+    if (TABLES[wanted]) return wanted;
+    var language = wanted.split("-")[0];
+    return TABLES[language] ? language : "en";
+  }
+
+  function useLocale(tag) {
+    state.locale = pickLocale(tag);
+    state.strings = TABLES[state.locale] || {};
+    // Intl gets the agent's own tag when it is one (en-GB dates for en-GB agents).
+    try {
+      state.intl = Intl.getCanonicalLocales(tag || state.locale)[0] || state.locale;
+    } catch (ignored) {
+      state.intl = state.locale;
+    }
+    document.documentElement.lang = state.locale;
+    var labelled = document.querySelectorAll("[data-i18n]");
+    for (var i = 0; i < labelled.length; i++) {
+      labelled[i].textContent = t(labelled[i].getAttribute("data-i18n"));
+    }
+    document.title = t("title");
+  }
+
+  // The string `key` of the agent's locale (else English), {{name}} filled from values.
+  function t(key, values) {
+    var text = state.strings[key];
+    if (text === undefined) text = (TABLES.en || {})[key];
+    if (text === undefined) text = key;
+    return String(text).replace(/\{\{(\w+)\}\}/g, function (_, name) {
+      return values && values[name] !== undefined ? String(values[name]) : "";
+    });
+  }
+
+  function formatTime(iso) {
+    var options = { dateStyle: "medium", timeStyle: "short" };
+    return new Intl.DateTimeFormat(state.intl, options).format(new Date(Date.parse(iso)));
+  }
 
   function byId(id) {
     return document.getElementById(id);
@@ -29,21 +68,30 @@
     byId(id).textContent = text;
   }
 
-  function pad(n) {
-    return n < 10 ? "0" + n : String(n);
+  // One unit as the locale writes it: "5m", "05s" in English, "5 分", "05 秒" in Japanese.
+  function unit(value, name, padded) {
+    // The table says how units are shown: narrow in English ("5m"), short in Japanese
+    // ("5 分"; CLDR's narrow Japanese units are Latin letters).
+    var options = { style: "unit", unit: name, unitDisplay: t("unit_display") };
+    if (padded) options.minimumIntegerDigits = 2;
+    return new Intl.NumberFormat(state.intl, options).format(value);
   }
 
-  // "29m 59s", "1h 05m 07s", "3d 00h 10m 00s": whole seconds, leading zero units left out.
+  // "29m 59s", "1h 05m 07s", "3d 00h 10m 00s" (en); "29 分 59 秒" (ja): whole seconds,
+  // leading zero units left out.
   function formatDuration(ms) {
     var total = Math.floor(Math.max(ms, 0) / 1000);
-    var days = Math.floor(total / 86400);
-    var hours = Math.floor((total % 86400) / 3600);
-    var minutes = Math.floor((total % 3600) / 60);
-    var seconds = total % 60;
-    if (days > 0) return days + "d " + pad(hours) + "h " + pad(minutes) + "m " + pad(seconds) + "s";
-    if (hours > 0) return hours + "h " + pad(minutes) + "m " + pad(seconds) + "s";
-    if (minutes > 0) return minutes + "m " + pad(seconds) + "s";
-    return seconds + "s";
+    var parts = [
+      [Math.floor(total / 86400), "day"],
+      [Math.floor((total % 86400) / 3600), "hour"],
+      [Math.floor((total % 3600) / 60), "minute"],
+      [total % 60, "second"]
+    ];
+    var first = 0;
+    while (first < 3 && parts[first][0] === 0) first++;
+    var out = [];
+    for (var i = first; i < parts.length; i++) out.push(unit(parts[i][0], parts[i][1], i > first));
+    return out.join(" ");
   }
 
   function tick() {
@@ -51,10 +99,10 @@
     if (state.dueMs === null) return;
     var left = state.dueMs - Date.now();
     if (left > 0) {
-      countdown.textContent = "due in " + formatDuration(left);
+      countdown.textContent = t("due_in", { duration: formatDuration(left) });
       countdown.setAttribute("data-state", "due");
     } else {
-      countdown.textContent = "overdue by " + formatDuration(-left);
+      countdown.textContent = t("overdue_by", { duration: formatDuration(-left) });
       countdown.setAttribute("data-state", "overdue");
     }
   }
@@ -74,36 +122,37 @@
 
   function contactText(contact) {
     var status = contact && contact.status;
-    if (status === "valid") return "valid named contact";
-    if (status === "not_required") return "not required for this tier";
+    if (status === "valid") return t("contact_valid");
+    if (status === "not_required") return t("contact_not_required");
     if (status === "invalid") {
-      var why = CONTACT_REASONS[contact.reason] || contact.reason || "no reason given";
-      return "invalid: " + why + (contact.reason ? " (" + contact.reason + ")" : "");
+      if (!contact.reason) return t("contact_invalid", { why: t("no_reason") });
+      var known = state.strings["reason_" + contact.reason] !== undefined;
+      var why = known ? t("reason_" + contact.reason) : contact.reason;
+      return t("contact_invalid_code", { why: why, code: contact.reason });
     }
-    return status || "unknown";
+    return status || t("unknown");
   }
 
   function render(decision) {
     byId("error").hidden = true;
     byId("status").hidden = true;
-    var tier = decision.tier_name || decision.tier || "unknown";
-    if (decision.fallback && decision.account_tier) tier += " (fallback from " + decision.account_tier + ")";
+    var tier = decision.tier_name || decision.tier || t("unknown");
+    if (decision.fallback && decision.account_tier) {
+      tier = t("fallback_from", { tier: tier, account_tier: decision.account_tier });
+    }
     setText("tier", tier);
-    var severity = decision.severity ? "L" + decision.severity : "unknown";
+    var severity = decision.severity ? "L" + decision.severity : t("unknown");
     setText("severity", decision.severity_name ? severity + " · " + decision.severity_name : severity);
     var due = byId("due");
     var response = decision.first_response;
     if (decision.first_response_due) {
       due.setAttribute("datetime", decision.first_response_due);
-      due.textContent = "due " + new Date(Date.parse(decision.first_response_due)).toLocaleString();
+      due.textContent = t("due_at", { time: formatTime(decision.first_response_due) });
     }
     if (response && response.at) {
       // Answered: the clock has stopped, nothing left to count down.
       state.dueMs = null;
-      setText(
-        "countdown",
-        "first response " + (response.met ? "met" : "missed") + " at " + new Date(Date.parse(response.at)).toLocaleString()
-      );
+      setText("countdown", t(response.met ? "response_met" : "response_missed", { time: formatTime(response.at) }));
       byId("countdown").setAttribute("data-state", response.met ? "met" : "missed");
     } else if (decision.first_response_due) {
       state.dueMs = Date.parse(decision.first_response_due);
@@ -112,11 +161,11 @@
       state.dueMs = null;
       due.removeAttribute("datetime");
       due.textContent = "";
-      setText("countdown", "no first-response target");
+      setText("countdown", t("no_target"));
       byId("countdown").setAttribute("data-state", "none");
     }
     setText("named-contact", contactText(decision.named_contact));
-    setText("coverage", decision.coverage === "covered" ? "covered" : "not covered");
+    setText("coverage", t(decision.coverage === "covered" ? "covered" : "not_covered"));
     var list = byId("reasons");
     while (list.firstChild) list.removeChild(list.firstChild);
     (decision.because || []).forEach(function (line) {
@@ -124,8 +173,8 @@
       item.textContent = line;
       list.appendChild(item);
     });
-    var meta = "decided " + decision.decided_at;
-    if (decision.mappings_version) meta += " · mappings " + decision.mappings_version;
+    var meta = t("decided", { time: decision.decided_at ? formatTime(decision.decided_at) : "" });
+    if (decision.mappings_version) meta += t("mappings", { version: decision.mappings_version });
     setText("meta", meta);
     byId("decision").hidden = false;
   }
@@ -144,31 +193,38 @@
     var status = response && response.status;
     var answer = body(response);
     if (status === 401 || status === 403) {
-      showError(
-        "tierdesk refused the app token (" + status + "). Check the app's \"App token\" " +
-          "setting: it must be this tenant's TIERDESK_TENANT_<ID>_APP_TOKEN."
-      );
+      showError(t("token_refused", { status: status }));
     } else if (status === 404 && answer.error === "no_decision") {
       state.dueMs = null;
       byId("decision").hidden = true;
-      showStatus("tierdesk has not decided this ticket yet.");
+      showStatus(t("not_decided"));
     } else if (status === 404 && answer.error === "unknown_tenant") {
-      showError("tierdesk has no such tenant. Check the app's \"Tenant id\" setting.");
+      showError(t("unknown_tenant"));
     } else if (!status) {
-      showError("tierdesk could not be reached. Check the app's \"tierdesk service URL\" setting.");
+      showError(t("unreachable"));
     } else {
-      showError("tierdesk answered " + status + ": " + (answer.message || answer.error || "an error"));
+      showError(t("answered", { status: status, message: answer.message || answer.error || t("an_error") }));
     }
   }
 
   function load(client) {
-    return Promise.all([client.get("ticket.id"), client.metadata()])
+    // The agent's locale; the browser's when Zendesk does not say.
+    var locale = client.get("currentUser.locale").then(
+      function (answer) {
+        return (answer && answer["currentUser.locale"]) || navigator.language;
+      },
+      function () {
+        return navigator.language;
+      }
+    );
+    return Promise.all([client.get("ticket.id"), client.metadata(), locale])
       .then(function (results) {
+        useLocale(results[2]);
         var ticketId = results[0]["ticket.id"];
         var settings = (results[1] && results[1].settings) || {};
         var base = String(settings.service_url || "").replace(/\/+$/, "");
         if (!base || !settings.tenant) {
-          showError("The app is not configured: set the tierdesk service URL and the tenant id.");
+          showError(t("not_configured"));
           return null;
         }
         var path =
@@ -188,13 +244,14 @@
         client.invoke("resize", { width: "100%", height: document.body.scrollHeight + "px" });
       })
       .catch(function (error) {
-        showError("tierdesk could not be loaded: " + ((error && error.message) || error));
+        showError(t("load_failed", { message: (error && error.message) || error }));
       });
   }
 
   function start() {
+    useLocale(navigator.language);
     if (typeof ZAFClient === "undefined") {
-      showError("The Zendesk Apps framework did not load.");
+      showError(t("no_framework"));
       return;
     }
     var client = ZAFClient.init();

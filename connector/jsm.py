@@ -82,8 +82,15 @@ def render(
 
 class JsmIssues:
     def __init__(
-        self, client: HttpClient, fields: FieldMap, tag_prefix: str, *, deployment: str = "cloud"
+        self,
+        client: HttpClient,
+        fields: FieldMap,
+        tag_prefix: str,
+        *,
+        deployment: str = "cloud",
+        locale: str = "en",  # the internal note's language (the tenant's)
     ) -> None:
+        self.locale = locale
         self.client = client
         self.fields = fields
         self.tag_prefix = tag_prefix
@@ -117,7 +124,7 @@ class JsmIssues:
             self.client.request(
                 "POST",
                 f"/rest/servicedeskapi/request/{key}/comment",
-                json_body={"body": note(decision, previous), "public": False},
+                json_body={"body": note(decision, previous, self.locale), "public": False},
             )
         except NotFound:
             # The issue exists (the PUT went through) but is no service desk request:

@@ -3,11 +3,14 @@ text, and the rules that keep tierdesk from fighting agents."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from connector.fields import FieldMap
+from entitlements.catalogue import contact_status, messages, stage, term
 from entitlements.decide import Decision
+from entitlements.explanation import DEFAULT_LOCALE, ResponseText
 from entitlements.tickets import format_instant
 
 
@@ -71,50 +74,71 @@ def material_change(update: dict[str, Any], previous: dict[str, Any] | None) -> 
     return previous is None or any(update.get(k) != previous.get(k) for k in MATERIAL)
 
 
-def note(decision: Decision, previous: dict[str, Any] | None = None) -> str:
+def note(
+    decision: Decision, previous: dict[str, Any] | None = None, locale: str = DEFAULT_LOCALE
+) -> str:
     """The internal note: the decision in one line, what changed since tierdesk last
-    wrote, then why."""
+    wrote, then why; worded in the tenant's ``locale`` (`entitlements.catalogue`)."""
+    say = messages(locale)
     due = decision.first_response_due
-    head = f"tierdesk: {decision.tier_name}, L{decision.severity} ({decision.severity_name}), " + (
-        f"first response due {format_instant(due)}" if due else "no SLA (not covered)"
+    names = (
+        term(decision.tier_name, locale),
+        decision.severity,
+        term(decision.severity_name, locale),
     )
+    if due:
+        head = say["note_head_due"].format(*names, format_instant(due))
+    else:
+        head = say["note_head_no_sla"].format(*names)
     contact = decision.named_contact
+    status = contact_status(contact.status, locale)
     lines = [
         head,
-        f"Named contact: {contact.status}" + (f" ({contact.reason})" if contact.reason else ""),
+        say["note_contact_reason"].format(status, contact.reason)
+        if contact.reason
+        else say["note_contact"].format(status),
     ]
     if decision.sla:
-        sla = f"SLA: {decision.sla.replace('_', ' ')}"
+        sla = say["note_sla"].format(stage(decision.sla, locale))
         if decision.escalated:
-            sla += f", escalated to {decision.escalation_level}"
+            sla += say["note_escalated"].format(term(str(decision.escalation_level), locale))
         if decision.first_response:
-            sla += f"; {decision.first_response.describe()}"
+            sla += say["note_response"].format(ResponseText(decision.first_response).text(locale))
         lines.append(sla)
-    changes = _changes(decision, previous)
+    changes = _changes(decision, previous, say)
     if changes:
         # Re-decided (severity, requester, product or environment changed): the clock
         # still runs from the ticket's creation, so the due time moves retroactively.
-        lines.append("Re-decided from the ticket's creation: " + "; ".join(changes))
+        lines.append(say["note_redecided"].format(say["note_changes_sep"].join(changes)))
     if decision.reasons:
-        lines.append("Reasons: " + ", ".join(decision.reasons))
-    return "\n".join([*lines, "", *decision.explanation])
+        lines.append(say["note_reasons"].format(say["note_list_sep"].join(decision.reasons)))
+    return "\n".join([*lines, "", *decision.explained(locale)])
 
 
-def _changes(decision: Decision, previous: dict[str, Any] | None) -> list[str]:
+def _changes(
+    decision: Decision, previous: dict[str, Any] | None, say: Mapping[str, str]
+) -> list[str]:
     if previous is None:
         return []
     due = decision.first_response_due
     now = {
-        "tier": decision.tier,
-        "severity": f"L{decision.severity}",
-        "first response due": format_instant(due) if due else None,
+        "note_change_tier": decision.tier,
+        "note_change_severity": f"L{decision.severity}",
+        "note_change_due": format_instant(due) if due else None,
     }
     before = {
-        "tier": previous.get("tier"),
-        "severity": f"L{previous['severity']}" if previous.get("severity") else None,
-        "first response due": previous.get("first_response_due"),
+        "note_change_tier": previous.get("tier"),
+        "note_change_severity": f"L{previous['severity']}" if previous.get("severity") else None,
+        "note_change_due": previous.get("first_response_due"),
     }
-    return [f"{k} {before[k]} → {v}" for k, v in now.items() if before[k] != v]
+    none = say["note_none"]
+    return [
+        say["note_change"].format(
+            say[k], none if before[k] is None else before[k], none if v is None else v
+        )
+        for k, v in now.items()
+        if before[k] != v
+    ]
 
 
 def routed_group(fields: FieldMap, escalation_level: str | None, team: str | None) -> str | None:

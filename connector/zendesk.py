@@ -37,8 +37,10 @@ def render(
     update: dict[str, Any],
     fields: FieldMap,
     tag_prefix: str,
+    locale: str = "en",
 ) -> dict[str, Any]:
-    """The ticket properties to PUT: only those that differ from ``fresh``."""
+    """The ticket properties to PUT: only those that differ from ``fresh``; the
+    internal note in ``locale``."""
     out: dict[str, Any] = {}
     current = {str(f.get("id")): f.get("value") for f in fresh.get("custom_fields") or []}
     changed = [
@@ -65,7 +67,7 @@ def render(
     if wanted != tags:
         out["tags"] = sorted(wanted)
     if out and material_change(update, previous):
-        out["comment"] = {"body": note(decision, previous), "public": False}
+        out["comment"] = {"body": note(decision, previous, locale), "public": False}
     return out
 
 
@@ -80,7 +82,9 @@ class ZendeskTickets:
         fields: FieldMap,
         tag_prefix: str,
         window: TicketWindow | None = None,
+        locale: str = "en",  # the internal note's language (the tenant's)
     ) -> None:
+        self.locale = locale
         self.client = client
         self.fields = fields
         self.tag_prefix = tag_prefix
@@ -106,7 +110,9 @@ class ZendeskTickets:
                 if fresh.get("status") == "closed":
                     # Zendesk refuses any update of a closed ticket (422 RecordInvalid).
                     return Outcome("ticket_closed", {}, calls, "closed tickets cannot change")
-                body = render(decision, fresh, previous, update, self.fields, self.tag_prefix)
+                body = render(
+                    decision, fresh, previous, update, self.fields, self.tag_prefix, self.locale
+                )
                 if not body:
                     return Outcome("unchanged", {}, calls, "the ticket already shows this")
                 body |= {"safe_update": True, "updated_stamp": fresh.get("updated_at")}

@@ -26,7 +26,23 @@ from entitlements.accounts import Account, Subscription
 from entitlements.calendars import zone
 from entitlements.contacts import NOT_REQUIRED, ContactCheck, check_requester
 from entitlements.errors import TicketError
-from entitlements.explanation import Line, LocalTime, Trail, Utc
+from entitlements.explanation import (
+    DEFAULT_LOCALE,
+    CalendarText,
+    ContactText,
+    Day,
+    Joined,
+    Line,
+    LocalTime,
+    MatchedBy,
+    Msg,
+    ResponseText,
+    TargetText,
+    Term,
+    Trail,
+    Utc,
+    render,
+)
 from entitlements.hours import HoursBalance, balance
 from entitlements.rulebook import Match, Rulebook
 from entitlements.sla import (
@@ -85,7 +101,11 @@ class Decision:
     def explanation(self) -> tuple[str, ...]:
         return tuple(str(line) for line in self.because)
 
-    def to_json(self) -> dict[str, object]:
+    def explained(self, locale: str = DEFAULT_LOCALE) -> tuple[str, ...]:
+        """The explanation in ``locale`` (`entitlements.catalogue.LOCALES`)."""
+        return render(self.because, locale)
+
+    def to_json(self, locale: str = DEFAULT_LOCALE) -> dict[str, object]:
         due = self.first_response_due
         return {
             "ticket": self.ticket,
@@ -112,7 +132,7 @@ class Decision:
             "tags": list(self.tags),
             "sla": self.sla,
             "first_response": _response_json(self.first_response),
-            "explanation": list(self.explanation),
+            "explanation": list(self.explained(locale)),
         }
 
 
@@ -142,19 +162,19 @@ def followed(
     level = status.level_name(m) or decision.escalation_level
     if status.stage == AT_RISK:
         raw.append("sla_at_risk")
-        lines.append(Line("at risk since {}: first response due {}", (Utc(m.at_risk), Utc(m.due))))
+        lines.append(Line("at_risk", (Utc(m.at_risk), Utc(m.due))))
     elif status.stage in (BREACHED, MISSED):
         raw.append("sla_breached")
         if status.stage == BREACHED:
-            lines.append(Line("breached: no first response by {}", (Utc(m.due),)))
+            lines.append(Line("breached", (Utc(m.due),)))
         reached = min(status.level, len(m.levels) - 1) if m.levels else 0
         if reached:  # a tier with one level has nowhere to escalate to
             raw.append(f"escalation_{reached + 1}")
-            lines.append(Line("escalated to {} after {} breach step(s)", (level, status.level)))
+            lines.append(Line("escalated", (Term(str(level)), status.level)))
     if status.stage in (MET, MISSED):
         raw.append("first_response_met" if status.stage == MET else "first_response_missed")
     if response is not None:
-        lines.append(Line("{} (at {})", (response.describe(), Utc(response.at))))
+        lines.append(Line("first_response", (ResponseText(response), Utc(response.at))))
     extra = tuple(_tag(tag_prefix, t) for t in raw)
     return replace(
         decision,
@@ -209,7 +229,7 @@ def decide(
         account = None
     else:
         account = match.account
-        trail.say("account {} ({}) matched by {}", account.id, account.name, match.how)
+        trail.say("account_matched", account.id, account.name, MatchedBy(match.how))
         used = (hours_used or {}).get(account.id)
         at_open = (hours_left_at_open or {}).get(account.id)
         choice = _choose_tier(
@@ -234,15 +254,15 @@ def decide(
         due = clock.due
         target_text = str(target)
         if rule is not None:
-            trail.say("calendar {}: {} ({}); {}", calendar_name, rule.why, rule.pointer, calendar)
-        else:
             trail.say(
-                "calendar {}: the tier's default ({}); {}", calendar_name, tier.pointer, calendar
+                "calendar_rule", calendar_name, Term(rule.why), rule.pointer, CalendarText(calendar)
             )
+        else:
+            trail.say("calendar_default", calendar_name, tier.pointer, CalendarText(calendar))
         trail.say(
-            "target L{} = {} on {} from {}: first response due {} ({})",
+            "target",
             severity,
-            target_text,
+            TargetText(target),
             calendar_name,
             Utc(ticket.created_at),
             Utc(due),
@@ -300,7 +320,7 @@ def _severity(ticket: Ticket, mappings: Rulebook, trail: Trail) -> int:
                 "severity",
                 f"{raw!r} is not a severity level {list(scheme.levels)} or name ({names})",
             )
-        trail.say("severity L{} from the ticket's severity {!r}", level, raw)
+        trail.say("severity_from_ticket", level, raw)
         return level
     if ticket.priority is not None:
         found = scheme.level_of_priority(ticket.priority, ticket.helpdesk)
@@ -308,9 +328,9 @@ def _severity(ticket: Ticket, mappings: Rulebook, trail: Trail) -> int:
             raise TicketError(
                 "priority", f"{ticket.priority!r} is not a helpdesk priority the mappings know"
             )
-        trail.say("severity L{} from helpdesk priority {!r}", found, ticket.priority)
+        trail.say("severity_from_priority", found, ticket.priority)
         return found
-    trail.say("severity L{}: the ticket gives neither severity nor priority", scheme.default)
+    trail.say("severity_default", scheme.default)
     return scheme.default
 
 
@@ -322,18 +342,14 @@ def _known(value: str | None, known: Collection[str], field: str) -> str | None:
 
 
 def _unknown_account(ticket: Ticket, mappings: Rulebook, trail: Trail) -> _Choice:
-    tried = [f"account {ticket.account!r}"] if ticket.account else []
+    tried = [Msg("looked_for_account", (ticket.account,))] if ticket.account else []
     if ticket.organization:
-        tried.append(f"organization {ticket.organization.vendor}:{ticket.organization.id}")
+        org = ticket.organization
+        tried.append(Msg("looked_for_organization", (org.vendor, org.id)))
     if ticket.requester:
-        tried.append(f"requester {ticket.requester}")
-    looked_for = " / ".join(tried) or "nothing (no account, organization or requester)"
-    trail.reason(
-        "unknown_account",
-        "no account matches {}; default tier {}",
-        looked_for,
-        mappings.default_tier,
-    )
+        tried.append(Msg("looked_for_requester", (ticket.requester,)))
+    looked_for = Joined(tuple(tried), " / ") if tried else Msg("looked_for_nothing")
+    trail.reason("unknown_account", "unknown_account", looked_for, mappings.default_tier)
     return _Choice(mappings.default_tier, mappings.default_tier, False, NOT_REQUIRED, None)
 
 
@@ -344,7 +360,7 @@ class _Tried:
     sub: Subscription
     tier: Tier
     contact: ContactCheck
-    failures: tuple[tuple[str, str], ...]
+    failures: tuple[tuple[str, object], ...]
 
 
 def _choose_tier(
@@ -386,7 +402,7 @@ def _choose_tier(
             ticket.requester, sub, account, mappings.contact_policy, tier.entitlement
         )
         if check.status == "invalid":
-            failures.append((check.reason or "not_listed", check.detail))
+            failures.append((check.reason or "not_listed", _contact_text(check, ticket, sub, tier)))
         bal: HoursBalance | None = None
         if tier.hours:
             bal = balance(sub, today, tier.low_balance_fraction, used_s=used_s)
@@ -394,7 +410,7 @@ def _choose_tier(
             # Entitled when first decided: the hours left then (or now, the first time).
             left_s = bal.balance_s if left_at_open_s is None else left_at_open_s
             if left_s <= 0:
-                failures.append(("hours_exhausted", f"no hours left ({left_s / 3600:.2f} h)"))
+                failures.append(("hours_exhausted", Msg("no_hours_left", (left_s / 3600,))))
         if failures:
             tried.append(_Tried(sub, tier, check, tuple(failures)))
             continue
@@ -409,14 +425,16 @@ def _choose_tier(
             hours = bal
             _flag_balance(bal, tier, trail)
         trail.say(
-            "tier {}: subscription {} entitles the ticket{}",
-            tier.name,
+            "tier_entitles",
+            Term(tier.name),
             sub.pointer or sub.index,
-            f"; {check.detail}" if check.detail else "",
+            Msg("contact_suffix", (_contact_text(check, ticket, sub, tier),))
+            if check.detail
+            else "",
         )
         return _Choice(sub.tier, account_tier, fell_back, contact, hours)
     best = _explain_tried(tried, trail, flag=True)
-    trail.say("tier {}: the account's fallback tier", mappings.tiers[fallback].name)
+    trail.say("fallback_tier", Term(mappings.tiers[fallback].name))
     contact = best.contact if best is not None else NOT_REQUIRED
     return _Choice(fallback, account_tier, fallback != account_tier, contact, hours)
 
@@ -428,11 +446,11 @@ def _explain_tried(tried: list[_Tried], trail: Trail, *, flag: bool) -> _Tried |
     best = _best_failed(tried) if flag and tried else None
     for t in tried:
         for code, text in t.failures:
-            args = (t.tier.name, t.sub.pointer or t.sub.index, text)
+            args = (Term(t.tier.name), t.sub.pointer or t.sub.index, text)
             if t is best:
-                trail.reason(code, "not {} ({}): {}", *args)
+                trail.reason(code, "not_tier", *args)
             else:
-                trail.say("not {} ({}): {}", *args)
+                trail.say("not_tier", *args)
     return best
 
 
@@ -452,19 +470,21 @@ def _best_failed(tried: list[_Tried]) -> _Tried:
 def _flag_balance(bal: HoursBalance, tier: Tier, trail: Trail) -> None:
     """The flags of an hours balance on the subscription that serves the ticket."""
     if bal.exhausted:
-        trail.reason(
-            "hours_exhausted",
-            "{:.2f} h left: used up since the ticket was opened, which keeps its tier",
-            bal.balance_s / 3600,
-        )
+        trail.reason("hours_exhausted", "hours_used_up", bal.balance_s / 3600)
     elif bal.low:
         trail.reason(
             "hours_low",
-            "{:.2f} h left, under {:.0%} of the last bundle ({:g} h)",
+            "hours_low",
             bal.balance_s / 3600,
             tier.low_balance_fraction,
             bal.last_bundle_s / 3600,
         )
+
+
+def _contact_text(
+    check: ContactCheck, ticket: Ticket, sub: Subscription, tier: Tier
+) -> ContactText:
+    return ContactText(check, ticket.requester, sub.sen, tier.entitlement)
 
 
 def _entitlement_failures(
@@ -476,28 +496,30 @@ def _entitlement_failures(
     product: str | None,
     category: str | None,
     opened_on: date,
-) -> list[tuple[str, str]]:
-    failures = []
+) -> list[tuple[str, object]]:
+    failures: list[tuple[str, object]] = []
     dates = sub.current_on(opened_on)
     if dates is not None:
-        span = f"{sub.starts or '…'} to {sub.ends or '…'}"
-        failures.append((dates, f"contract {span}, ticket opened {opened_on} ({account.timezone})"))
+        span = (Day(sub.starts), Day(sub.ends), opened_on, account.timezone)
+        failures.append((dates, Msg("contract_dates", span)))
     if product is not None and (
         not tier.covers_product(product)
         or (sub.products is not None and product not in sub.products)
     ):
-        failures.append(("product_not_covered", f"{mappings.products[product]} is not covered"))
+        failures.append(
+            ("product_not_covered", Msg("not_covered_item", (mappings.products[product],)))
+        )
     if category is not None:
         if category in tier.categories_exclude:
             failures.append(
-                ("category_not_covered", f"{mappings.categories[category]} is not covered")
+                ("category_not_covered", Msg("not_covered_item", (mappings.categories[category],)))
             )
         addon = tier.addon_categories.get(category)
         if addon is not None and addon not in sub.addons:
             failures.append(
                 (
                     f"needs_addon_{addon}",
-                    f"{mappings.categories[category]} needs the {addon} add-on",
+                    Msg("needs_addon", (mappings.categories[category], addon)),
                 )
             )
     return failures
@@ -509,16 +531,16 @@ def _covers(
     if product is not None and not tier.covers_product(product):
         trail.reason(
             "product_not_covered",
-            "{} does not cover {}: no SLA",
-            tier.name,
+            "tier_not_covering",
+            Term(tier.name),
             mappings.products[product],
         )
         return False
     if category is not None and category in tier.categories_exclude:
         trail.reason(
             "category_not_covered",
-            "{} does not cover {}: no SLA",
-            tier.name,
+            "tier_not_covering",
+            Term(tier.name),
             mappings.categories[category],
         )
         return False
@@ -531,15 +553,15 @@ def _team(
     for rule in tier.routing_rules:
         if not mappings.calendar(rule.while_closed, account).is_open(now):
             trail.say(
-                "team {}: {} ({}); {} is closed now",
+                "team_routed",
                 rule.team,
-                rule.why,
+                Term(rule.why),
                 rule.pointer,
                 rule.while_closed,
             )
             return rule.team
     if tier.team:
-        trail.say("team {}: the {} team", tier.team, tier.name)
+        trail.say("team_default", tier.team, Term(tier.name))
     return tier.team
 
 

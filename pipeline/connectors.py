@@ -55,10 +55,18 @@ class VendorWriteBack:
         update = ticket_update(decision)
         try:
             if tenant.vendor == "zendesk":
-                zendesk = ZendeskTickets(self._client, tenant.fields, prefix, self._window)
+                zendesk = ZendeskTickets(
+                    self._client, tenant.fields, prefix, self._window, tenant.locale
+                )
                 outcome = zendesk.apply(event.ticket_id, decision, update, previous)
             else:
-                jsm = JsmIssues(self._client, tenant.fields, prefix, deployment=tenant.deployment)
+                jsm = JsmIssues(
+                    self._client,
+                    tenant.fields,
+                    prefix,
+                    deployment=tenant.deployment,
+                    locale=tenant.locale,
+                )
                 current = event.ticket.priority if event.ticket else None
                 outcome = jsm.apply(event.ticket_key, decision, update, previous, current)
         except ConnectorError as exc:

@@ -28,7 +28,7 @@ from typing import Protocol, runtime_checkable
 
 from connector.errors import ConnectorError, NotFound, Unauthorized
 from entitlements.decide import Decision
-from entitlements.explanation import Line
+from entitlements.explanation import Line, Msg
 from entitlements.tickets import Ticket
 
 UNRESOLVED = "requester_unresolved"  # the reason written when no email was found
@@ -50,7 +50,7 @@ class HasUsers(Protocol):
 @dataclass(frozen=True, slots=True)
 class Lookup:
     email: str | None
-    why: str  # how it was found, or why not
+    why: Msg  # how it was found, or why not (a catalogue message: worded per locale)
 
 
 class Requesters:
@@ -74,7 +74,7 @@ class Requesters:
 
     def lookup(self, tenant: str, account_id: str, users: UserDirectory | None) -> Lookup:
         if users is None:
-            return Lookup(None, "no API credentials to look the Jira account up")
+            return Lookup(None, Msg("lookup_no_credentials"))
         now = self._clock()
         with self._lock:
             cache = self._caches.setdefault(tenant, OrderedDict())
@@ -97,20 +97,16 @@ class Requesters:
         try:
             email = users.email(account_id)
         except NotFound:
-            return Lookup(None, "Jira knows no such account")
+            return Lookup(None, Msg("lookup_no_account"))
         except Unauthorized as exc:
-            return Lookup(
-                None,
-                f"the API user may not read users (HTTP {exc.status}): grant it the"
-                " 'Browse users and groups' global permission",
-            )
+            return Lookup(None, Msg("lookup_unauthorized", (exc.status,)))
         except ConnectorError as exc:
             if exc.transient:
                 raise  # the worker retries the event
-            return Lookup(None, f"the user lookup was refused ({exc})")
+            return Lookup(None, Msg("lookup_refused", (str(exc),)))
         if email is None:
-            return Lookup(None, "the user's profile visibility hides the email address")
-        return Lookup(email, "email looked up by account id")
+            return Lookup(None, Msg("lookup_hidden"))
+        return Lookup(email, Msg("lookup_found"))
 
     def resolve(
         self,
@@ -133,13 +129,9 @@ def explained(decision: Decision, account_id: str, found: Lookup) -> Decision:
     """The decision with a line on how its requester was found, or why not (then with
     the reason `requester_unresolved`: RULES.md §7, never a silent fallback)."""
     if found.email is not None:
-        line = Line("requester {}: Jira account {}, {}", (found.email, account_id, found.why))
+        line = Line("requester_found", (found.email, account_id, found.why))
         return replace(decision, because=(*decision.because, line))
-    line = Line(
-        "requester unresolved: Jira account {} has no email tierdesk can read ({})",
-        (account_id, found.why),
-        UNRESOLVED,
-    )
+    line = Line("requester_unresolved", (account_id, found.why), UNRESOLVED)
     reasons = (
         decision.reasons if UNRESOLVED in decision.reasons else (*decision.reasons, UNRESOLVED)
     )

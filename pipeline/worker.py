@@ -386,7 +386,7 @@ class Worker:
             written = WrittenState(writer.name, state)
         record = AuditRecord(
             "decided",
-            decision=json.dumps(decision.to_json()),  # the one rendering of the decision
+            decision=json.dumps(decision.to_json(tenant.locale)),  # its one rendering
             written=json.dumps(result.to_json()),
             note=f"mappings {rulebook.version}",
         )

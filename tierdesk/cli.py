@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import click
 from click.decorators import FC
 
+from entitlements.catalogue import LOCALES
 from entitlements.errors import TicketError
 from entitlements.tickets import format_instant, parse_instant
 from mappings import check_mappings
@@ -63,12 +64,18 @@ def main() -> None:
 @click.option(
     "--tenant", "tenant_id", help="With --vendor: read custom fields as this tenant does."
 )
+@click.option(
+    "--locale",
+    type=click.Choice(LOCALES),
+    help="The explanation's language; default: the --tenant's locale, else en.",
+)
 @click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
 def explain(
     mappings_dir: Path | None,
     now_text: str | None,
     vendor: str | None,
     tenant_id: str | None,
+    locale: str | None,
     source: TextIO,
 ) -> None:
     """Decide tickets and say why: one JSON decision per line.
@@ -81,7 +88,8 @@ def explain(
     now = parse_now(now_text)
     if vendor is not None:
         tenant = _tenant_for(vendor, tenant_id)
-        line, error = explain_native(source.read(), vendor, tenant, rulebook, now)
+        language = locale or tenant.locale
+        line, error = explain_native(source.read(), vendor, tenant, rulebook, now, language)
         if error is not None:
             click.echo(f"tierdesk explain: {error}", err=True)
             sys.exit(2)
@@ -89,7 +97,7 @@ def explain(
         return
     failed = False
     for item in read_items(source.read()):
-        line, error = explain_one(item, rulebook, now)
+        line, error = explain_one(item, rulebook, now, locale or "en")
         if line is not None:
             click.echo(line)
         else:

@@ -27,6 +27,7 @@ The TOML file::
     vendor = "zendesk"
     base_url = "https://acme.zendesk.com"
     email = "tierdesk@acme.example"
+    locale = "ja"   # explanations and internal notes in Japanese (default "en")
 
     [tenants.acme-jsm]
     vendor = "jsm"
@@ -75,6 +76,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from entitlements.catalogue import LOCALES
 from store.base import StoreError
 from store.urls import parse_database
 from webhooks.settings import FieldMap, Secret, Settings, Tenant
@@ -306,7 +308,7 @@ def _database(env: Mapping[str, str], file: dict[str, Any]) -> str:
 # "databse", a tenant's "base_ulr") is not silently ignored.
 _TOP_KEYS: tuple[str, ...] = ("database", "mappings", "tenants", "lease_seconds")
 _TOP_KEYS += ("max_attempts", "coalesce_seconds")
-_TENANT_KEYS = ("vendor", "base_url", "email", "fields", "deployment")
+_TENANT_KEYS = ("vendor", "base_url", "email", "fields", "deployment", "locale")
 
 
 def _refuse_unknown(table: dict[str, Any], where: str, known: Iterable[str]) -> None:
@@ -483,7 +485,15 @@ def _tenant(tenant_id: str, spec: dict[str, Any], env: Mapping[str, str]) -> Ten
             types={name: r.type for name, r in recorded.items() if name not in fields},
         ),
         deployment=_deployment(tenant_id, vendor, spec.get("deployment", "cloud")),
+        locale=_locale(tenant_id, spec.get("locale", "en")),
     )
+
+
+def _locale(tenant_id: str, value: Any) -> str:
+    if value not in LOCALES:
+        known = ", ".join(repr(x) for x in LOCALES)
+        raise ConfigError(f"tenant {tenant_id}: locale must be one of {known}, got {value!r}")
+    return str(value)
 
 
 def _recorded(tenant_id: str, vendor: str, env: Mapping[str, str]) -> dict[str, FieldRecord]:

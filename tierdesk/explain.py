@@ -60,8 +60,10 @@ def _json_lines(text: str) -> Iterator[Item]:
             yield Item(f"line {number}", error="not JSON: nested too deeply to read")
 
 
-def explain_one(item: Item, rulebook: Rulebook, now: datetime) -> tuple[str | None, str | None]:
-    """(decision line, None) or (None, error line)."""
+def explain_one(
+    item: Item, rulebook: Rulebook, now: datetime, locale: str = "en"
+) -> tuple[str | None, str | None]:
+    """(decision line, None) or (None, error line); the explanation in ``locale``."""
     if item.error is not None:
         return None, f"{item.where}: {item.error}"
     label = item.where
@@ -73,11 +75,11 @@ def explain_one(item: Item, rulebook: Rulebook, now: datetime) -> tuple[str | No
         return None, f"{label}: field {exc.field}: {exc.message}"
     except EntitlementError as exc:
         return None, f"{label}: {exc}"
-    return json.dumps(decision.to_json(), ensure_ascii=False), None
+    return json.dumps(decision.to_json(locale), ensure_ascii=False), None
 
 
 def explain_native(
-    text: str, vendor: str, tenant: Tenant, rulebook: Rulebook, now: datetime
+    text: str, vendor: str, tenant: Tenant, rulebook: Rulebook, now: datetime, locale: str = "en"
 ) -> tuple[str | None, str | None]:
     """Decide a native webhook body the way the intake and worker would."""
     try:
@@ -103,4 +105,5 @@ def explain_native(
             f"{vendor} {event.kind} event for {event.ticket_key} carries no requester or custom"
             " fields: tierdesk decides Zendesk tickets from its trigger body"
         )
-    return explain_one(Item(f"{vendor} {event.kind}", ticket_to_json(event.ticket)), rulebook, now)
+    item = Item(f"{vendor} {event.kind}", ticket_to_json(event.ticket))
+    return explain_one(item, rulebook, now, locale)

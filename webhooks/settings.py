@@ -63,6 +63,9 @@ class Tenant:
     app_tokens: tuple[Secret, ...] = ()
     fields: FieldMap = field(default_factory=FieldMap)
     deployment: str = "cloud"  # JSM: "cloud" (REST v3, email + token) or "datacenter" (v2, PAT)
+    # The language of the explanations and internal notes tierdesk writes for this
+    # tenant: one of `entitlements.catalogue.LOCALES`.
+    locale: str = "en"
 
 
 @dataclass(frozen=True, slots=True)

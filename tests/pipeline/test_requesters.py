@@ -196,12 +196,12 @@ def test_a_transient_failure_is_raised_for_the_worker_to_retry() -> None:
 )
 def test_permanent_failures_explain_themselves(error: Exception, why: str) -> None:
     found = Requesters().lookup("t", "a", Directory({"a": error}))
-    assert found.email is None and why in found.why
+    assert found.email is None and why in found.why.text("en")
 
 
 def test_a_dry_run_cannot_look_anyone_up() -> None:
     found = Requesters().lookup("t", "a", None)
-    assert found.email is None and "no API credentials" in found.why
+    assert found.email is None and "no API credentials" in found.why.text("en")
 
 
 def test_an_email_in_the_payload_needs_no_lookup() -> None:

@@ -196,10 +196,10 @@ def test_an_event_costs_at_most_6_statements_and_1_write_transaction(
     rendered = 0
     to_json = Decision.to_json
 
-    def counted_to_json(decision: Decision) -> dict[str, object]:
+    def counted_to_json(decision: Decision, locale: str = "en") -> dict[str, object]:
         nonlocal rendered
         rendered += 1
-        return to_json(decision)
+        return to_json(decision, locale)
 
     monkeypatch.setattr(Decision, "to_json", counted_to_json)
     try:

@@ -60,6 +60,7 @@ def test_the_app_is_found_at_the_checkout_root() -> None:
     assert default_app_dir() == ROOT
     assert (ROOT / "pyproject.toml").is_file()
     assert app_files(ROOT) == [
+        "assets/i18n.js",
         "assets/iframe.html",
         "assets/logo-small.png",
         "assets/logo.png",
@@ -68,6 +69,7 @@ def test_the_app_is_found_at_the_checkout_root() -> None:
         "manifest.json",
         "requirements.json",
         "translations/en.json",
+        "translations/ja.json",
     ]
 
 
@@ -306,7 +308,7 @@ def test_command_builds_the_zip(tmp_path: Path) -> None:
     out = tmp_path / "tierdesk.zip"
     result = CliRunner().invoke(package, ["zendesk", "--out", str(out), "--domain", DOMAIN])
     assert result.exit_code == 0, result.output
-    assert str(out) in result.output and "8 files" in result.output
+    assert str(out) in result.output and "10 files" in result.output
     assert zipfile.ZipFile(out).namelist() == app_files(ROOT)
 
 

@@ -111,7 +111,8 @@ ZAF_STAND_IN = r"""
       return {
         get: function (path) {
           var out = {};
-          out[path] = path === "ticket.id" ? config.ticket : undefined;
+          if (path === "ticket.id") out[path] = config.ticket;
+          else if (path === "currentUser.locale") out[path] = config.locale;
           return Promise.resolve(out);
         },
         metadata: function () {
@@ -173,6 +174,7 @@ def harness(app: Any, seen: list[str]) -> Callable[..., Iterable[bytes]]:
         "iframe.html": (page.encode(), "text/html; charset=utf-8"),
         "zaf-stand-in.js": (ZAF_STAND_IN.encode(), "text/javascript"),
         "sidebar.js": ((ASSETS / "sidebar.js").read_bytes(), "text/javascript"),
+        "i18n.js": ((ASSETS / "i18n.js").read_bytes(), "text/javascript"),
         "sidebar.css": ((ASSETS / "sidebar.css").read_bytes(), "text/css"),
     }
 
@@ -318,9 +320,12 @@ class Dom(HTMLParser):
         return "hidden" in self.by_id[element_id].attrs
 
 
-def render(server: Server, ticket: str, token: str, tmp_path: Path) -> Dom:
+def render(
+    server: Server, ticket: str, token: str, tmp_path: Path, locale: str | None = None
+) -> Dom:
     config = {
         "ticket": int(ticket),
+        "locale": locale,
         "settings": {"service_url": server.base + "/", "tenant": TENANT.id},
         "secure": {"app_token": token},
     }
@@ -434,6 +439,7 @@ def test_live_countdown_to_the_first_response(server: Server, tmp_path: Path) ->
     assert fetched <= {
         "/zendesk-app/iframe.html",
         "/zendesk-app/sidebar.js",
+        "/zendesk-app/i18n.js",
         "/zendesk-app/sidebar.css",
         "/zendesk-app/zaf-stand-in.js",
         "/api/tickets/acme-zd/501/decision",
@@ -505,3 +511,54 @@ def test_an_answered_ticket_shows_its_first_response(server: Server, tmp_path: P
     assert dom.text("countdown").startswith("first response met at ")
     # The clock stopped: the countdown showed one text and never ticked.
     assert len({text for _, text in countdown_log(dom)}) == 1
+
+
+JA_DURATION = re.compile(r"^(?:(\d+) ?日 )?(?:(\d+) ?時間 )?(?:(\d+) ?分 )?(\d+) ?秒$")
+
+
+def test_a_japanese_agent_reads_the_sidebar_in_japanese(server: Server, tmp_path: Path) -> None:
+    """ZAF says the agent's locale is ja: every label, value and countdown is the
+    Japanese of translations/ja.json, durations in Japanese units."""
+    strings = json.loads((ROOT / "translations" / "ja.json").read_text("utf-8"))["sidebar"]
+    created = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    decision = decide_ticket(server, "511", created)
+    due = instant_ms(decision["first_response_due"])
+    dom = render(server, "511", APP_TOKEN, tmp_path, locale="ja")
+
+    assert dom.hidden("error") and not dom.hidden("decision"), dom.text("error")
+    assert dom.text("named-contact") == strings["contact_valid"] == "有効な登録コンタクト"
+    assert dom.text("coverage") == strings["covered"] == "対象"
+    assert dom.text("due").startswith("期限 ")
+    # Dates as Intl words them for ja: 2026/03/06 17:00 (year/month/day).
+    assert re.search(r"\d{4}/\d{1,2}/\d{1,2} \d{1,2}:\d{2}", dom.text("due")), dom.text("due")
+    assert dom.text("meta").startswith("判定日時 ")
+    log = countdown_log(dom)
+    assert len(log) >= 4, log
+    for now_ms, text in log:
+        assert text.startswith("期限まで "), text
+        match = JA_DURATION.match(text.removeprefix("期限まで "))
+        assert match, text
+        d, h, m, s = (int(g) if g else 0 for g in match.groups())
+        shown = ((d * 24 + h) * 60 + m) * 60 + s
+        assert abs(shown - (due - now_ms) // 1000) <= 1, (text, due - now_ms)
+    # Every label of the page is its Japanese, and no English label is left.
+    page = (ASSETS / "iframe.html").read_text("utf-8")
+    keys = re.findall(r'data-i18n="(\w+)"', page)
+    assert {"tier", "severity", "first_response", "named_contact", "coverage", "why"} <= set(keys)
+    page_text = dom.by_id["decision"].text
+    for key in keys:
+        if key != "loading":  # hidden once the decision is shown
+            assert strings[key] in page_text, key
+    english = r"\b(Tier|Severity|First response|Named contact|Coverage|Why)\b"
+    assert not re.search(english, page_text)
+    assert dom.by_id["tier"].text.startswith("Premier")  # the mappings' name, as written
+
+
+def test_the_sidebar_speaks_english_to_an_agent_of_another_locale(
+    server: Server, tmp_path: Path
+) -> None:
+    decide_ticket(server, "512", "2026-03-06T16:30:00Z")
+    dom = render(server, "512", APP_TOKEN, tmp_path, locale="de-DE")
+
+    assert dom.text("named-contact") == "valid named contact"
+    assert dom.text("countdown").startswith("overdue by ")
