@@ -195,10 +195,10 @@ def serve(orgs: int, users_per_org: int, per_minute: float | None, port: Any) ->
                 return
             query = dict(parse_qsl(url.query))
             for kind in ("organizations", "users"):
-                if url.path == f"/api/v2/{kind}.json":
+                if url.path == f"/api/v2/{kind}":
                     self._send(200, json.dumps(vendor.page(kind, query)).encode())
                     return
-                if url.path == f"/api/v2/{kind}/count.json":
+                if url.path == f"/api/v2/{kind}/count":
                     total = vendor.orgs * (1 if kind == "organizations" else vendor.users_per_org)
                     self._send(200, json.dumps({"count": {"value": total}}).encode())
                     return

@@ -1,6 +1,6 @@
 """Zendesk organizations and users as tierdesk's directory (Support API ``/api/v2``).
 
-Reading: ``GET /api/v2/organizations.json`` and ``GET /api/v2/users.json`` with cursor
+Reading: ``GET /api/v2/organizations`` and ``GET /api/v2/users`` with cursor
 pagination, ``page[size]=100`` (the most a page holds), the next page's
 ``page[after]`` taken from ``links.next``, until ``meta.has_more`` is false (the
 last page may still carry a ``links.next``: vendor/README.md, erratum 3 and the
@@ -23,9 +23,9 @@ What tierdesk keeps on them (custom fields `tierdesk setup zendesk` creates):
 The Support API spec types organization field values as string or number only, so
 tierdesk writes strings. A checkbox (``true``) is read as ``direct`` / ``*``.
 
-Writing: ``PUT /api/v2/organizations/{id}.json`` with only the organization fields
+Writing: ``PUT /api/v2/organizations/{id}`` with only the organization fields
 that differ (Zendesk merges ``organization_fields`` keys), and
-``PUT /api/v2/users/{id}.json`` with only the user fields that differ. One record per
+``PUT /api/v2/users/{id}`` with only the user fields that differ. One record per
 call, and only records that differ: a push after a push sends nothing.
 """
 
@@ -155,7 +155,7 @@ class ZendeskDirectory:
 
     def total(self, phase: str) -> int | None:
         try:
-            body = self.client.request("GET", f"/api/v2/{phase}/count.json") or {}
+            body = self.client.request("GET", f"/api/v2/{phase}/count") or {}
         except PermanentError:
             return None  # only for the progress bar: an agent role may not count
         value = (body.get("count") or {}).get("value")
@@ -167,7 +167,7 @@ class ZendeskDirectory:
         params = {"page[size]": str(self.page_size)}
         if cursor:
             params["page[after]"] = cursor
-        body = self.client.request("GET", f"/api/v2/{phase}.json", params=params) or {}
+        body = self.client.request("GET", f"/api/v2/{phase}", params=params) or {}
         after = next_cursor(body)
         if phase == "organizations":
             orgs = tuple(org_from(r) for r in body.get("organizations") or ())
@@ -182,7 +182,7 @@ class ZendeskDirectory:
         return person_update(person, want)
 
     def write_org(self, org: DirectoryOrg, update: Any) -> None:
-        self.client.request("PUT", f"/api/v2/organizations/{org.id}.json", json_body=update)
+        self.client.request("PUT", f"/api/v2/organizations/{org.id}", json_body=update)
 
     def write_person(self, person: DirectoryPerson, update: Any) -> None:
-        self.client.request("PUT", f"/api/v2/users/{person.id}.json", json_body=update)
+        self.client.request("PUT", f"/api/v2/users/{person.id}", json_body=update)

@@ -72,7 +72,7 @@ def last_page(page: dict[str, Any], kind: str) -> dict[str, Any]:
 def test_follows_the_recorded_cursor_pages_until_has_more_is_false(
     kind: str, first: dict[str, Any], second: dict[str, Any]
 ) -> None:
-    url = f"{BASE}/api/v2/{kind}.json"
+    url = f"{BASE}/api/v2/{kind}"
     with responses.RequestsMock() as rsps:
         rsps.get(url, json=first, match=[matchers.query_param_matcher({"page[size]": "100"})])
         rsps.get(
@@ -241,14 +241,14 @@ def test_writes_conform_to_the_spec_and_go_to_the_record() -> None:
         puts = [(urlsplit(r.url or "").path, json.loads(r.body or b"")) for r in fake.writes()]
     assert puts == [
         (
-            "/api/v2/organizations/7.json",
+            "/api/v2/organizations/7",
             {
                 "organization": {
                     "organization_fields": {"tierdesk_account": "acme", "tierdesk_tier": "premier"}
                 }
             },
         ),
-        ("/api/v2/users/9.json", {"user": {"user_fields": {"tierdesk_named_contact": None}}}),
+        ("/api/v2/users/9", {"user": {"user_fields": {"tierdesk_named_contact": None}}}),
     ]
     assert orgs[0]["organization_fields"] == {
         "tierdesk_account": "acme",
@@ -260,13 +260,13 @@ def test_the_contract_check_catches_what_the_spec_forbids() -> None:
     """The checker is not a rubber stamp: an undeclared parameter and a boolean
     organization field (the spec allows strings and numbers) are both refused."""
     with responses.RequestsMock() as rsps:
-        rsps.get(f"{BASE}/api/v2/organizations.json", json=ORGS_1)
-        rsps.put(f"{BASE}/api/v2/organizations/7.json", json={})
+        rsps.get(f"{BASE}/api/v2/organizations", json=ORGS_1)
+        rsps.put(f"{BASE}/api/v2/organizations/7", json={})
         raw = client()
-        raw.request("GET", "/api/v2/organizations.json", params={"page[sise]": "100"})
+        raw.request("GET", "/api/v2/organizations", params={"page[sise]": "100"})
         raw.request(
             "PUT",
-            "/api/v2/organizations/7.json",
+            "/api/v2/organizations/7",
             json_body={"organization": {"organization_fields": {"tierdesk_tier": True}}},
         )
         bad_param, bad_body = (call.request for call in rsps.calls)
@@ -282,7 +282,7 @@ def test_counts_for_the_progress_bar() -> None:
         assert ZendeskDirectory(client()).total("organizations") == 3
         assert ZendeskDirectory(client()).total("users") == 0
     with responses.RequestsMock() as rsps:
-        rsps.get(f"{BASE}/api/v2/users/count.json", status=403, json={"error": "Forbidden"})
+        rsps.get(f"{BASE}/api/v2/users/count", status=403, json={"error": "Forbidden"})
         assert ZendeskDirectory(client()).total("users") is None
 
 
@@ -290,7 +290,7 @@ def test_a_429_is_waited_out_as_the_vendor_says() -> None:
     sleeps: list[float] = []
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeZendesk(rsps, BASE, [zendesk_org(1, "a"), zendesk_org(2, "b")], [], page_size=1)
-        fake.storms.append(Storm("/api/v2/organizations.json", count=2, skip=1))
+        fake.storms.append(Storm("/api/v2/organizations", count=2, skip=1))
         directory = ZendeskDirectory(client(sleeps), page_size=1)
         first = directory.page("organizations", None)
         second = directory.page("organizations", first.after)
@@ -302,6 +302,6 @@ def test_a_429_is_waited_out_as_the_vendor_says() -> None:
 def test_a_429_storm_longer_than_the_policy_raises_rate_limited() -> None:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeZendesk(rsps, BASE, [zendesk_org(1, "a")], [])
-        fake.storms.append(Storm("/api/v2/organizations.json", count=100))
+        fake.storms.append(Storm("/api/v2/organizations", count=100))
         with pytest.raises(RateLimited):
             ZendeskDirectory(client()).page("organizations", None)

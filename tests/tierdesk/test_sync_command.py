@@ -163,7 +163,7 @@ def test_pull_refusal_names_account_address_and_rule(helpdesk: Helpdesk, directo
 def test_pull_after_a_429_storm_continues_from_the_checkpoint(
     helpdesk: Helpdesk, directory: Path
 ) -> None:
-    helpdesk.storms.append(Storm("/api/v2/users.json", count=100, skip=1, retry_after="0"))
+    helpdesk.storms.append(Storm("/api/v2/users", count=100, skip=1, retry_after="0"))
     stopped = helpdesk.run(pull(directory, "--yes"))
     assert stopped.exit_code == 75, stopped.output
     checkpoint = directory / STATE_DIR / "acme-zd.pull.sqlite3"
@@ -234,7 +234,7 @@ def test_push_exits_1_when_the_helpdesk_refuses_a_write(
 
 
 def test_restart_discards_the_checkpoint(helpdesk: Helpdesk, directory: Path) -> None:
-    helpdesk.storms.append(Storm("/api/v2/users.json", count=100, retry_after="0"))
+    helpdesk.storms.append(Storm("/api/v2/users", count=100, retry_after="0"))
     assert helpdesk.run(pull(directory, "--yes")).exit_code == 75
     helpdesk.storms.clear()
     again = helpdesk.run(pull(directory, "--yes", "--restart"))
