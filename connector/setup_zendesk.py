@@ -160,16 +160,17 @@ def directory_fields(tiers: Sequence[tuple[str, str]]) -> tuple[DirectoryField, 
             "user",
             USER_CONTACT,
             "tierdesk: Named contact",
-            "dropdown",
-            "A named contact of their account: direct, or through a partner." + note,
-            (("direct", "Direct"), ("partner", "Partner")),
+            "text",
+            "The accounts they are a named contact of, each as account:direct or"
+            " account:partner, space-separated (acme:direct globex:partner)." + note,
         ),
         DirectoryField(
             "user",
             USER_ADMIN,
             "tierdesk: Site admin",
             "text",
-            "The SENs of the Priority sites they administer, space-separated (* for any)." + note,
+            "The Priority sites they administer, each as account:SEN (account:* for a"
+            " site without one), space-separated." + note,
         ),
     )
 
@@ -298,7 +299,18 @@ def _directory_field_step(fields: tuple[dict[str, Any], ...], spec: DirectoryFie
     found = matches[0]
     field_id = str(found["id"])
     kind = found.get("type")
-    # sync reads and writes a tier or contact flag as its text: a text field does too.
+    if kind == "dropdown" and spec.type != "dropdown":
+        # An earlier tierdesk made the named-contact flag a drop-down of direct/partner;
+        # flags now name their account, which no fixed list of options can hold, and
+        # Zendesk cannot change a field's type.
+        raise SetupError(
+            f"{spec.what}: {spec.owner} field {field_id} is a drop-down (from an earlier"
+            " tierdesk), and flags now name their account (acme:direct), which needs a text"
+            " field. Run `tierdesk sync pull` first (it reads the drop-down's values), then"
+            " delete the field in Admin Center and run setup again; `tierdesk sync push`"
+            " then writes every flag back"
+        )
+    # sync reads and writes a tier as its text: a text field does too.
     if kind not in (*_TEXT_TYPES, spec.type):
         raise SetupError(
             f"{spec.what}: {spec.owner} field {field_id} has that key but is a {kind} field,"

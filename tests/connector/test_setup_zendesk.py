@@ -468,19 +468,15 @@ def test_the_directory_fields_are_those_sync_reads_and_writes() -> None:
         ("user", USER_CONTACT),
         ("user", USER_ADMIN),
     }
+    # The flags are text: they name their account (acme:direct), which no fixed list of
+    # drop-down options can hold.
     assert [(f.key, f.type) for f in fields.values() if f.type == "dropdown"] == [
         (ORG_TIER, "dropdown"),
-        (USER_CONTACT, "dropdown"),
     ]
+    assert fields["user", USER_CONTACT].type == fields["user", USER_ADMIN].type == "text"
     assert fields["organization", ORG_TIER].requirement()["custom_field_options"] == [
         {"name": "Premier", "value": "premier"},
         {"name": "Pay-as-you-go hours", "value": "payg"},
-    ]
-    assert [
-        o["value"] for o in fields["user", USER_CONTACT].requirement()["custom_field_options"]
-    ] == [
-        "direct",
-        "partner",
     ]
 
 
@@ -496,7 +492,7 @@ def test_a_fresh_account_gets_the_directory_fields_with_their_options() -> None:
     assert tier.body["organization_field"]["type"] == "dropdown"
     assert tier.note == "options: premier, payg"  # what a dry run shows
     contact = steps[f"user_field:{USER_CONTACT}"].body["user_field"]
-    assert (contact["key"], contact["type"]) == (USER_CONTACT, "dropdown")
+    assert (contact["key"], contact["type"]) == (USER_CONTACT, "text")
     hours = steps[f"organization_field:{ORG_HOURS}"].body["organization_field"]
     assert (hours["type"], "custom_field_options" in hours) == ("text", False)
 
@@ -565,11 +561,22 @@ def test_a_missing_tier_option_is_added_keeping_the_others() -> None:
 
 
 def test_a_text_field_where_a_drop_down_is_wanted_is_kept_with_a_note() -> None:
-    state = ZendeskState(user_fields=(custom_field(USER_CONTACT, 81, type="text"),))
+    state = ZendeskState(organization_fields=(custom_field(ORG_TIER, 72, type="text"),))
 
-    step = next(s for s in plan_for(state).steps if s.ref == f"user_field:{USER_CONTACT}")
+    step = next(s for s in plan_for(state).steps if s.ref == f"organization_field:{ORG_TIER}")
 
     assert (step.kind, step.note) == ("reuse", "a text field: sync writes the values as text")
+
+
+def test_an_earlier_named_contact_drop_down_is_refused_with_what_to_do() -> None:
+    old = custom_field(
+        USER_CONTACT,
+        81,
+        type="dropdown",
+        custom_field_options=[{"id": 1, "name": "Direct", "value": "direct"}],
+    )
+    with pytest.raises(SetupError, match=r"user field 81 is a drop-down .* sync pull` first"):
+        plan_for(ZendeskState(user_fields=(old,)))
 
 
 def test_a_directory_field_of_another_type_with_our_key_is_refused() -> None:

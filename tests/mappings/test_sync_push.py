@@ -50,10 +50,10 @@ def orgs() -> list[dict[str, Any]]:
 
 def users() -> list[dict[str, Any]]:
     return [
-        zendesk_user(1, "alice@acme.example", org=360001, contact="direct"),  # agrees
+        zendesk_user(1, "alice@acme.example", org=360001, contact="acme:direct"),  # agrees
         zendesk_user(2, "JohnSmith_PartnerCompanyA@acme.example", org=360001),  # to flag
-        zendesk_user(3, "hank@acme.example", org=360001, admin="SEN-1234"),  # agrees
-        zendesk_user(4, "bob@acme.example", org=360001, contact="direct"),  # to clear
+        zendesk_user(3, "hank@acme.example", org=360001, admin="acme:SEN-1234"),  # agrees
+        zendesk_user(4, "bob@acme.example", org=360001, contact="acme:direct"),  # to clear
         zendesk_user(5, "carol@globex.example", org=360002, contact="partner"),  # to clear
         zendesk_user(6, "tony@stark.example", org=600, contact="direct"),  # left alone
         zendesk_user(7, "pat@prospect.example", org=700, contact="direct"),  # left alone
@@ -72,7 +72,7 @@ EXPECTED_PUTS = {
             "organization_fields": {"tierdesk_account": "initech", "tierdesk_tier": "payg"}
         }
     },
-    "/api/v2/users/2": {"user": {"user_fields": {"tierdesk_named_contact": "partner"}}},
+    "/api/v2/users/2": {"user": {"user_fields": {"tierdesk_named_contact": "acme:partner"}}},
     "/api/v2/users/4": {"user": {"user_fields": {"tierdesk_named_contact": None}}},
     "/api/v2/users/5": {"user": {"user_fields": {"tierdesk_named_contact": None}}},
 }

@@ -562,13 +562,13 @@ CASES: list[tuple[str, Callable[[Path], None], tuple[str, str, str]]] = [
         "drop-down option without a value",
         edit(
             R,
-            lambda d: d["user_fields"]["tierdesk_named_contact"]["custom_field_options"][1].pop(
+            lambda d: d["organization_fields"]["tierdesk_tier"]["custom_field_options"][1].pop(
                 "value"
             ),
         ),
         (
             R,
-            "/user_fields/tierdesk_named_contact/custom_field_options/1/value",
+            "/organization_fields/tierdesk_tier/custom_field_options/1/value",
             "missing_required_fields",
         ),
     ),
