@@ -127,7 +127,8 @@ class Vendor:
             if k == 1
             else f"user{k}@c{org}.example"
         )
-        contact = "direct" if k == 0 else "partner" if k == 1 else None
+        kind = "direct" if k == 0 else "partner" if k == 1 else None
+        contact = f"c{org}:{kind}" if kind else None  # flags name their account
         record = copy.copy(self.user_template)
         record.update(
             url=f"https://bench.zendesk.com/api/v2/users/{USER0 + j}.json",

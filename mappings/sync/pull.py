@@ -363,6 +363,7 @@ def _load_file(path: Path, vendor: str, spool: Spool) -> tuple[dict[str, Any], F
             for org in ids if isinstance(ids, list) else []:
                 db.execute("INSERT INTO file_orgs VALUES (?, ?, ?)", (str(org), account_id, pos))
     db.execute("CREATE INDEX file_orgs_org ON file_orgs (org)")
+    db.execute("CREATE INDEX file_accounts_id ON file_accounts (id)")  # flags name accounts
     return header, read
 
 
