@@ -404,9 +404,21 @@ def _unlinked(spool: Spool, report: PullReport) -> None:
 
 class _SpoolLookup:
     def __init__(self, spool: Spool, shown: ShownFlags | None) -> None:
-        self.flags = spool.flags
+        self._spool = spool
         self.org_seen = spool.org_seen
         self._shown = shown
+        # The merge and then `agreed` ask about the same addresses of one account: the
+        # answers of the account being merged are kept (a handful of entries).
+        self._account: str | None = None
+        self._known: dict[str, Flags | None] = {}
+
+    def flags(self, email: str, account: str) -> Flags | None:
+        if account != self._account:
+            self._account, self._known = account, {}
+        key = email.strip().casefold()
+        if key not in self._known:
+            self._known[key] = self._spool.flags(email, account)
+        return self._known[key]
 
     def shown(self, email: str, account: str) -> Flags | None:
         return self._shown.get(email, account) if self._shown is not None else None
