@@ -51,6 +51,9 @@ class ShownFlags:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
             self.db.execute("PRAGMA journal_mode=WAL")
+            # A push records each person as it goes: no fsync per record. A power cut may
+            # lose the last records, and a lost record only ever keeps a contact.
+            self.db.execute("PRAGMA synchronous=NORMAL")
         if not readonly or not path.exists():
             self.db.executescript(_SCHEMA)
 
