@@ -123,7 +123,7 @@ TENANT = Tenant(
     api_token=Secret("bench-api-token"),
     fields=FIELDS,
 )
-TICKET_PATH = re.compile(re.escape(BASE_URL) + r"/api/v2/tickets/([0-9]+)\.json")
+TICKET_PATH = re.compile(re.escape(BASE_URL) + r"/api/v2/tickets/([0-9]+)")
 
 # (email, Zendesk organization, weight): who opens the tickets, across the bundled
 # accounts, so that every tier, calendar and account time zone is in the mix.
@@ -321,7 +321,7 @@ def bulk_insert(path: str, clocks: list[SlaClock]) -> None:
 
 
 class FakeZendesk:
-    """GET and PUT of /api/v2/tickets/{id}.json; a PUT changes what the next GET shows."""
+    """GET and PUT of /api/v2/tickets/{id}; a PUT changes what the next GET shows."""
 
     def __init__(self) -> None:
         self.tickets: dict[str, dict[str, Any]] = {}

@@ -127,7 +127,8 @@ class Vendor:
             if k == 1
             else f"user{k}@c{org}.example"
         )
-        contact = "direct" if k == 0 else "partner" if k == 1 else None
+        kind = "direct" if k == 0 else "partner" if k == 1 else None
+        contact = f"c{org}:{kind}" if kind else None  # flags name their account
         record = copy.copy(self.user_template)
         record.update(
             url=f"https://bench.zendesk.com/api/v2/users/{USER0 + j}.json",
@@ -195,10 +196,10 @@ def serve(orgs: int, users_per_org: int, per_minute: float | None, port: Any) ->
                 return
             query = dict(parse_qsl(url.query))
             for kind in ("organizations", "users"):
-                if url.path == f"/api/v2/{kind}.json":
+                if url.path == f"/api/v2/{kind}":
                     self._send(200, json.dumps(vendor.page(kind, query)).encode())
                     return
-                if url.path == f"/api/v2/{kind}/count.json":
+                if url.path == f"/api/v2/{kind}/count":
                     total = vendor.orgs * (1 if kind == "organizations" else vendor.users_per_org)
                     self._send(200, json.dumps({"count": {"value": total}}).encode())
                     return

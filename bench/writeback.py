@@ -155,7 +155,7 @@ CHANGES = {
     "agent_change": ("priority", "severity", "product"),
 }
 OUTCOMES = ["written", "unchanged", "coalesced", "superseded", "duplicate"]
-TICKET_PATH = re.compile(re.escape(BASE_URL) + r"/api/v2/tickets/([0-9]+)\.json")
+TICKET_PATH = re.compile(re.escape(BASE_URL) + r"/api/v2/tickets/([0-9]+)")
 
 
 def iso(t: float) -> str:
@@ -251,7 +251,7 @@ class HelpdeskTicket:
     by_agent: dict[str, str] = field(default_factory=dict)  # custom field id -> an agent's value
 
     def rest(self) -> dict[str, Any]:
-        """The ticket as ``GET /api/v2/tickets/{id}.json`` shows it."""
+        """The ticket as ``GET /api/v2/tickets/{id}`` shows it."""
         return {
             "id": self.id,
             "created_at": iso(self.created_at),

@@ -21,6 +21,11 @@ CONTACT_KINDS: tuple[Contact, ...] = ("direct", "partner")
 # A site-admin flag names the SEN of the site the person administers; a Priority
 # subscription without a SEN is named by this.
 ANY_SITE = "*"
+# The account a flag is for, where the flag does not name one: a JSM flag (it lives on
+# an organization's property, so it is for that organization's account), or a Zendesk
+# value written before flags named their account ("direct", "SEN-1234"). Such a flag is
+# for the account of the person's organizations.
+UNSCOPED = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +49,11 @@ class DirectoryPerson:
     id: str
     email: str  # as the helpdesk spells it; "" when it hides the address
     org_ids: tuple[str, ...] = ()
-    contact: Contact | None = None  # a named contact of their account, and which kind
-    admin_of: tuple[str, ...] = ()  # SENs (or ANY_SITE) of the sites they administer
+    # (account, kind) for each account they are a named contact of; the account is
+    # UNSCOPED where the flag names none (see there).
+    contacts: tuple[tuple[str, Contact], ...] = ()
+    # (account, SEN or ANY_SITE) for each site they administer.
+    admin_of: tuple[tuple[str, str], ...] = ()
     managed: Any = None
 
 
@@ -73,17 +81,23 @@ class OrgWant:
 
 @dataclass(frozen=True, slots=True)
 class PersonWant:
-    contact: Contact | None = None
-    admin_of: tuple[str, ...] = field(default=())
+    """The flags a person should show, each naming its account: (account, kind) and
+    (account, SEN or ANY_SITE), sorted."""
+
+    contacts: tuple[tuple[str, Contact], ...] = field(default=())
+    admin_of: tuple[tuple[str, str], ...] = field(default=())
 
 
 class Directory(Protocol):
     """One tenant's helpdesk directory. ``phases`` are the record streams a pull
-    reads, in order; ``push_phases`` those a push reads (and writes)."""
+    reads, in order; ``push_phases`` those a push reads (and writes).
+    ``flags_on_orgs``: the people's flags live on their organizations (JSM's property),
+    so writing an organization shows its account's contacts; otherwise on each person."""
 
     vendor: str
     phases: tuple[str, ...]
     push_phases: tuple[str, ...]
+    flags_on_orgs: bool
 
     def total(self, phase: str) -> int | None:
         """About how many records ``phase`` holds (for a progress bar), if known."""

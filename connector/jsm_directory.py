@@ -38,6 +38,7 @@ from typing import Any
 
 from connector.directory import (
     ANY_SITE,
+    UNSCOPED,
     Contact,
     DirectoryOrg,
     DirectoryPerson,
@@ -117,8 +118,8 @@ def people_of(org: DirectoryOrg, customers: list[dict[str, Any]]) -> list[Direct
                 id=f"{org.id}/{customer.get('accountId') or key}",
                 email=email,
                 org_ids=(org.id,),
-                contact=contact.get(key) if key else None,
-                admin_of=tuple(sorted(admin.get(key, ()))) if key else (),
+                contacts=_contacts(contact.get(key) if key else None),
+                admin_of=_sites(admin.get(key, set()) if key else set()),
             )
         )
     for key in listed:
@@ -127,11 +128,20 @@ def people_of(org: DirectoryOrg, customers: list[dict[str, Any]]) -> list[Direct
                 id=f"{org.id}/listed/{key}",
                 email=spelled[key],
                 org_ids=(org.id,),
-                contact=contact.get(key),
-                admin_of=tuple(sorted(admin.get(key, ()))),
+                contacts=_contacts(contact.get(key)),
+                admin_of=_sites(admin.get(key, set())),
             )
         )
     return people
+
+
+def _contacts(kind: Contact | None) -> tuple[tuple[str, Contact], ...]:
+    # The property is the organization's: its flags are for the organization's account.
+    return ((UNSCOPED, kind),) if kind is not None else ()
+
+
+def _sites(sens: set[str]) -> tuple[tuple[str, str], ...]:
+    return tuple((UNSCOPED, sen) for sen in sorted(sens))
 
 
 def _canonical(prop: Any, *, hours: bool) -> tuple[Any, ...]:
@@ -185,6 +195,7 @@ class JsmDirectory:
     # Customers come with their organization's page: their flags live on it.
     phases: tuple[str, ...] = ("organizations",)
     push_phases: tuple[str, ...] = ("organizations",)
+    flags_on_orgs = True
 
     def __init__(self, client: HttpClient, *, page_size: int = PAGE_SIZE) -> None:
         self.client = client

@@ -33,12 +33,12 @@ class SetupError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
-    """A field tierdesk writes: ``name`` is its `FieldMap` entry."""
+    """A field tierdesk writes (or, on Zendesk, reads): ``name`` is its `FieldMap` entry."""
 
     name: str
     key: str  # Zendesk's field key, as in the app's requirements.json
     title: str
-    type: str  # text, textarea or datetime (tierdesk.config.FIELD_TYPES)
+    type: str  # text, textarea, datetime or dropdown (tierdesk.config.FIELD_TYPES)
     description: str
 
 
@@ -84,6 +84,18 @@ class Ref:
     step of the same run got, ``secret:<name>`` a secret handed to `execute`."""
 
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A string with `Ref` parts, joined when executing: a trigger's body naming a field
+    the same run creates."""
+
+    parts: tuple[str | Ref, ...]
+
+    @property
+    def refs(self) -> tuple[Ref, ...]:
+        return tuple(part for part in self.parts if isinstance(part, Ref))
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +148,8 @@ def resolve(body: Any, ids: Mapping[str, str], secrets: Mapping[str, str]) -> An
         if name not in table:
             raise SetupError(f"nothing provides {body.name!r} to this plan")
         return table[name]
+    if isinstance(body, Text):
+        return "".join(str(resolve(part, ids, secrets)) for part in body.parts)
     if isinstance(body, dict):
         return {key: resolve(value, ids, secrets) for key, value in body.items()}
     if isinstance(body, list | tuple):

@@ -60,11 +60,17 @@ FIELDS = (
     ),
 )
 
-# The events webhooks/jsm.py turns into ticket events (the others it ignores).
+# The events the webhook subscribes to, as the README lists them; webhooks/jsm.py turns
+# each into a ticket event (a test posts one of each through the intake and the worker).
+# An edited or deleted comment may be (or stop being) the first response; a deleted
+# issue's clock must stop.
 EVENTS = (
     "jira:issue_created",
     "jira:issue_updated",
+    "jira:issue_deleted",
     "comment_created",
+    "comment_updated",
+    "comment_deleted",
     "worklog_created",
     "worklog_updated",
     "worklog_deleted",

@@ -3,6 +3,17 @@
 - **Ticket fields** (Support API ``/api/v2/ticket_fields``): the ones tierdesk writes,
   with the keys and titles of the app's ``requirements.json``, so that setup and the
   app find each other's fields. Existing fields are matched by key, else by title.
+- **Ticket fields tierdesk reads** (severity, product, environment, category): the
+  field the tenant names (``[tenants.X.fields]``, or recorded by an earlier run) is
+  found by id and reported; otherwise one is found by key or title, or created, as a
+  drop-down (``tagger``) whose option values are the mappings' slugs (severity: the
+  level, ``1``…). A trigger's ``{{ticket.ticket_field_<id>}}`` of a drop-down renders
+  the chosen option's value (its tag: Zendesk placeholders reference, "ticket_field_"
+  and "ticket_field_option_title_"), so the slug reaches tierdesk as it is. tierdesk's
+  own drop-downs get the options they lack (the existing ones kept, with their ids);
+  an admin's own field is only reported, with the slugs it has no option for. A
+  trigger placeholder that would still be empty (a field no one maps, the Time
+  Tracking app's) is said in the plan's notes.
 - **Webhook** (Webhooks API ``/api/v2/webhooks``): JSON ``POST`` to
   ``<service>/webhooks/zendesk/<tenant>``, connected to triggers
   (``conditional_ticket_events``), matched by its endpoint. Zendesk signs every
@@ -30,13 +41,13 @@ the last page still carries one (../shared/vendor/README.md).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from connector.errors import ConnectorError
 from connector.http import HttpClient
-from connector.setup import WRITTEN_FIELDS, FieldSpec, Plan, Ref, SetupError, Step
+from connector.setup import WRITTEN_FIELDS, FieldSpec, Plan, Ref, SetupError, Step, Text
 from connector.zendesk_directory import ORG_ACCOUNT, ORG_HOURS, ORG_TIER, USER_ADMIN, USER_CONTACT
 
 # Zendesk has no date-time field: the due time goes as ISO 8601 UTC text.
@@ -72,6 +83,72 @@ TRIGGER_CONDITIONS: dict[str, list[dict[str, str]]] = {
 }
 WEBHOOK_SUBSCRIPTION = "conditional_ticket_events"  # called by triggers, not by events
 PAGE_SIZE = "100"  # the most a cursor page holds
+# The ticket fields tierdesk reads that setup makes (in the trigger body's order); the
+# body also reads time_spent, the Time Tracking app's field, which setup never makes.
+READ = ("severity", "product", "environment", "category")
+PLACEHOLDERS = (*READ, "time_spent")
+# Ticket field types whose value a trigger sends as text tierdesk can read.
+_READABLE = ("tagger", "text", "textarea", "regexp", "integer")
+TriggerBody = Callable[[str, Mapping[str, "str | Ref | None"]], "str | Text"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadField:
+    """A ticket field tierdesk reads: a drop-down of the mappings' slugs."""
+
+    name: str  # its FieldMap entry
+    key: str
+    title: str
+    description: str
+    options: tuple[tuple[str, str], ...]  # (value: the slug, name)
+
+    @property
+    def what(self) -> str:
+        return f'ticket field "{self.title}" ({self.key})'
+
+    def requirement(self) -> dict[str, Any]:
+        """As the app's requirements.json declares it (keyed by ``key`` there)."""
+        return {
+            "type": "tagger",
+            "title": self.title,
+            "description": self.description,
+            # Requesters choose them in the help center too.
+            "visible_in_portal": True,
+            "editable_in_portal": True,
+            "custom_field_options": [{"name": n, "value": v} for v, n in self.options],
+        }
+
+
+def read_fields(
+    severities: Sequence[int],
+    products: Mapping[str, str],
+    environments: Sequence[str],
+    categories: Mapping[str, str],
+) -> tuple[ReadField, ...]:
+    """The read fields with the mappings' vocabularies as their options."""
+    note = " Read by tierdesk; the option values are the mappings' slugs."
+
+    def field(name: str, title: str, what: str, options: Sequence[tuple[str, str]]) -> ReadField:
+        return ReadField(
+            name, f"tierdesk_{name}", f"tierdesk: {title}", what + note, tuple(options)
+        )
+
+    return (
+        field(
+            "severity",
+            "Severity",
+            "How bad it is: L1 (highest) to L4.",
+            [(str(level), f"L{level}") for level in severities],
+        ),
+        field("product", "Product", "The product the request is about.", list(products.items())),
+        field(
+            "environment",
+            "Environment",
+            "Where it happens.",
+            [(env, env.capitalize()) for env in environments],
+        ),
+        field("category", "Category", "What kind of request it is.", list(categories.items())),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,16 +237,17 @@ def directory_fields(tiers: Sequence[tuple[str, str]]) -> tuple[DirectoryField, 
             "user",
             USER_CONTACT,
             "tierdesk: Named contact",
-            "dropdown",
-            "A named contact of their account: direct, or through a partner." + note,
-            (("direct", "Direct"), ("partner", "Partner")),
+            "text",
+            "The accounts they are a named contact of, each as account:direct or"
+            " account:partner, space-separated (acme:direct globex:partner)." + note,
         ),
         DirectoryField(
             "user",
             USER_ADMIN,
             "tierdesk: Site admin",
             "text",
-            "The SENs of the Priority sites they administer, space-separated (* for any)." + note,
+            "The Priority sites they administer, each as account:SEN (account:* for a"
+            " site without one), space-separated." + note,
         ),
     )
 
@@ -205,30 +283,177 @@ def plan(
     *,
     tenant_id: str,
     endpoint: str,
-    trigger_bodies: Mapping[str, str],
+    trigger_bodies: Mapping[str, str | Text] | TriggerBody,
     tiers: Sequence[tuple[str, str]],
+    read: Sequence[ReadField] = (),
+    configured: Mapping[str, str | None] | None = None,
+    values: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Plan:
     """Existing state → the steps that make the account what tierdesk needs. Pure.
 
-    ``trigger_bodies``: event → the JSON text the trigger sends (placeholders and all);
-    ``tiers``: (id, name) of the mappings' tiers, the tier drop-down's options.
+    ``trigger_bodies``: event → the JSON text the trigger sends (placeholders and all),
+    or a function of the event and the read fields' ids (a `Ref` for a field this run
+    creates) giving it; ``tiers``: (id, name) of the mappings' tiers, the tier
+    drop-down's options; ``read``: the read fields to find or make; ``configured``: the
+    tenant's field ids (FieldMap names → id) and ``values`` its helpdesk-value → slug
+    tables, which count as options an admin's field has.
     """
+    configured = configured or {}
     steps: list[Step] = []
     types: list[tuple[str, str]] = []
+    specs: list[FieldSpec] = list(FIELDS)
+    notes: list[str] = []
+    ids: dict[str, str | Ref | None] = {name: configured.get(name) for name in PLACEHOLDERS}
     for spec in FIELDS:
         step, field_type = _field_step(state.ticket_fields, spec, tenant_id)
         steps.append(step)
         types.append((spec.name, field_type))
+    for wanted_field in read:
+        step, field_type = _read_step(
+            state.ticket_fields,
+            wanted_field,
+            tenant_id,
+            configured.get(wanted_field.name),
+            (values or {}).get(wanted_field.name, {}),
+        )
+        steps.append(step)
+        types.append((wanted_field.name, field_type))
+        specs.append(
+            FieldSpec(
+                wanted_field.name,
+                wanted_field.key,
+                wanted_field.title,
+                field_type,
+                wanted_field.description,
+            )
+        )
+        ids[wanted_field.name] = step.id if step.id is not None else Ref(f"id:{step.ref}")
     webhook = _webhook_step(state.webhooks, tenant_id, endpoint)
     steps.append(webhook)
     # A trigger calls the webhook by id: the one found, or the one this run creates.
     webhook_id: str | Ref = webhook.id if webhook.id is not None else Ref("id:webhook")
     for event, title in TRIGGER_TITLES.items():
-        steps.append(_trigger_step(state.triggers, event, title, webhook_id, trigger_bodies[event]))
+        body = trigger_bodies(event, ids) if callable(trigger_bodies) else trigger_bodies[event]
+        steps.append(_trigger_step(state.triggers, event, title, webhook_id, body))
     for wanted in directory_fields(tiers):
         found = state.organization_fields if wanted.owner == "organization" else state.user_fields
         steps.append(_directory_field_step(found, wanted))
-    return Plan("zendesk", tuple(steps), FIELDS, field_types=tuple(types))
+    for name in PLACEHOLDERS:
+        if callable(trigger_bodies) and not ids.get(name):
+            notes.append(_EMPTY.get(name, _EMPTY["*"]).format(name=name, tenant=tenant_id))
+    return Plan("zendesk", tuple(steps), tuple(specs), notes=tuple(notes), field_types=tuple(types))
+
+
+_EMPTY = {
+    "time_spent": 'the triggers send "time_spent": "" (no field is mapped): pay-as-you-go'
+    " hours are not counted from Zendesk. Install the Time Tracking app and name its"
+    ' "Total time spent (sec)" field in [tenants.{tenant}.fields] time_spent, then run'
+    " setup again",
+    "*": 'the triggers send "{name}": "" (no field is mapped): every ticket is decided'
+    " without it. Name the field in [tenants.{tenant}.fields] {name}, then run setup again",
+}
+
+
+def _read_step(
+    fields: tuple[dict[str, Any], ...],
+    spec: ReadField,
+    tenant_id: str,
+    configured: str | None,
+    values: Mapping[str, str],
+) -> tuple[Step, str]:
+    """Find (by the configured id, else key, else title) or create a field tierdesk
+    reads. → (step, the field's type as recorded: dropdown or text)."""
+    ref = f"field:{spec.name}"
+    if configured:
+        matches = [f for f in fields if str(f.get("id")) == configured]
+        if not matches:
+            raise SetupError(
+                f"[tenants.{tenant_id}.fields] {spec.name} = {configured!r}: the account has"
+                " no such ticket field; fix the id, or remove it (and its entry in the"
+                " fields file) for setup to make one"
+            )
+    else:
+        matches = [f for f in fields if f.get("key") == spec.key] or [
+            f for f in fields if f.get("title") == spec.title
+        ]
+        if len(matches) > 1:
+            ids = ", ".join(str(f.get("id")) for f in matches)
+            raise SetupError(
+                f"{spec.what}: several ticket fields match ({ids}); deactivate or rename the"
+                f" extra ones, or name the one to use in [tenants.{tenant_id}.fields] {spec.name}"
+            )
+    if not matches:
+        body = {
+            "ticket_field": {
+                "key": spec.key,
+                **spec.requirement(),
+                "active": True,
+            }
+        }
+        listed = ", ".join(v for v, _ in spec.options)
+        create = Step(
+            "create",
+            spec.what,
+            ref,
+            method="POST",
+            path="/api/v2/ticket_fields",
+            body=body,
+            id_at=("ticket_field", "id"),
+            note=f"a drop-down; options: {listed}",
+        )
+        return create, "dropdown"
+    found = matches[0]
+    field_id = str(found["id"])
+    kind = found.get("type")
+    what = f'ticket field {field_id} "{found.get("title")}" for {spec.name}'
+    if kind not in _READABLE:
+        raise SetupError(
+            f"{what} is a {kind} field, whose value a trigger cannot send as the {spec.name};"
+            f" name a drop-down or text field in [tenants.{tenant_id}.fields] {spec.name}"
+        )
+    notes = [] if found.get("active", True) else ["inactive: activate it, or agents cannot set it"]
+    if kind != "tagger":
+        notes.insert(
+            0,
+            "a text field: agents type the slug ("
+            + ", ".join(v for v, _ in spec.options[:4])
+            + "…)",
+        )
+        return Step("reuse", what, ref, id=field_id, note="; ".join(notes)), "text"
+    current = [o for o in found.get("custom_field_options") or [] if isinstance(o, dict)]
+    have = {str(o.get("value")) for o in current}
+    # An admin's option whose value the tenant's table maps to a slug offers that slug.
+    have |= {slug for raw, slug in values.items() if raw in have}
+    missing = [(v, n) for v, n in spec.options if v not in have]
+    if missing and found.get("key") == spec.key:
+        # tierdesk's own drop-down: add what it lacks, keeping every option (Zendesk
+        # drops the ones an update leaves out).
+        options = [
+            {"id": o["id"], "name": o.get("name"), "value": o.get("value")}
+            if "id" in o
+            else {"name": o.get("name"), "value": o.get("value")}
+            for o in current
+        ]
+        options += [{"name": n, "value": v} for v, n in missing]
+        added = ", ".join(v for v, _ in missing)
+        return Step(
+            "update",
+            what,
+            ref,
+            id=field_id,
+            method="PUT",
+            path=f"/api/v2/ticket_fields/{field_id}",
+            body={"ticket_field": {"custom_field_options": options}},
+            note="; ".join([f"adds the options {added}", *notes]),
+        ), "dropdown"
+    if missing:
+        lacking = ", ".join(v for v, _ in missing)
+        notes.insert(
+            0,
+            f"no option for {lacking}: agents cannot choose them (add options with these"
+            f" values, or map yours in [tenants.{tenant_id}.fields.values.{spec.name}])",
+        )
+    return Step("reuse", what, ref, id=field_id, note="; ".join(notes)), "dropdown"
 
 
 def _field_step(
@@ -298,7 +523,18 @@ def _directory_field_step(fields: tuple[dict[str, Any], ...], spec: DirectoryFie
     found = matches[0]
     field_id = str(found["id"])
     kind = found.get("type")
-    # sync reads and writes a tier or contact flag as its text: a text field does too.
+    if kind == "dropdown" and spec.type != "dropdown":
+        # An earlier tierdesk made the named-contact flag a drop-down of direct/partner;
+        # flags now name their account, which no fixed list of options can hold, and
+        # Zendesk cannot change a field's type.
+        raise SetupError(
+            f"{spec.what}: {spec.owner} field {field_id} is a drop-down (from an earlier"
+            " tierdesk), and flags now name their account (acme:direct), which needs a text"
+            " field. Run `tierdesk sync pull` first (it reads the drop-down's values), then"
+            " delete the field in Admin Center and run setup again; `tierdesk sync push`"
+            " then writes every flag back"
+        )
+    # sync reads and writes a tier as its text: a text field does too.
     if kind not in (*_TEXT_TYPES, spec.type):
         raise SetupError(
             f"{spec.what}: {spec.owner} field {field_id} has that key but is a {kind} field,"
@@ -371,7 +607,7 @@ def _webhook_step(webhooks: tuple[dict[str, Any], ...], tenant_id: str, endpoint
     )
 
 
-def trigger(event: str, webhook_id: str | Ref, body_text: str) -> dict[str, Any]:
+def trigger(event: str, webhook_id: str | Ref, body_text: str | Text) -> dict[str, Any]:
     """The trigger tierdesk wants for ``event`` (without ``active``, which an update
     leaves as the admin set it)."""
     return {
@@ -387,7 +623,7 @@ def _trigger_step(
     event: str,
     title: str,
     webhook_id: str | Ref,
-    body_text: str,
+    body_text: str | Text,
 ) -> Step:
     what = f'trigger "{title}"'
     wanted = trigger(event, webhook_id, body_text)
@@ -438,6 +674,8 @@ def _drift(found: dict[str, Any], wanted: dict[str, Any]) -> str:
         return "its actions differ"
     if isinstance(webhook_id, Ref) or str(value[0]) != webhook_id:
         return "it calls another webhook"
+    if isinstance(body, Text):
+        return "its body names a field this run creates"
     try:
         same_body = json.loads(value[1]) == json.loads(body)
     except (TypeError, ValueError):

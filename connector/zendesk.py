@@ -101,7 +101,7 @@ class ZendeskTickets:
         update: dict[str, Any],
         previous: dict[str, Any] | None,
     ) -> Outcome:
-        path = f"/api/v2/tickets/{ticket_id}.json"
+        path = f"/api/v2/tickets/{ticket_id}"
         calls = 0
         for _ in range(MAX_CONFLICTS):
             try:

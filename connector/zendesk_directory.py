@@ -1,6 +1,6 @@
 """Zendesk organizations and users as tierdesk's directory (Support API ``/api/v2``).
 
-Reading: ``GET /api/v2/organizations.json`` and ``GET /api/v2/users.json`` with cursor
+Reading: ``GET /api/v2/organizations`` and ``GET /api/v2/users`` with cursor
 pagination, ``page[size]=100`` (the most a page holds), the next page's
 ``page[after]`` taken from ``links.next``, until ``meta.has_more`` is false (the
 last page may still carry a ``links.next``: vendor/README.md, erratum 3 and the
@@ -15,17 +15,24 @@ What tierdesk keeps on them (custom fields `tierdesk setup zendesk` creates):
   names it (its best-ranked subscription, else its fallback);
 - organization ``tierdesk_hours`` (text): a pay-as-you-go account's hours status, ``ok``,
   ``low`` or ``exhausted`` (from the hours ledger; written only when the push knows it);
-- user ``tierdesk_named_contact`` (drop-down or text): ``direct`` or ``partner``, empty
-  when the user is no named contact;
-- user ``tierdesk_site_admin`` (text): the SENs of the Priority sites the user
-  administers, space-separated; ``*`` for a subscription without a SEN.
+- user ``tierdesk_named_contact`` (text): ``<account>:direct`` or ``<account>:partner``
+  for each account the user is a named contact of, space-separated (``acme:direct
+  globex:partner``); empty when they are none;
+- user ``tierdesk_site_admin`` (text): ``<account>:<SEN>`` for each Priority site the
+  user administers, space-separated; ``<account>:*`` for a subscription without a SEN.
 
+Flags name their account, so that a person listed by two accounts keeps both, and a
+flag set for one account is never read as one for another (a Zendesk user has one
+field value, whichever organizations they belong to). A value that names no account
+(``direct``, ``SEN-1234``: a drop-down of an earlier tierdesk, or typed by hand) is
+read as `UNSCOPED`: for the account of the user's organization; a push rewrites it in
+the scoped form. A checkbox (``true``) is read as an unscoped ``direct`` / ``*``.
 The Support API spec types organization field values as string or number only, so
-tierdesk writes strings. A checkbox (``true``) is read as ``direct`` / ``*``.
+tierdesk writes strings.
 
-Writing: ``PUT /api/v2/organizations/{id}.json`` with only the organization fields
+Writing: ``PUT /api/v2/organizations/{id}`` with only the organization fields
 that differ (Zendesk merges ``organization_fields`` keys), and
-``PUT /api/v2/users/{id}.json`` with only the user fields that differ. One record per
+``PUT /api/v2/users/{id}`` with only the user fields that differ. One record per
 call, and only records that differ: a push after a push sends nothing.
 """
 
@@ -37,6 +44,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from connector.directory import (
     ANY_SITE,
+    UNSCOPED,
     Contact,
     DirectoryOrg,
     DirectoryPerson,
@@ -65,20 +73,55 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def parse_contact(value: Any) -> Contact | None:
-    if value is True:
-        return "direct"
-    text = (_text(value) or "").casefold()
+# An account id as accounts.json writes it (mappings/schemas/accounts.v1.json).
+_ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+def _tokens(value: Any) -> list[str]:
+    return [t for t in _SEPARATORS.split(_text(value) or "") if t]
+
+
+def _scoped(token: str) -> tuple[str, str]:
+    """``acme:direct`` → (acme, direct); a token naming no account → (UNSCOPED, token)."""
+    account, colon, rest = token.partition(":")
+    if colon and rest and _ACCOUNT.match(account):
+        return account, rest
+    return UNSCOPED, token
+
+
+def _contact_kind(text: str) -> Contact | None:
+    text = text.casefold()
     if text in ("direct", "partner"):
         return "direct" if text == "direct" else "partner"
     return "direct" if text in _TRUE else None
 
 
-def parse_admin(value: Any) -> tuple[str, ...]:
+def parse_contact(value: Any) -> tuple[tuple[str, Contact], ...]:
+    """(account, kind) pairs, sorted; unknown tokens are ignored."""
     if value is True:
-        return (ANY_SITE,)
-    tokens = [t for t in _SEPARATORS.split(_text(value) or "") if t]
-    return tuple(sorted({ANY_SITE if t.casefold() in _TRUE else t for t in tokens}))
+        return ((UNSCOPED, "direct"),)
+    pairs = set()
+    for token in _tokens(value):
+        account, rest = _scoped(token)
+        kind = _contact_kind(rest)
+        if kind is not None:
+            pairs.add((account, kind))
+    return tuple(sorted(pairs))
+
+
+def parse_admin(value: Any) -> tuple[tuple[str, str], ...]:
+    """(account, SEN or ANY_SITE) pairs, sorted."""
+    if value is True:
+        return ((UNSCOPED, ANY_SITE),)
+    pairs = set()
+    for token in _tokens(value):
+        account, site = _scoped(token)
+        pairs.add((account, ANY_SITE if site.casefold() in _TRUE else site))
+    return tuple(sorted(pairs))
+
+
+def _render(pairs: tuple[tuple[str, str], ...]) -> str | None:
+    return " ".join(f"{account}:{value}" for account, value in sorted(set(pairs))) or None
 
 
 def org_from(record: dict[str, Any]) -> DirectoryOrg:
@@ -102,7 +145,7 @@ def person_from(record: dict[str, Any]) -> DirectoryPerson:
         id=str(record["id"]),
         email=clean_email(record.get("email")),
         org_ids=(str(org),) if org is not None else (),
-        contact=parse_contact(fields.get(USER_CONTACT)),
+        contacts=parse_contact(fields.get(USER_CONTACT)),
         admin_of=parse_admin(fields.get(USER_ADMIN)),
         managed={USER_CONTACT: fields.get(USER_CONTACT), USER_ADMIN: fields.get(USER_ADMIN)},
     )
@@ -119,12 +162,13 @@ def org_update(org: DirectoryOrg, want: OrgWant) -> dict[str, Any] | None:
 
 
 def person_update(person: DirectoryPerson, want: PersonWant) -> dict[str, Any] | None:
-    """``{"user": {"user_fields": …}}`` with what differs (None clears a flag), or None."""
+    """``{"user": {"user_fields": …}}`` with what differs (None clears a field), or None.
+    A value that names no account differs from any wanted one: it is rewritten scoped."""
     changed: dict[str, str | None] = {}
-    if person.contact != want.contact:
-        changed[USER_CONTACT] = want.contact
+    if set(person.contacts) != set(want.contacts):
+        changed[USER_CONTACT] = _render(want.contacts)
     if set(person.admin_of) != set(want.admin_of):
-        changed[USER_ADMIN] = " ".join(sorted(want.admin_of)) or None
+        changed[USER_ADMIN] = _render(want.admin_of)
     return {"user": {"user_fields": changed}} if changed else None
 
 
@@ -148,6 +192,7 @@ class ZendeskDirectory:
     vendor = "zendesk"
     phases: tuple[str, ...] = ("organizations", "users")
     push_phases: tuple[str, ...] = ("organizations", "users")
+    flags_on_orgs = False
 
     def __init__(self, client: HttpClient, *, page_size: int = PAGE_SIZE) -> None:
         self.client = client
@@ -155,7 +200,7 @@ class ZendeskDirectory:
 
     def total(self, phase: str) -> int | None:
         try:
-            body = self.client.request("GET", f"/api/v2/{phase}/count.json") or {}
+            body = self.client.request("GET", f"/api/v2/{phase}/count") or {}
         except PermanentError:
             return None  # only for the progress bar: an agent role may not count
         value = (body.get("count") or {}).get("value")
@@ -167,7 +212,7 @@ class ZendeskDirectory:
         params = {"page[size]": str(self.page_size)}
         if cursor:
             params["page[after]"] = cursor
-        body = self.client.request("GET", f"/api/v2/{phase}.json", params=params) or {}
+        body = self.client.request("GET", f"/api/v2/{phase}", params=params) or {}
         after = next_cursor(body)
         if phase == "organizations":
             orgs = tuple(org_from(r) for r in body.get("organizations") or ())
@@ -182,7 +227,7 @@ class ZendeskDirectory:
         return person_update(person, want)
 
     def write_org(self, org: DirectoryOrg, update: Any) -> None:
-        self.client.request("PUT", f"/api/v2/organizations/{org.id}.json", json_body=update)
+        self.client.request("PUT", f"/api/v2/organizations/{org.id}", json_body=update)
 
     def write_person(self, person: DirectoryPerson, update: Any) -> None:
-        self.client.request("PUT", f"/api/v2/users/{person.id}.json", json_body=update)
+        self.client.request("PUT", f"/api/v2/users/{person.id}", json_body=update)

@@ -55,10 +55,11 @@ rename), so a reader never sees half of one::
      "webhook": {"id": "42", "url": "https://tierdesk.example/webhooks/jsm/acme-jsm"},
      "triggers": {}}
 
-``type`` (``text``, ``textarea`` or ``datetime``) is the kind of field the helpdesk
-holds, recorded for the connector (a Jira date-time field takes another format than
-a text field); `FieldMap` does not carry it yet. ``webhook`` and ``triggers`` say what
-else setup created or found; settings do not read them.
+``type`` (``text``, ``textarea``, ``datetime``, or ``dropdown`` for a read field whose
+values are the mappings' slugs) is the kind of field the helpdesk holds, recorded for
+the connector (a Jira date-time field takes another format than a text field).
+``webhook`` and ``triggers`` say what else setup created or found; settings do not
+read them.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ _SECRET_KEYS = {
 
 
 FIELDS_FORMAT = "tierdesk.fields/1"
-FIELD_TYPES = ("text", "textarea", "datetime")
+FIELD_TYPES = ("text", "textarea", "datetime", "dropdown")
 # The FieldMap entries that hold one field id (the others are tables).
 ID_FIELDS = (
     "severity",

@@ -20,7 +20,7 @@ import ipaddress
 import json
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,7 +31,8 @@ from connector import setup_jsm, setup_zendesk
 from connector.errors import ConnectorError
 from connector.fields import FieldMap
 from connector.http import HttpClient
-from connector.setup import Plan, SetupError, Step, execute
+from connector.setup import Plan, Ref, SetupError, Step, Text, execute
+from entitlements.rulebook import Rulebook
 from mappings import MappingError, load_mappings
 from pipeline.connectors import tenant_auth  # one place builds a tenant's credentials
 from tierdesk.config import (
@@ -59,12 +60,20 @@ _DONE = {"create": "created", "update": "updated", "reuse": "reused"}
 _AGAIN = " What was created stays; run it again to go on."
 
 
-def trigger_body(event: str, fields: FieldMap) -> str:
+def trigger_body(event: str, fields: FieldMap | Mapping[str, str | Ref | None]) -> str | Text:
     """The JSON text a Zendesk trigger sends for ``event``: `TRIGGER_BODY` with the
-    tenant's field ids in its placeholders. A field the tenant has not mapped is sent
-    as "", which the receiver takes as absent."""
+    field ids in its placeholders (a tenant's `FieldMap`, or name → id, a `Ref` for a
+    field the same setup run creates: the text is then a `Text` resolved when the
+    trigger is written). A field no one maps is sent as "", which the receiver takes as
+    absent (setup says so)."""
     body = copy.deepcopy(TRIGGER_BODY)
     body["event"] = event
+    ids = (
+        {name: getattr(fields, name) for name in READ_FIELDS.values()}
+        if isinstance(fields, FieldMap)
+        else fields
+    )
+    refs: list[Ref] = []
 
     def fill(value: Any) -> Any:
         if isinstance(value, dict):
@@ -72,11 +81,22 @@ def trigger_body(event: str, fields: FieldMap) -> str:
         if isinstance(value, str):
             for stand_in, name in READ_FIELDS.items():
                 if stand_in in value:
-                    field_id = getattr(fields, name)
+                    field_id = ids.get(name)
+                    if isinstance(field_id, Ref):
+                        refs.append(field_id)
+                        # A marker no JSON text holds, split on below.
+                        return value.replace(stand_in, f"\x00{len(refs) - 1}\x00")
                     return value.replace(stand_in, field_id) if field_id else ""
         return value
 
-    return json.dumps(fill(body), indent=2)
+    text = json.dumps(fill(body), indent=2)
+    if not refs:
+        return text
+    pieces = text.split("\\u0000")
+    parts: list[str | Ref] = [
+        piece if i % 2 == 0 else refs[int(piece)] for i, piece in enumerate(pieces)
+    ]
+    return Text(tuple(parts))
 
 
 @click.command("setup")
@@ -210,13 +230,22 @@ class _Run:
     # -- Zendesk ------------------------------------------------------------------------
 
     def zendesk(self, client: HttpClient, mappings_dir: Path | None) -> None:
-        bodies = {e: trigger_body(e, self.tenant.fields) for e in setup_zendesk.TRIGGER_TITLES}
+        rulebook = _rulebook(mappings_dir)
+        fields = self.tenant.fields
         plan = setup_zendesk.plan(
             setup_zendesk.read_state(client),
             tenant_id=self.tenant.id,
             endpoint=self.endpoint,
-            trigger_bodies=bodies,
-            tiers=_tiers(mappings_dir),
+            trigger_bodies=trigger_body,
+            tiers=[(tier.id, tier.name) for tier in rulebook.tiers.values()],
+            read=setup_zendesk.read_fields(
+                rulebook.severity.levels,
+                rulebook.products,
+                rulebook.environments,
+                rulebook.categories,
+            ),
+            configured={name: getattr(fields, name) for name in setup_zendesk.PLACEHOLDERS},
+            values=fields.values,
         )
         webhook = _step(plan, "webhook")
         fetch_secret = webhook.kind == "create" or not self.secret_file.exists()
@@ -348,15 +377,15 @@ class _Run:
         click.echo(f"wrote the field ids to {self.fields_file}")
 
 
-def _tiers(mappings_dir: Path | None) -> list[tuple[str, str]]:
-    """(id, name) of the mappings' tiers: the options of the organizations' tier
-    drop-down. A tier added later gets its option from the next run of setup."""
+def _rulebook(mappings_dir: Path | None) -> Rulebook:
+    """The mappings: their tiers are the options of the organizations' tier drop-down,
+    their severities, products, environments and categories those of the read fields.
+    What is added later gets its option from the next run of setup."""
     try:
-        rulebook = load_mappings(mappings_dir)
+        return load_mappings(mappings_dir)
     except MappingError as exc:
         problems = "; ".join(str(p) for p in exc.problems[:5])
         raise SetupError(f"the mappings do not load (tiers unknown): {problems}") from None
-    return [(tier.id, tier.name) for tier in rulebook.tiers.values()]
 
 
 def _step(plan: Plan, ref: str) -> Step:

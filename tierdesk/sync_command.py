@@ -9,8 +9,15 @@ on its organizations, read from the hours ledger in the configured database
 (TIERDESK_DATABASE), as the worker computes it; with no database there yet, it says so
 and leaves the hours alone (it never creates one).
 
+Both jobs keep, next to their checkpoints, the tenant's record of the flags the
+helpdesk showed at the last sync (``<tenant>.flags.sqlite3``, `mappings.sync.shown`):
+push writes it, pull reads it to tell a cleared flag (the contact goes, listed on
+stderr even with ``--yes``) from one never pushed (kept, and counted). More removals
+than ``--max-removals`` (10) refuse the pull.
+
 Exit codes: 0 done (or nothing to do); 1 refused (the result breaks a mapping rule,
-the confirmation was declined, the helpdesk refused writes or credentials); 75 stopped
+too many removals, the confirmation was declined, the helpdesk refused writes or
+credentials); 75 stopped
 by the helpdesk (rate limit or server errors outlasting the retries: rerun the same
 command to continue from the checkpoint); 130 interrupted (likewise).
 """
@@ -35,6 +42,8 @@ from connector.http import HttpClient, Policy
 from entitlements.ledger import hours_accounts, low_fraction
 from mappings import BUNDLED, MappingError, load_mappings
 from mappings.sync import PullReport, PushReport, SyncError, pull, push
+from mappings.sync.pull import MAX_REMOVALS
+from mappings.sync.shown import ShownFlags, flags_path
 from pipeline.connectors import tenant_auth
 from store import has_ledger, open_ledger
 from store.base import StoreError
@@ -123,6 +132,10 @@ def directory_for(tenant: Tenant, requests_per_minute: float | None) -> Director
     return open_directory(tenant.vendor, client)
 
 
+def _state_dir(explicit: Path | None, mappings_dir: Path | None) -> Path:
+    return explicit or (mappings_dir or Path.cwd()) / STATE_DIR
+
+
 @contextmanager
 def _state(explicit: Path | None, mappings_dir: Path | None, dry_run: bool) -> Iterator[Path]:
     """Where the checkpoint lives. A dry run keeps nothing: its own temp directory."""
@@ -130,7 +143,23 @@ def _state(explicit: Path | None, mappings_dir: Path | None, dry_run: bool) -> I
         with tempfile.TemporaryDirectory(prefix="tierdesk-sync-") as scratch:
             yield Path(scratch)
         return
-    yield explicit or (mappings_dir or Path.cwd()) / STATE_DIR
+    yield _state_dir(explicit, mappings_dir)
+
+
+@contextmanager
+def _shown(
+    explicit: Path | None, mappings_dir: Path | None, tenant: Tenant, dry_run: bool
+) -> Iterator[ShownFlags]:
+    """The tenant's record of what the helpdesk showed (a dry run only reads it)."""
+    path = flags_path(_state_dir(explicit, mappings_dir), tenant.id)
+    try:
+        shown = ShownFlags(path, readonly=dry_run)
+    except (OSError, sqlite3.Error) as exc:
+        _fail(f"cannot open {path}: {exc}")
+    try:
+        yield shown
+    finally:
+        shown.close()
 
 
 def _identity(job: str, tenant: Tenant) -> dict[str, str]:
@@ -206,6 +235,13 @@ def sync() -> None:
 @sync.command("pull")
 @_common
 @click.option("--yes", is_flag=True, help="Write the accounts file without asking.")
+@click.option(
+    "--max-removals",
+    type=click.IntRange(min=0),
+    default=MAX_REMOVALS,
+    show_default=True,
+    help="Refuse a pull that would remove more named contacts and site admins than this.",
+)
 def pull_command(
     tenant_id: str,
     mappings_dir: Path | None,
@@ -214,6 +250,7 @@ def pull_command(
     restart: bool,
     rate: float | None,
     yes: bool,
+    max_removals: int,
 ) -> None:
     """Read the helpdesk's organizations and people into accounts.json.
 
@@ -230,7 +267,10 @@ def pull_command(
             "the bundled defaults are not rewritten"
         )
     directory = directory_for(tenant, rate)
-    with _state(state_dir, directory_path, dry_run) as state:
+    with (
+        _state(state_dir, directory_path, dry_run) as state,
+        _shown(state_dir, directory_path, tenant, dry_run) as shown,
+    ):
         checkpoint = state / f"{tenant.id}.pull.sqlite3"
         with _stops(checkpoint, dry_run, tenant):
             report = pull(
@@ -242,6 +282,8 @@ def pull_command(
                 progress=ClickProgress(),
                 confirm=lambda r: _confirm(r, yes),
                 restart=restart,
+                shown=shown,
+                max_removals=max_removals,
             )
     _print_pull(tenant, report)
     if report.refused or report.declined:
@@ -286,6 +328,16 @@ def _print_diff(report: PullReport) -> None:
 def _print_pull(tenant: Tenant, report: PullReport) -> None:
     if report.dry_run or not report.differs or report.refused:
         _print_diff(report)  # otherwise shown before the confirmation
+    # On stderr as well as in the diff: a cron job mails it, --yes or not.
+    verb = "removed" if report.written else "would remove"
+    for line in report.removed:
+        click.echo(f"tierdesk sync: {verb}: {line}", err=True)
+    if report.unknown:
+        click.echo(
+            f"{report.unknown:,} named contact(s) and site admin(s) kept: the helpdesk shows"
+            " no flag for them that tierdesk pushed or took (never synced); run"
+            " `tierdesk sync push` to show them"
+        )
     counts = report.counts
     if counts:
         click.echo(
@@ -341,7 +393,10 @@ def push_command(
     directory_path = mappings_dir or settings.mappings_dir
     hours = hours_statuses(settings.database, directory_path, dry_run=dry_run)
     directory = directory_for(tenant, rate)
-    with _state(state_dir, directory_path, dry_run) as state:
+    with (
+        _state(state_dir, directory_path, dry_run) as state,
+        _shown(state_dir, directory_path, tenant, dry_run) as shown,
+    ):
         checkpoint = state / f"{tenant.id}.push.sqlite3"
         with _stops(checkpoint, dry_run, tenant):
             report = push(
@@ -353,6 +408,7 @@ def push_command(
                 progress=ClickProgress(),
                 restart=restart,
                 hours=hours,
+                shown=None if dry_run else shown,
             )
     _print_push(tenant, report)
     if report.refused or any(k.endswith(" refused") for k in report.counts):

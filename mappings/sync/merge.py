@@ -10,9 +10,14 @@ Nothing is dropped on the helpdesk's silence:
   reported;
 - an organization id the helpdesk does not have is kept, and reported; one it has
   under another account moves there;
-- a named contact or site admin is removed only when the helpdesk has that person and
-  says they are not one (their flag is cleared); an address the helpdesk has no one
-  for is kept, and reported;
+- a named contact or site admin is removed only when the helpdesk shows a flag that
+  both sides agreed on (tierdesk pushed it, or an earlier pull took it) and someone has
+  cleared it since (`Lookup.shown`). A person whose flag for the account is empty, and
+  was never shown, is *unknown*, not cleared: kept, and reported (a fresh `tierdesk
+  setup` creates the fields empty; only a push fills them). An address the helpdesk has
+  no one for is kept too;
+- flags are per account: a person flagged for one account is taken for that account
+  only, and keeps it whichever other accounts list them;
 - subscriptions are only ever added: an organization showing a tier the account has
   no subscription for adds one (its licences, dates and contacts come from the file
   or the defaults); a lower tier shown is reported, not taken.
@@ -23,7 +28,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from connector.directory import ANY_SITE, Contact
@@ -62,8 +67,13 @@ class View:
 
 
 class Lookup(Protocol):
-    def flags(self, email: str) -> Flags | None:
-        """What the helpdesk says of this address; None when it has no such person."""
+    def flags(self, email: str, account: str) -> Flags | None:
+        """What the helpdesk says of this address for this account; None when it has
+        no such person at all."""
+
+    def shown(self, email: str, account: str) -> Flags | None:
+        """The flags of this address for this account that the helpdesk and the file
+        last agreed on (recorded by push and pull); None when never."""
 
     def org_seen(self, org_id: str) -> bool:
         """Whether the helpdesk has this organization (under any account)."""
@@ -76,22 +86,95 @@ class Context:
 
 
 KEPT = "not in the helpdesk: kept as it is"
+# How a note starts for a contact kept because the helpdesk shows nothing about them
+# (the pull counts these apart).
+UNKNOWN = "shows no flag"
+
+
+@dataclass(slots=True)
+class Removals:
+    """What a merge removed, for the admin to see even in an unattended run."""
+
+    lines: list[str] = field(default_factory=list)
+    unknown: int = 0  # contacts kept because the helpdesk was never shown them
+
+    def add(self, account: str, what: str, address: str) -> None:
+        self.lines.append(
+            f"{account}: {what} {address} removed: the helpdesk no longer shows the flag"
+            " it showed at the last sync"
+        )
 
 
 def merge_account(
-    doc: dict[str, Any], view: View, lookup: Lookup, ctx: Context
+    doc: dict[str, Any],
+    view: View,
+    lookup: Lookup,
+    ctx: Context,
+    removals: Removals | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The account as it should now read, and notes on what was kept or not taken."""
     if not view.orgs:
         return doc, [KEPT]
     new = copy.deepcopy(doc)
     notes: list[str] = []
+    removed = removals if removals is not None else Removals()
+    account = str(new.get("id", ""))
     _organizations(new, view, lookup, ctx.vendor, notes)
     _domains(new, view)
     subs = _tiers(new, view, ctx.facts, notes)
-    _contacts(subs, view, lookup, ctx.facts, notes)
-    _admins(subs, view, lookup, ctx.facts, notes)
+    where = _Where(account, lookup, notes, removed)
+    _contacts(subs, view, where, ctx.facts, notes)
+    _admins(subs, view, where, ctx.facts, notes)
     return new, notes
+
+
+def agreed(doc: dict[str, Any], lookup: Lookup, facts: TierFacts) -> list[FlaggedPerson]:
+    """The account's contacts and site admins (of the merged result) that the helpdesk
+    shows flagged for it: what both sides now agree on, to be recorded as shown."""
+    account = str(doc.get("id", ""))
+    contact: dict[str, Contact] = {}
+    sites: dict[str, set[str]] = {}
+    spelled: dict[str, str] = {}
+    for sub in doc.get("subscriptions", []):
+        if not isinstance(sub, dict):
+            continue
+        kind = facts.entitlement.get(sub.get("tier", ""))
+        if kind == "named_contacts":
+            lists: tuple[tuple[Contact, str], ...] = (
+                ("direct", "named_contacts"),
+                ("partner", "partner_contacts"),
+            )
+            for wanted, key in lists:
+                for address in _strings(sub.get(key)):
+                    flags = lookup.flags(address, account)
+                    if flags is not None and flags.contact == wanted:
+                        contact.setdefault(address.casefold(), wanted)
+                        spelled.setdefault(address.casefold(), address)
+        elif kind == "site_admins":
+            token = str(sub.get("sen") or ANY_SITE)
+            for address in _strings(sub.get("site_admins")):
+                flags = lookup.flags(address, account)
+                if flags is not None and (token in flags.admin_of or ANY_SITE in flags.admin_of):
+                    sites.setdefault(address.casefold(), set()).add(token)
+                    spelled.setdefault(address.casefold(), address)
+    return [
+        FlaggedPerson(spelled[key], contact.get(key), tuple(sorted(sites.get(key, ()))))
+        for key in sorted(spelled)
+    ]
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """One account's merge: whom to ask, and where to say what happened."""
+
+    account: str
+    lookup: Lookup
+    notes: list[str]
+    removals: Removals
 
 
 def new_account(
@@ -174,19 +257,43 @@ def _tiers(new: dict[str, Any], view: View, facts: TierFacts, notes: list[str]) 
 def _kept(
     addresses: list[Any],
     still: Callable[[Flags], bool],
-    lookup: Lookup,
+    where: _Where,
     what: str,
-    notes: list[str],
+    moved: Callable[[Flags], bool] = lambda flags: False,
 ) -> list[Any]:
+    """The addresses the helpdesk does not contradict. One goes only when the helpdesk
+    has the person, does not flag them (``still``) for this account, and did at the last
+    sync: someone cleared the flag. Never shown, an empty flag says nothing: kept. A
+    person the helpdesk flags otherwise (``moved``: a partner now, not direct) goes from
+    this list to the other one."""
     kept = []
+    unknown = []
     for address in addresses:
-        flags = lookup.flags(address) if isinstance(address, str) else None
+        if not isinstance(address, str):
+            kept.append(address)
+            continue
+        flags = where.lookup.flags(address, where.account)
         if flags is None:
             kept.append(address)
-            if isinstance(address, str):
-                notes.append(f"{what} {address}: no such person in the helpdesk: kept")
+            where.notes.append(f"{what} {address}: no such person in the helpdesk: kept")
         elif still(flags):
             kept.append(address)
+        elif moved(flags):
+            continue  # the helpdesk says which list: the flagged people add them there
+        else:
+            shown = where.lookup.shown(address, where.account)
+            if shown is not None and still(shown):
+                where.removals.add(where.account, what, address)
+            else:
+                kept.append(address)
+                unknown.append(address)
+    if unknown:
+        where.removals.unknown += len(unknown)
+        where.notes.append(
+            f"{len(unknown)} {what}(s) kept ({', '.join(unknown[:5])}"
+            f"{', …' if len(unknown) > 5 else ''}): the helpdesk {UNKNOWN} for them that"
+            " tierdesk pushed or took (never synced); `tierdesk sync push` shows them"
+        )
     return kept
 
 
@@ -195,7 +302,7 @@ def _is_contact(kind: Contact) -> Callable[[Flags], bool]:
 
 
 def _contacts(
-    subs: list[Any], view: View, lookup: Lookup, facts: TierFacts, notes: list[str]
+    subs: list[Any], view: View, where: _Where, facts: TierFacts, notes: list[str]
 ) -> None:
     flagged = [p for p in view.flagged if p.contact is not None]
     targets = [
@@ -221,9 +328,9 @@ def _contacts(
         lists[kind] = _kept(
             list(target.get(key, [])),
             _is_contact(kind),
-            lookup,
+            where,
             "named contact",
-            notes,
+            moved=lambda flags: flags.contact is not None,
         )
         listed |= {a.casefold() for a in lists[kind] if isinstance(a, str)}
     for person in flagged:
@@ -235,9 +342,7 @@ def _contacts(
             target[key] = lists[kind]
 
 
-def _admins(
-    subs: list[Any], view: View, lookup: Lookup, facts: TierFacts, notes: list[str]
-) -> None:
+def _admins(subs: list[Any], view: View, where: _Where, facts: TierFacts, notes: list[str]) -> None:
     targets = [
         s
         for s in subs
@@ -253,9 +358,8 @@ def _admins(
         kept = _kept(
             list(sub.get("site_admins", [])),
             lambda f: administers(f.admin_of),
-            lookup,
+            where,
             "site admin",
-            notes,
         )
         listed = {a.casefold() for a in kept if isinstance(a, str)}
         for person in view.flagged:

@@ -11,6 +11,15 @@
    unless accounts.json changed since step 3 read it (another tenant's pull into the
    same directory, an editor): that is refused too, and the spool kept, so that a rerun
    merges into the file as it is then without reading the helpdesk again.
+5. Once the file is written (or already agreed), what both sides now agree on is
+   recorded as shown (`shown.ShownFlags`), per merged account.
+
+Contacts and site admins: one is removed only when the helpdesk cleared a flag that
+the record says it showed (`merge`); an empty flag never shown is kept and counted
+(`PullReport.unknown`). Removals are listed one by one (`PullReport.removed`), and
+more than ``max_removals`` of them refuse the pull (rule ``too_many_removals``): a
+flag field deleted and made again, or a wrong tenant, looks like that, and an
+unattended ``--yes`` run must not act on it.
 
 The spool is removed once a run reaches a verdict (written, refused, declined, dry
 run, nothing to change): the next run reads the helpdesk afresh. Only an interrupted
@@ -42,17 +51,23 @@ from mappings.sync.merge import (
     KEPT,
     Context,
     FlaggedPerson,
+    Flags,
     OrgRow,
+    Removals,
     View,
+    agreed,
     changes,
     merge_account,
     new_account,
 )
 from mappings.sync.pages import NoProgress, Progress, run_pages
+from mappings.sync.shown import ShownFlags
 from mappings.sync.spool import Spool
 from mappings.sync.validate import AccountsChecker
 
 DETAIL_LIMIT = 200  # accounts whose changes are listed one by one; the rest are counted
+# More removals of contacts and site admins than this refuse a pull (--max-removals).
+MAX_REMOVALS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +94,11 @@ class PullReport:
     orgs_without_account: int = 0
     flagged_without_account: int = 0
     problems: list[Problem] = field(default_factory=list)
+    # Contacts and site admins removed (the helpdesk cleared a flag it showed), and
+    # those kept because the helpdesk never showed their flag.
+    removed: list[str] = field(default_factory=list)
+    unknown: int = 0
+    shown_recorded: bool = False  # what both sides agree on was recorded
     written: bool = False
     declined: bool = False
     # accounts.json changed between the read and the commit: refused, nothing written
@@ -110,7 +130,11 @@ def pull(
     replace: Callable[[str, str], None] = os.replace,
     detail_limit: int = DETAIL_LIMIT,
     restart: bool = False,
+    shown: ShownFlags | None = None,
+    max_removals: int = MAX_REMOVALS,
 ) -> PullReport:
+    """``shown``: the tenant's record of what the helpdesk showed at the last sync
+    (None: no record, so nothing is removed for want of a flag, and nothing recorded)."""
     report = PullReport(mappings_dir / ACCOUNTS, dry_run=dry_run)
     spool = Spool(spool_path, identity, fresh=restart)
     report.resumed = spool.resumed
@@ -137,7 +161,11 @@ def pull(
         )
         report.counts = spool.counts()
         _merge(
-            directory.vendor, mappings_dir, spool, checker, report, detail_limit, confirm, replace
+            _Job(directory.vendor, mappings_dir, spool, checker, shown, max_removals),
+            report,
+            detail_limit,
+            confirm,
+            replace,
         )
         # Only a verdict ends the job: a merge that fails (a full disk, Ctrl-C) keeps
         # the pages read, and a rerun merges again without reading the helpdesk; so does
@@ -148,20 +176,36 @@ def pull(
         spool.close(remove=finished)
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    vendor: str
+    mappings_dir: Path
+    spool: Spool
+    checker: AccountsChecker
+    shown: ShownFlags | None
+    max_removals: int
+
+
 def _merge(
-    vendor: str,
-    mappings_dir: Path,
-    spool: Spool,
-    checker: AccountsChecker,
+    job: _Job,
     report: PullReport,
     detail_limit: int,
     confirm: Callable[[PullReport], bool],
     replace: Callable[[str, str], None],
 ) -> None:
+    vendor, mappings_dir, spool, checker = job.vendor, job.mappings_dir, job.spool, job.checker
     ctx = Context(vendor, checker.facts)
     header, read = _load_file(report.path, vendor, spool)
     _link(spool)
     _unlinked(spool, report)
+    removals = Removals()
+    lookup = _SpoolLookup(spool, job.shown)
+    spool.db.executescript(
+        """
+        DROP TABLE IF EXISTS agreed;
+        CREATE TABLE agreed (account TEXT NOT NULL, person TEXT NOT NULL);
+        """
+    )
     out = None
     if not report.dry_run:
         # Under the lock: no other pull makes its temp between our glob and its flock.
@@ -170,9 +214,11 @@ def _merge(
             out = AtomicFile(report.path, replace=replace)
     try:
         writer = AccountsWriter(out.write if out is not None else _discard, header)
-        for before, after, found in _accounts(spool, ctx):
+        for before, after, found, merged in _accounts(spool, ctx, lookup, removals):
             account_id = str(after.get("id", "?"))
             notes = found
+            if merged:
+                _stage_agreed(spool, account_id, agreed(after, lookup, checker.facts))
             if before is None:
                 report.added += 1
                 _diff(report, account_id, "added", changes({}, after), detail_limit)
@@ -193,8 +239,28 @@ def _merge(
             writer.account(after)
         writer.close()
         report.problems = checker.finish()
-        if report.refused or report.dry_run or not report.differs:
-            return
+        report.removed = removals.lines
+        report.unknown = removals.unknown
+        if len(removals.lines) > job.max_removals and not report.dry_run:
+            report.problems.append(_too_many(len(removals.lines), job.max_removals))
+        _verdict(job, report, out, read, confirm)
+    finally:
+        if out is not None:
+            out.close()
+
+
+def _verdict(
+    job: _Job,
+    report: PullReport,
+    out: AtomicFile | None,
+    read: Fingerprint,
+    confirm: Callable[[PullReport], bool],
+) -> None:
+    """Write the merged file (if it differs and is confirmed), then record what both
+    sides now agree on."""
+    if report.refused or report.dry_run:
+        return
+    if report.differs:
         if not confirm(report):
             report.declined = True
             return
@@ -206,9 +272,49 @@ def _merge(
             report.conflict = True
             return
         report.written = True
-    finally:
-        if out is not None:
-            out.close()
+    if job.shown is not None:
+        _record_agreed(job.spool, job.shown)
+        report.shown_recorded = True
+
+
+def _too_many(count: int, limit: int) -> Problem:
+    return Problem(
+        ACCOUNTS,
+        "",
+        "too_many_removals",
+        f"the pull would remove {count} named contacts and site admins (more than"
+        f" {limit}) whose flags the helpdesk no longer shows: a flag field deleted and made"
+        " again, or another helpdesk, looks like this. Check the removals listed; if they"
+        f" are meant, rerun with --max-removals {count}",
+    )
+
+
+def _stage_agreed(spool: Spool, account: str, people: list[FlaggedPerson]) -> None:
+    """What the account's people show and the result lists, until the verdict."""
+    spool.db.executemany(
+        "INSERT INTO agreed VALUES (?, ?)",
+        [(account, json.dumps([p.email, p.contact, list(p.admin_of)])) for p in people]
+        or [(account, "")],
+    )
+
+
+def _record_agreed(spool: Spool, shown: ShownFlags) -> None:
+    """The staged agreement into the record, account by account, in one transaction."""
+    with shown.transaction():
+        account: str | None = None
+        people: list[FlaggedPerson] = []
+        for row_account, person in spool.db.execute(
+            "SELECT account, person FROM agreed ORDER BY account, rowid"
+        ):
+            if row_account != account:
+                if account is not None:
+                    shown.set_account(account, people)
+                account, people = row_account, []
+            if person:
+                email, contact, sites = json.loads(person)
+                people.append(FlaggedPerson(email, contact, tuple(sites)))
+        if account is not None:
+            shown.set_account(account, people)
 
 
 def _origin(vendor: str, account_id: str, account: dict[str, Any]) -> str:
@@ -257,6 +363,7 @@ def _load_file(path: Path, vendor: str, spool: Spool) -> tuple[dict[str, Any], F
             for org in ids if isinstance(ids, list) else []:
                 db.execute("INSERT INTO file_orgs VALUES (?, ?, ?)", (str(org), account_id, pos))
     db.execute("CREATE INDEX file_orgs_org ON file_orgs (org)")
+    db.execute("CREATE INDEX file_accounts_id ON file_accounts (id)")  # flags name accounts
     return header, read
 
 
@@ -283,18 +390,38 @@ def _unlinked(spool: Spool, report: PullReport) -> None:
     report.orgs_without_account = db.execute(
         "SELECT COUNT(*) FROM orgs WHERE id NOT IN (SELECT org FROM links)"
     ).fetchone()[0]
+    # Flags that reach no account: unscoped ones of people in no account's organization,
+    # and ones naming an account neither the helpdesk nor the file has.
     report.flagged_without_account = db.execute(
-        """SELECT COUNT(*) FROM people p
-           WHERE (p.contact IS NOT NULL OR p.admin_of != '[]')
-           AND NOT EXISTS (SELECT 1 FROM person_orgs po JOIN links l ON l.org = po.org
-                           WHERE po.person = p.id)"""
+        """SELECT COUNT(DISTINCT f.person) FROM flags f WHERE
+           (f.account = '' AND NOT EXISTS (
+               SELECT 1 FROM person_orgs po JOIN links l ON l.org = po.org
+               WHERE po.person = f.person))
+           OR (f.account != '' AND NOT EXISTS (SELECT 1 FROM links l WHERE l.account = f.account)
+               AND NOT EXISTS (SELECT 1 FROM file_accounts a WHERE a.id = f.account))"""
     ).fetchone()[0]
 
 
 class _SpoolLookup:
-    def __init__(self, spool: Spool) -> None:
-        self.flags = spool.flags
+    def __init__(self, spool: Spool, shown: ShownFlags | None) -> None:
+        self._spool = spool
         self.org_seen = spool.org_seen
+        self._shown = shown
+        # The merge and then `agreed` ask about the same addresses of one account: the
+        # answers of the account being merged are kept (a handful of entries).
+        self._account: str | None = None
+        self._known: dict[str, Flags | None] = {}
+
+    def flags(self, email: str, account: str) -> Flags | None:
+        if account != self._account:
+            self._account, self._known = account, {}
+        key = email.strip().casefold()
+        if key not in self._known:
+            self._known[key] = self._spool.flags(email, account)
+        return self._known[key]
+
+    def shown(self, email: str, account: str) -> Flags | None:
+        return self._shown.get(email, account) if self._shown is not None else None
 
 
 def _view(spool: Spool, account_id: str) -> View:
@@ -305,26 +432,24 @@ def _view(spool: Spool, account_id: str) -> View:
     ).fetchall()
     if not orgs:
         return View(())
-    people = spool.db.execute(
-        """SELECT DISTINCT p.email, p.contact, p.admin_of FROM links l
-           JOIN person_orgs po ON po.org = l.org JOIN people p ON p.id = po.person
-           WHERE l.account = ? AND (p.contact IS NOT NULL OR p.admin_of != '[]')
-           ORDER BY p.email_key""",
-        (account_id,),
-    ).fetchall()
     return View(
         tuple(OrgRow(r[0], r[1], tuple(json.loads(r[2])), r[3]) for r in orgs),
-        tuple(FlaggedPerson(r[0], r[1], tuple(json.loads(r[2]))) for r in people),
+        tuple(
+            FlaggedPerson(email, flags.contact, tuple(sorted(flags.admin_of)))
+            for email, flags in spool.flagged(account_id)
+        ),
     )
 
 
-Merged = tuple[dict[str, Any] | None, dict[str, Any], list[str]]
+# (before, after, notes, merged: the helpdesk has the account and it was merged)
+Merged = tuple[dict[str, Any] | None, dict[str, Any], list[str], bool]
 
 
-def _accounts(spool: Spool, ctx: Context) -> Iterator[Merged]:
-    """(before, after, notes) for every account of the result, in the file's order,
-    then the new ones by id. Reads the spool a row at a time."""
-    lookup = _SpoolLookup(spool)
+def _accounts(
+    spool: Spool, ctx: Context, lookup: _SpoolLookup, removals: Removals
+) -> Iterator[Merged]:
+    """(before, after, notes, merged) for every account of the result, in the file's
+    order, then the new ones by id. Reads the spool a row at a time."""
     db = spool.db
     last = -1
     while True:  # keyset pagination: no cursor stays open while other queries run
@@ -338,10 +463,12 @@ def _accounts(spool: Spool, ctx: Context) -> Iterator[Merged]:
             last = pos
             before = json.loads(doc)
             if account_id is None:
-                yield before, before, []  # not an account the schema accepts: it will say why
+                # Not an account the schema accepts: it will say why.
+                yield before, before, [], False
                 continue
-            after, notes = merge_account(before, _view(spool, account_id), lookup, ctx)
-            yield before, after, notes
+            view = _view(spool, account_id)
+            after, notes = merge_account(before, view, lookup, ctx, removals)
+            yield before, after, notes, bool(view.orgs)
     after_id = ""
     while True:
         ids = db.execute(
@@ -354,4 +481,4 @@ def _accounts(spool: Spool, ctx: Context) -> Iterator[Merged]:
         for (account_id,) in ids:
             after_id = account_id
             account, notes = new_account(account_id, _view(spool, account_id), lookup, ctx)
-            yield None, account, notes
+            yield None, account, notes, True

@@ -10,6 +10,12 @@ admin of an account, or belong to one of its organizations (their stale flags ar
 cleared). Anything else is left alone and counted: an admin may be flagging a new
 account for the next pull.
 
+Flags name their account (``acme:direct``): a person listed by two accounts carries
+both, and a flag naming an account the mappings do not have is left as it is (an admin
+may be flagging a new account). Each person (Zendesk) or organization (JSM) that now
+shows what the mappings want is recorded as shown (`shown.ShownFlags`): a later pull
+then knows a cleared flag from one never pushed.
+
 Hours: given the pay-as-you-go accounts' hours status (``ok``, ``low``, ``exhausted``,
 read by the caller from the hours ledger), their organizations show it too; without
 it (no ledger yet) what the helpdesk shows is left alone.
@@ -28,13 +34,24 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from connector.directory import Directory, DirectoryOrg, DirectoryPerson, Page
+from connector.directory import (
+    UNSCOPED,
+    Contact,
+    Directory,
+    DirectoryOrg,
+    DirectoryPerson,
+    OrgWant,
+    Page,
+    PersonWant,
+)
 from connector.errors import NotFound, PermanentError, Unauthorized
 from mappings.problems import MappingError, Problem
+from mappings.sync.merge import FlaggedPerson, Flags
 from mappings.sync.pages import NoProgress, Progress, run_pages
+from mappings.sync.shown import ShownFlags
 from mappings.sync.spool import Spool, SyncError
 from mappings.sync.validate import AccountsChecker
-from mappings.sync.want import load_wants, org_account, org_want, person_want
+from mappings.sync.want import known_account, load_wants, org_account, org_want, person_want
 
 DETAIL_LIMIT = 200
 MAX_REFUSED_IN_A_ROW = 20  # a missing custom field fails every write alike: stop early
@@ -62,8 +79,10 @@ class _Pusher:
         report: PushReport,
         detail_limit: int,
         hours: Mapping[str, str],
+        shown: ShownFlags | None,
     ) -> None:
         self.directory = directory
+        self.shown = shown
         self.hours = hours
         self.spool = spool
         self.report = report
@@ -97,6 +116,7 @@ class _Pusher:
         if status is not None:
             want = replace(want, hours=status)
         update = self.directory.org_update(org, want)
+        shows = want
         self._apply(
             "organization",
             org.id,
@@ -104,13 +124,41 @@ class _Pusher:
             update,
             lambda: self.directory.write_org(org, update),
             counts,
+            lambda: self._shows_org(shows),
         )
+
+    def _shows_org(self, want: OrgWant) -> None:
+        """The organization shows its account's contacts (JSM keeps them on it)."""
+        if self.shown is None or not self.directory.flags_on_orgs:
+            return
+        people: dict[str, FlaggedPerson] = {}
+        lists: tuple[tuple[Contact, tuple[str, ...]], ...] = (
+            ("direct", want.named_contacts),
+            ("partner", want.partner_contacts),
+        )
+        for kind, emails in lists:
+            for email in emails:
+                people.setdefault(email.casefold(), FlaggedPerson(email, kind, ()))
+        for email, site in want.site_admins:
+            old = people.get(email.casefold(), FlaggedPerson(email, None, ()))
+            people[email.casefold()] = FlaggedPerson(
+                old.email, old.contact, tuple(sorted({*old.admin_of, site}))
+            )
+        with self.shown.transaction():
+            self.shown.set_account(want.account, people.values())
 
     def _person(self, person: DirectoryPerson, counts: Counter[str]) -> None:
         want = person_want(self.spool, person.email, person.org_ids)
         if want is None:
             counts["people not in the mappings"] += 1
             return
+        mine = want
+        # Flags for accounts the mappings do not have stay (an admin may be flagging a
+        # new account for the next pull); unscoped ones are rewritten with their account.
+        want = PersonWant(
+            tuple(sorted({*want.contacts, *self._foreign(person.contacts)})),
+            tuple(sorted({*want.admin_of, *self._foreign(person.admin_of)})),
+        )
         update = self.directory.person_update(person, want)
         self._apply(
             "person",
@@ -119,7 +167,27 @@ class _Pusher:
             update,
             lambda: self.directory.write_person(person, update),
             counts,
+            lambda: self._shows_person(person.email, mine),
         )
+
+    def _foreign(self, pairs: tuple[tuple[str, Any], ...]) -> set[tuple[str, Any]]:
+        return {
+            (account, value)
+            for account, value in pairs
+            if account != UNSCOPED and not known_account(self.spool, account)
+        }
+
+    def _shows_person(self, email: str, want: PersonWant) -> None:
+        if self.shown is None or self.directory.flags_on_orgs:
+            return
+        by_account: dict[str, Flags] = {}
+        for account, kind in want.contacts:
+            by_account[account] = Flags(kind, frozenset())
+        for account, site in want.admin_of:
+            old = by_account.get(account, Flags(None, frozenset()))
+            by_account[account] = Flags(old.contact, old.admin_of | {site})
+        with self.shown.transaction():
+            self.shown.set_person(email, by_account)
 
     def _apply(
         self,
@@ -129,7 +197,10 @@ class _Pusher:
         update: Any,
         write: Callable[[], None],
         counts: Counter[str],
+        agreed: Callable[[], None],
     ) -> None:
+        """Write ``update`` (None: the record already shows it); ``agreed`` records that
+        it now shows what the mappings want (not in a dry run, nor when refused)."""
         done = (
             self.spool.db.execute(
                 "SELECT 1 FROM written WHERE kind = ? AND id = ?", (kind, record)
@@ -139,6 +210,8 @@ class _Pusher:
         if update is None:
             if not done:  # written by this run before an interruption: counted then
                 counts[f"{kind} unchanged"] += 1
+            if not self.report.dry_run:
+                agreed()
             return
         if len(self.report.planned) < self.detail_limit:
             self.report.planned.append(f"{label}: {json.dumps(update, ensure_ascii=False)}")
@@ -164,6 +237,7 @@ class _Pusher:
                 ) from None
             return
         self.refused_in_a_row = 0
+        agreed()
         with self.spool.transaction():
             self.spool.db.execute("INSERT OR IGNORE INTO written VALUES (?, ?)", (kind, record))
             self.spool.add_counts({f"{kind} written": 1})
@@ -180,8 +254,10 @@ def push(
     detail_limit: int = DETAIL_LIMIT,
     restart: bool = False,
     hours: Mapping[str, str] | None = None,
+    shown: ShownFlags | None = None,
 ) -> PushReport:
-    """``hours``: account id → its hours status, for the pay-as-you-go accounts."""
+    """``hours``: account id → its hours status, for the pay-as-you-go accounts;
+    ``shown``: where to record what the helpdesk now shows (None: nowhere)."""
     report = PushReport(dry_run=dry_run)
     spool = Spool(spool_path, identity, fresh=restart)
     report.resumed = spool.resumed
@@ -196,7 +272,7 @@ def push(
         except MappingError as exc:
             report.problems = list(exc.problems)
             return report
-        pusher = _Pusher(directory, spool, report, detail_limit, hours or {})
+        pusher = _Pusher(directory, spool, report, detail_limit, hours or {}, shown)
         run_pages(
             directory,
             spool,

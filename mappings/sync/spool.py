@@ -25,12 +25,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from connector.directory import DirectoryOrg, DirectoryPerson, Page
+from connector.directory import Contact, DirectoryOrg, Page
 from mappings.sync.merge import Flags
 
 # 2: JSM customers are kept once per organization (ids <org>/<accountId>); a checkpoint
 # of format 1 holds them by accountId alone and is started afresh.
-FORMAT = 2
+# 3: flags name their account (the ``flags`` table).
+FORMAT = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,8 +39,13 @@ CREATE TABLE IF NOT EXISTS orgs (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, domains TEXT NOT NULL,
     account TEXT, tier TEXT);
 CREATE TABLE IF NOT EXISTS people (
-    id TEXT PRIMARY KEY, email TEXT NOT NULL, email_key TEXT NOT NULL, contact TEXT,
-    admin_of TEXT NOT NULL);
+    id TEXT PRIMARY KEY, email TEXT NOT NULL, email_key TEXT NOT NULL);
+-- One row per flag: a contact kind or a site, for an account ('' when the flag names
+-- none: then it is for the account of the person's organizations).
+CREATE TABLE IF NOT EXISTS flags (
+    person TEXT NOT NULL, account TEXT NOT NULL, contact TEXT, site TEXT);
+CREATE INDEX IF NOT EXISTS flags_person ON flags (person);
+CREATE INDEX IF NOT EXISTS flags_account ON flags (account);
 CREATE TABLE IF NOT EXISTS person_orgs (
     person TEXT NOT NULL, org TEXT NOT NULL, PRIMARY KEY (person, org)) WITHOUT ROWID;
 -- sync push: organizations of tierdesk accounts, and the records it has written
@@ -97,7 +103,8 @@ class Spool:
 
     def _reset(self) -> None:
         with self.transaction():
-            for table in ("meta", "orgs", "people", "person_orgs", "org_links", "written"):
+            tables = ("meta", "orgs", "people", "flags", "person_orgs", "org_links", "written")
+            for table in tables:
                 self.db.execute(f"DELETE FROM {table}")
 
     def close(self, *, remove: bool = False) -> None:
@@ -173,27 +180,60 @@ class Spool:
             [_org_row(o) for o in page.orgs],
         )
         self.db.executemany(
-            "INSERT OR REPLACE INTO people VALUES (?, ?, ?, ?, ?)",
-            [_person_row(p) for p in page.people],
+            "INSERT OR REPLACE INTO people VALUES (?, ?, ?)",
+            [(p.id, p.email, p.email.strip().casefold()) for p in page.people],
         )
+        for table in ("person_orgs", "flags"):
+            self.db.executemany(
+                f"DELETE FROM {table} WHERE person = ?", [(p.id,) for p in page.people]
+            )
         self.db.executemany(
-            "DELETE FROM person_orgs WHERE person = ?", [(p.id,) for p in page.people]
+            "INSERT INTO flags VALUES (?, ?, ?, ?)",
+            [
+                *((p.id, account, kind, None) for p in page.people for account, kind in p.contacts),
+                *((p.id, account, None, site) for p in page.people for account, site in p.admin_of),
+            ],
         )
         self.db.executemany(
             "INSERT OR IGNORE INTO person_orgs VALUES (?, ?)",
             [(p.id, org) for p in page.people for org in p.org_ids],
         )
 
-    def flags(self, email: str) -> Flags | None:
-        """What the helpdesk says of ``email`` (any of its people), None if no one has it."""
-        rows = self.db.execute(
-            "SELECT contact, admin_of FROM people WHERE email_key = ?", (email.strip().casefold(),)
-        ).fetchall()
-        if not rows:
+    def flags(self, email: str, account: str) -> Flags | None:
+        """What the helpdesk says of ``email`` (any of its people) for ``account``: the
+        flags naming it, and the unscoped ones of people in its organizations (the
+        pull's ``links`` table); None if no one has the address."""
+        key = email.strip().casefold()
+        if self.db.execute("SELECT 1 FROM people WHERE email_key = ?", (key,)).fetchone() is None:
             return None
-        contact = next((r[0] for r in rows if r[0]), None)
-        admin = frozenset(s for r in rows for s in json.loads(r[1]))
-        return Flags(contact, admin)
+        rows = self.db.execute(
+            """SELECT f.contact, f.site FROM people p JOIN flags f ON f.person = p.id
+               WHERE p.email_key = ? AND (f.account = ? OR (f.account = '' AND EXISTS (
+                   SELECT 1 FROM person_orgs po JOIN links l ON l.org = po.org
+                   WHERE po.person = p.id AND l.account = ?)))""",
+            (key, account, account),
+        ).fetchall()
+        return _flags(rows)
+
+    def flagged(self, account: str) -> list[tuple[str, Flags]]:
+        """Everyone the helpdesk flags for ``account`` (as `flags` reads them): (the
+        address as first spelled, flags), by address."""
+        rows = self.db.execute(
+            """SELECT p.email_key, p.email, f.contact, f.site FROM flags f
+               JOIN people p ON p.id = f.person WHERE f.account = ?
+               UNION ALL
+               SELECT p.email_key, p.email, f.contact, f.site FROM links l
+               JOIN person_orgs po ON po.org = l.org
+               JOIN flags f ON f.person = po.person AND f.account = ''
+               JOIN people p ON p.id = f.person WHERE l.account = ?
+               ORDER BY 1, 2""",
+            (account, account),
+        ).fetchall()
+        grouped: dict[str, tuple[str, list[tuple[str | None, str | None]]]] = {}
+        for key, email, contact, site in rows:
+            if key:
+                grouped.setdefault(key, (email, []))[1].append((contact, site))
+        return [(email, _flags(pairs)) for email, pairs in grouped.values()]
 
     def org_seen(self, org_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM orgs WHERE id = ?", (org_id,)).fetchone() is not None
@@ -203,11 +243,10 @@ def _org_row(org: DirectoryOrg) -> tuple[str, str, str, str | None, str | None]:
     return (org.id, org.name, json.dumps(list(org.domains)), org.account, org.tier)
 
 
-def _person_row(person: DirectoryPerson) -> tuple[str, str, str, str | None, str]:
-    return (
-        person.id,
-        person.email,
-        person.email.strip().casefold(),
-        person.contact,
-        json.dumps(sorted(person.admin_of)),
+def _flags(rows: list[tuple[str | None, str | None]]) -> Flags:
+    kinds = {c for c, _ in rows if c}
+    # Direct before partner when both are flagged: the stronger entitlement.
+    contact: Contact | None = (
+        "direct" if "direct" in kinds else "partner" if "partner" in kinds else None
     )
+    return Flags(contact, frozenset(s for _, s in rows if s))

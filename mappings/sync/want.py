@@ -6,8 +6,9 @@ at it), into three spool tables:
 - ``want_accounts``: per account, its tier (the best-ranked subscription, as a decision
   names the account's tier; else its fallback) and its contacts and site admins;
 - ``want_orgs``: the helpdesk's organization ids the mappings list, and their account;
-- ``want_people``: per address (case-folded), its named-contact kind and the sites
-  (SENs, or ``*``) it administers.
+- ``want_people``: per address (case-folded), the accounts it is a named contact of
+  (and which kind) and the sites (SENs, or ``*``) it administers, each with its
+  account: a person listed by two accounts is flagged for both.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from connector.directory import ANY_SITE, OrgWant, PersonWant
+from connector.directory import ANY_SITE, Contact, OrgWant, PersonWant
 from mappings.problems import MappingError
 from mappings.sync.accounts_file import ACCOUNTS, read_accounts
 from mappings.sync.spool import Spool
@@ -28,7 +29,8 @@ DROP TABLE IF EXISTS want_orgs;
 DROP TABLE IF EXISTS want_people;
 CREATE TABLE want_accounts (id TEXT PRIMARY KEY, want TEXT NOT NULL);
 CREATE TABLE want_orgs (org TEXT PRIMARY KEY, account TEXT NOT NULL);
-CREATE TABLE want_people (email_key TEXT PRIMARY KEY, contact TEXT, admin_of TEXT NOT NULL);
+CREATE TABLE want_people (
+    email_key TEXT PRIMARY KEY, contacts TEXT NOT NULL, admin_of TEXT NOT NULL);
 """
 
 
@@ -64,7 +66,7 @@ def load_wants(mappings_dir: Path, vendor: str, spool: Spool, checker: AccountsC
     """Fill the want tables; `MappingError` (nothing to push) if the mappings do not load."""
     db = spool.db
     db.executescript(_SCHEMA)
-    people: dict[str, tuple[str | None, set[str]]] = {}
+    people: dict[str, tuple[set[tuple[str, str]], set[tuple[str, str]]]] = {}
     with spool.transaction():
         _, accounts = read_accounts(mappings_dir / ACCOUNTS)
         for account in accounts:
@@ -88,27 +90,33 @@ def load_wants(mappings_dir: Path, vendor: str, spool: Spool, checker: AccountsC
                 ("partner", want.partner_contacts),
             ):
                 for email in emails:
-                    people.setdefault(email.strip().casefold(), (kind, set()))
+                    contacts = people.setdefault(email.strip().casefold(), (set(), set()))[0]
+                    if not contacts:  # listed twice: the first list counts
+                        contacts.add((want.account, kind))
             for email, site in want.site_admins:
-                people.setdefault(email.strip().casefold(), (None, set()))[1].add(site)
-            for key, (contact, sites) in people.items():
-                _add_person(spool, key, contact, sites)
+                people.setdefault(email.strip().casefold(), (set(), set()))[1].add(
+                    (want.account, site)
+                )
+            for key, (contacts, sites) in people.items():
+                _add_person(spool, key, contacts, sites)
     problems = checker.finish()
     if problems:
         raise MappingError(problems)
 
 
-def _add_person(spool: Spool, key: str, contact: str | None, sites: set[str]) -> None:
-    """An address listed by several accounts keeps its first contact kind and every site."""
+def _add_person(
+    spool: Spool, key: str, contacts: set[tuple[str, str]], sites: set[tuple[str, str]]
+) -> None:
+    """An address listed by several accounts is flagged for each of them."""
     row = spool.db.execute(
-        "SELECT contact, admin_of FROM want_people WHERE email_key = ?", (key,)
+        "SELECT contacts, admin_of FROM want_people WHERE email_key = ?", (key,)
     ).fetchone()
     if row is not None:
-        contact = row[0] or contact
-        sites = sites | set(json.loads(row[1]))
+        contacts = contacts | {(a, k) for a, k in json.loads(row[0])}
+        sites = sites | {(a, s) for a, s in json.loads(row[1])}
     spool.db.execute(
         "INSERT OR REPLACE INTO want_people VALUES (?, ?, ?)",
-        (key, contact, json.dumps(sorted(sites))),
+        (key, json.dumps(sorted(contacts)), json.dumps(sorted(sites))),
     )
 
 
@@ -154,11 +162,25 @@ def person_want(spool: Spool, email: str, org_ids: tuple[str, ...]) -> PersonWan
     key = email.strip().casefold()
     if key:
         row = spool.db.execute(
-            "SELECT contact, admin_of FROM want_people WHERE email_key = ?", (key,)
+            "SELECT contacts, admin_of FROM want_people WHERE email_key = ?", (key,)
         ).fetchone()
         if row is not None:
-            return PersonWant(row[0], tuple(json.loads(row[1])))
+            return PersonWant(
+                tuple((a, _kind(k)) for a, k in json.loads(row[0])),
+                tuple((a, s) for a, s in json.loads(row[1])),
+            )
     for org in org_ids:
         if spool.db.execute("SELECT 1 FROM org_links WHERE org = ?", (org,)).fetchone():
             return PersonWant()  # of a tierdesk account, and none of its contacts
     return None
+
+
+def _kind(text: str) -> Contact:
+    return "partner" if text == "partner" else "direct"
+
+
+def known_account(spool: Spool, account: str) -> bool:
+    return (
+        spool.db.execute("SELECT 1 FROM want_accounts WHERE id = ?", (account,)).fetchone()
+        is not None
+    )

@@ -117,10 +117,11 @@ def _routes(api: Api) -> tuple[tuple[re.Pattern[str], str], ...]:
     routes = []
     # Literal segments before parameters: /issue/picker is not /issue/{issueIdOrKey}.
     for template in sorted(spec(api)["paths"], key=lambda t: t.count("{")):
-        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
-        # Zendesk documents /api/v2/tickets/{ticket_id}; clients call .../4242.json.
-        suffix = r"(\.json)?" if api == "zendesk" else ""
-        routes.append((re.compile(pattern + suffix), template))
+        # Exactly the documented path: Zendesk's /api/v2/tickets/{ticket_id} is not
+        # .../4242.json (its ids are numbers), which a spec-based sandbox answers with 404.
+        segment = "[^/.]+" if api == "zendesk" else "[^/]+"
+        pattern = re.sub(r"\\\{[^/]+?\\\}", segment, re.escape(template))
+        routes.append((re.compile(pattern), template))
     return tuple(routes)
 
 

@@ -205,17 +205,17 @@ class FakeZendesk:
         self.refuse: set[int] = set()  # record ids whose PUT gets a 422
         rsps.add_callback(
             responses.GET,
-            re.compile(re.escape(base) + r"/api/v2/(organizations|users)\.json" + _QUERY),
+            re.compile(re.escape(base) + r"/api/v2/(organizations|users)" + _QUERY),
             callback=self._list,
         )
         rsps.add_callback(
             responses.GET,
-            re.compile(re.escape(base) + r"/api/v2/(organizations|users)/count\.json" + _QUERY),
+            re.compile(re.escape(base) + r"/api/v2/(organizations|users)/count" + _QUERY),
             callback=self._count,
         )
         rsps.add_callback(
             responses.PUT,
-            re.compile(re.escape(base) + r"/api/v2/(organizations|users)/(\d+)\.json" + _QUERY),
+            re.compile(re.escape(base) + r"/api/v2/(organizations|users)/(\d+)" + _QUERY),
             callback=self._put,
         )
 
@@ -302,7 +302,7 @@ class FakeZendesk:
         return [r for r in self.requests if r.method == "PUT"]
 
     def reads(self, kind: str) -> list[PreparedRequest]:
-        path = f"/api/v2/{kind}.json"
+        path = f"/api/v2/{kind}"
         return [r for r in self.requests if urlsplit(r.url or "").path == path]
 
 

@@ -142,6 +142,7 @@ class FakeZendesk:
         base = re.escape(ZENDESK)
         mock.add_callback("GET", re.compile(base + r"/api/v2/ticket_fields(\?.*)?$"), self._fields)
         mock.add_callback("POST", re.compile(base + r"/api/v2/ticket_fields$"), self._new_field)
+        mock.add_callback("PUT", re.compile(base + r"/api/v2/ticket_fields/\d+$"), self._put_field)
         mock.add_callback("GET", re.compile(base + r"/api/v2/webhooks(\?.*)?$"), self._hooks)
         mock.add_callback("POST", re.compile(base + r"/api/v2/webhooks$"), self._new_hook)
         mock.add_callback(
@@ -238,10 +239,26 @@ class FakeZendesk:
         if wanted["title"] == self.fail_field_title:
             return 422, {}, (PAYLOADS / "aaronellington-error-422-record_invalid.json").read_text()
         example = spec("zendesk")["components"]["examples"]["TicketFieldResponseExample"]
+        # Zendesk: options are "Required … for a custom ticket field of type tagger".
+        assert wanted["type"] != "tagger" or wanted.get("custom_field_options"), wanted
         created = {**example["value"]["ticket_field"], **wanted, "id": self._id()}
         created["raw_title"] = created["title_in_portal"] = created["title"]
+        if "custom_field_options" in wanted:
+            created["custom_field_options"] = self._options(wanted["custom_field_options"])
         self.ticket_fields.append(created)
         return _json(201, {"ticket_field": created})
+
+    def _put_field(self, request: PreparedRequest) -> tuple[int, dict[str, str], str]:
+        assert_conforms("zendesk", request)
+        changed = _body(request)["ticket_field"]
+        field_id = int((request.path_url or "").rsplit("/", 1)[-1])
+        found = next(f for f in self.ticket_fields if f["id"] == field_id)
+        if "custom_field_options" in changed:
+            known = {o["id"] for o in found.get("custom_field_options") or []}
+            sent = changed["custom_field_options"]
+            assert all(o.get("id") in known for o in sent if "id" in o), sent
+            found["custom_field_options"] = self._options(sent)  # the ones left out are gone
+        return _json(200, {"ticket_field": found})
 
     def _hooks(self, request: PreparedRequest) -> tuple[int, dict[str, str], str]:
         assert dict(parse_qsl(urlsplit(request.url or "").query)).get("page[size]") == "100"

@@ -43,7 +43,7 @@ from tests.shared import VENDOR
 
 BASE = "https://acme.zendesk.com"
 PAYLOADS = VENDOR / "zendesk" / "payloads"
-TICKET_PATH = "/api/v2/tickets/4017.json"
+TICKET_PATH = "/api/v2/tickets/4017"
 TICKET_URL = BASE + TICKET_PATH
 
 # Credentials shaped like Zendesk's API-token auth ("{email}/token", token): every one of
@@ -611,7 +611,7 @@ def test_no_error_or_repr_carries_credentials_or_personal_data(
     assert "Authorization" in rsps.calls[0].request.headers
 
 
-QUERY_PATH = "/api/v2/search.json?query=requester:alice@acme.example"
+QUERY_PATH = "/api/v2/search?query=requester:alice@acme.example"
 
 
 @pytest.mark.parametrize(
@@ -628,12 +628,12 @@ def test_messages_leave_out_the_query_string(
     rsps: responses.RequestsMock, clock: FakeClock, status: int, body: bytes | Exception
 ) -> None:
     # A search query names people; the message keeps the method and the bare path.
-    add(rsps, status, body, url=BASE + "/api/v2/search.json")
+    add(rsps, status, body, url=BASE + "/api/v2/search")
     client = make_client(clock, Policy(max_attempts=1))
 
     with pytest.raises(ConnectorError) as caught:
         client.request("GET", QUERY_PATH)
-    assert "GET /api/v2/search.json" in str(caught.value)
+    assert "GET /api/v2/search" in str(caught.value)
     assert PERSONAL not in str(caught.value)
     assert "query=" not in str(caught.value)
 
@@ -853,11 +853,11 @@ def test_from_response_maps_status_to_class(
     transient: bool,
     retry_after: float | None,
 ) -> None:
-    error = from_response("GET", "/api/v2/tickets/1.json?x=1", status, headers, b"")
+    error = from_response("GET", "/api/v2/tickets/1?x=1", status, headers, b"")
     assert type(error) is error_type
     assert error.transient is transient
     assert error.status == status
-    assert str(error) == f"GET /api/v2/tickets/1.json: HTTP {status}"
+    assert str(error) == f"GET /api/v2/tickets/1: HTTP {status}"
     if isinstance(error, RateLimited):
         assert error.retry_after == retry_after
 
@@ -888,6 +888,6 @@ def test_from_response_maps_status_to_class(
     ],
 )
 def test_from_response_names_only_the_vendor_code(body: bytes, code: str) -> None:
-    error = from_response("PUT", "/api/v2/tickets/1.json", 422, {}, body)
-    expected = "PUT /api/v2/tickets/1.json: HTTP 422" + (f" {code}" if code else "")
+    error = from_response("PUT", "/api/v2/tickets/1", 422, {}, body)
+    expected = "PUT /api/v2/tickets/1: HTTP 422" + (f" {code}" if code else "")
     assert str(error) == expected

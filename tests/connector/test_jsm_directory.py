@@ -105,10 +105,11 @@ def test_the_recorded_page_then_the_last_one() -> None:
     assert second.after is None
     (acme,) = second.orgs
     assert (acme.account, acme.tier, acme.domains) == ("acme", "premier", ("acme.example",))
-    assert {(p.email, p.contact, p.admin_of) for p in second.people} == {
-        ("alice@acme.example", "direct", ()),
-        ("JohnSmith_PartnerCompanyA@acme.example", "partner", ()),
-        ("hank@acme.example", None, ("SEN-1234",)),
+    # The property is the organization's: its flags name no account of their own.
+    assert {(p.email, p.contacts, p.admin_of) for p in second.people} == {
+        ("alice@acme.example", (("", "direct"),), ()),
+        ("JohnSmith_PartnerCompanyA@acme.example", (("", "partner"),), ()),
+        ("hank@acme.example", (), (("", "SEN-1234"),)),
     }
 
 
@@ -126,11 +127,11 @@ def test_customers_over_several_pages_and_listed_addresses() -> None:
             assert_directory_request("jsm", request)
     assert len(users) == 3  # 7 customers, 3 a page
     by_email = {p.email: p for p in page.people}
-    assert by_email["Alice@Acme.example"].contact == "direct"
+    assert by_email["Alice@Acme.example"].contacts == (("", "direct"),)
     assert by_email["Alice@Acme.example"].id == "7/a1"  # one person per organization
-    assert by_email[""].contact is None
+    assert by_email[""].contacts == ()
     # Listed on the property but no customer: still what the helpdesk says.
-    assert by_email["hank@acme.example"].admin_of == ("SEN-1234",)
+    assert by_email["hank@acme.example"].admin_of == (("", "SEN-1234"),)
     assert by_email["hank@acme.example"].id == "7/listed/hank@acme.example"
     assert len(page.people) == len(customers) + 2  # + hank and the partner
 
@@ -203,7 +204,7 @@ def test_the_property_write_conforms_and_lands() -> None:
 def test_people_of_an_organization_without_the_property() -> None:
     org = org_from({"id": "9", "name": "Other"}, None)
     people = people_of(org, [jsm_customer("x", "x@other.example")])
-    assert people == [DirectoryPerson("9/x", "x@other.example", ("9",), None, ())]
+    assert people == [DirectoryPerson("9/x", "x@other.example", ("9",), (), ())]
 
 
 def test_no_people_phase() -> None:

@@ -8,7 +8,9 @@ Atlassian's webhook guide documents.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,6 +112,15 @@ def test_the_webhook_events_are_the_ones_the_receiver_reads() -> None:
     assert set(EVENTS) <= set(RECEIVED)
     assert {"jira:issue_created", "jira:issue_updated", "comment_created"} <= set(EVENTS)
     assert {"worklog_created", "worklog_updated", "worklog_deleted"} <= set(EVENTS)
+    # Edited and deleted comments may change the first response; deleted issues stop.
+    assert {"comment_updated", "comment_deleted", "jira:issue_deleted"} <= set(EVENTS)
+
+
+def test_the_readme_lists_the_events_setup_subscribes_to() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    (row,) = [line for line in readme.splitlines() if line.startswith("| `POST /webhooks/jsm/")]
+    listed = set(re.findall(r"`((?:jira:)?(?:issue|comment|worklog)_[a-z]+)`", row))
+    assert listed == set(EVENTS)
 
 
 def test_a_complete_site_is_all_reuse() -> None:

@@ -8,7 +8,7 @@ checked against the spec). Nothing sleeps.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -17,7 +17,7 @@ import responses
 from requests.auth import HTTPBasicAuth
 
 from connector.http import HttpClient
-from connector.setup import Plan, Ref, SetupError, Step, execute
+from connector.setup import Plan, Ref, SetupError, Step, Text, execute, resolve
 from connector.setup_zendesk import (
     FIELDS,
     TRIGGER_TITLES,
@@ -25,6 +25,7 @@ from connector.setup_zendesk import (
     cursor_items,
     directory_fields,
     plan,
+    read_fields,
     read_state,
     signing_secret,
     trigger,
@@ -468,19 +469,15 @@ def test_the_directory_fields_are_those_sync_reads_and_writes() -> None:
         ("user", USER_CONTACT),
         ("user", USER_ADMIN),
     }
+    # The flags are text: they name their account (acme:direct), which no fixed list of
+    # drop-down options can hold.
     assert [(f.key, f.type) for f in fields.values() if f.type == "dropdown"] == [
         (ORG_TIER, "dropdown"),
-        (USER_CONTACT, "dropdown"),
     ]
+    assert fields["user", USER_CONTACT].type == fields["user", USER_ADMIN].type == "text"
     assert fields["organization", ORG_TIER].requirement()["custom_field_options"] == [
         {"name": "Premier", "value": "premier"},
         {"name": "Pay-as-you-go hours", "value": "payg"},
-    ]
-    assert [
-        o["value"] for o in fields["user", USER_CONTACT].requirement()["custom_field_options"]
-    ] == [
-        "direct",
-        "partner",
     ]
 
 
@@ -496,7 +493,7 @@ def test_a_fresh_account_gets_the_directory_fields_with_their_options() -> None:
     assert tier.body["organization_field"]["type"] == "dropdown"
     assert tier.note == "options: premier, payg"  # what a dry run shows
     contact = steps[f"user_field:{USER_CONTACT}"].body["user_field"]
-    assert (contact["key"], contact["type"]) == (USER_CONTACT, "dropdown")
+    assert (contact["key"], contact["type"]) == (USER_CONTACT, "text")
     hours = steps[f"organization_field:{ORG_HOURS}"].body["organization_field"]
     assert (hours["type"], "custom_field_options" in hours) == ("text", False)
 
@@ -565,11 +562,22 @@ def test_a_missing_tier_option_is_added_keeping_the_others() -> None:
 
 
 def test_a_text_field_where_a_drop_down_is_wanted_is_kept_with_a_note() -> None:
-    state = ZendeskState(user_fields=(custom_field(USER_CONTACT, 81, type="text"),))
+    state = ZendeskState(organization_fields=(custom_field(ORG_TIER, 72, type="text"),))
 
-    step = next(s for s in plan_for(state).steps if s.ref == f"user_field:{USER_CONTACT}")
+    step = next(s for s in plan_for(state).steps if s.ref == f"organization_field:{ORG_TIER}")
 
     assert (step.kind, step.note) == ("reuse", "a text field: sync writes the values as text")
+
+
+def test_an_earlier_named_contact_drop_down_is_refused_with_what_to_do() -> None:
+    old = custom_field(
+        USER_CONTACT,
+        81,
+        type="dropdown",
+        custom_field_options=[{"id": 1, "name": "Direct", "value": "direct"}],
+    )
+    with pytest.raises(SetupError, match=r"user field 81 is a drop-down .* sync pull` first"):
+        plan_for(ZendeskState(user_fields=(old,)))
 
 
 def test_a_directory_field_of_another_type_with_our_key_is_refused() -> None:
@@ -611,4 +619,163 @@ def test_a_tier_added_to_the_mappings_later_gets_its_option_on_the_next_run(
         read_state(client()), tenant_id=TENANT, endpoint=ENDPOINT, trigger_bodies=BODIES, tiers=more
     )
     execute(client(), again)
+    assert writes(mock) == []
+
+
+# -- the fields tierdesk reads ---------------------------------------------------------------
+
+READ = read_fields(
+    (1, 2, 3, 4),
+    {"jira-software": "Jira Software", "confluence": "Confluence"},
+    ("production", "staging"),
+    {"incident": "Incident break/fix"},
+)
+
+
+def body_with(event: str, ids: Mapping[str, str | Ref | None]) -> str | Text:
+    """A trigger body naming the read fields' ids (as setup_command renders it)."""
+    parts: list[str | Ref] = [f'{{"event": "{event}"']
+    for name in ("severity", "product"):
+        value = ids.get(name)
+        parts += [f', "{name}": "{{{{ticket.ticket_field_']
+        parts += [value if value is not None else "", '}}"']
+    parts.append("}")
+    return (
+        Text(tuple(parts))
+        if any(isinstance(p, Ref) for p in parts)
+        else "".join(p for p in parts if isinstance(p, str))
+    )
+
+
+def read_plan(state: ZendeskState, **options: Any) -> Plan:
+    return plan(
+        state,
+        tenant_id=TENANT,
+        endpoint=ENDPOINT,
+        trigger_bodies=body_with,
+        tiers=TIERS,
+        read=READ,
+        **options,
+    )
+
+
+def tagger(key: str | None, field_id: int, values: list[str], **extra: Any) -> dict[str, Any]:
+    options = [{"id": 900 + i, "name": v, "value": v} for i, v in enumerate(values)]
+    return {"id": field_id, "type": "tagger", "key": key, "title": "x", **extra} | {
+        "custom_field_options": options
+    }
+
+
+def test_a_fresh_account_gets_the_read_fields_as_drop_downs_of_the_slugs() -> None:
+    result = read_plan(ZendeskState())
+    steps = {s.ref: s for s in result.steps}
+
+    severity = steps["field:severity"]
+    assert (severity.kind, severity.method, severity.path) == (
+        "create",
+        "POST",
+        "/api/v2/ticket_fields",
+    )
+    assert severity.body["ticket_field"]["type"] == "tagger"
+    assert severity.body["ticket_field"]["key"] == "tierdesk_severity"
+    assert [o["value"] for o in severity.body["ticket_field"]["custom_field_options"]] == [
+        "1",
+        "2",
+        "3",
+        "4",
+    ]
+    product = steps["field:product"].body["ticket_field"]["custom_field_options"]
+    assert product == [
+        {"name": "Jira Software", "value": "jira-software"},
+        {"name": "Confluence", "value": "confluence"},
+    ]
+    # The triggers name the fields this run creates: resolved when they are written.
+    created = steps["trigger:ticket.created"].body["trigger"]["actions"][0]["value"][1]
+    assert isinstance(created, Text)
+    assert Ref("id:field:severity") in created.refs
+    assert resolve(created, {"field:severity": "71", "field:product": "72"}, {}) == (
+        '{"event": "ticket.created", "severity": "{{ticket.ticket_field_71}}",'
+        ' "product": "{{ticket.ticket_field_72}}"}'
+    )
+    assert dict(result.field_types)["severity"] == "dropdown"
+    assert result.field_records({"field:severity": "71"}) == {"severity": ("71", "dropdown")}
+    # time_spent is the Time Tracking app's: the plan says it stays empty.
+    assert [n for n in result.notes if '"time_spent": ""' in n]
+
+
+def test_option_values_are_unique_across_the_read_fields() -> None:
+    # Zendesk: a drop-down option's value is a tag, and a tag belongs to one field only.
+    values = [v for spec in READ for v, _ in spec.options]
+    assert len(values) == len(set(values))
+
+
+def test_our_drop_down_gets_the_options_it_lacks_keeping_the_others() -> None:
+    state = ZendeskState(
+        ticket_fields=(tagger("tierdesk_product", 55, ["jira-software", "legacy"]),)
+    )
+    step = next(s for s in read_plan(state).steps if s.ref == "field:product")
+    assert (step.kind, step.path) == ("update", "/api/v2/ticket_fields/55")
+    assert step.body == {
+        "ticket_field": {
+            "custom_field_options": [
+                {"id": 900, "name": "jira-software", "value": "jira-software"},
+                {"id": 901, "name": "legacy", "value": "legacy"},
+                {"name": "Confluence", "value": "confluence"},
+            ]
+        }
+    }
+
+
+def test_an_admins_configured_drop_down_is_reported_never_changed() -> None:
+    state = ZendeskState(ticket_fields=(tagger(None, 360000123, ["sev_1", "sev_2"]),))
+    result = read_plan(
+        state,
+        configured={"severity": "360000123"},
+        values={"severity": {"sev_1": "1", "sev_2": "2"}},
+    )
+    step = next(s for s in result.steps if s.ref == "field:severity")
+    assert (step.kind, step.id) == ("reuse", "360000123")
+    assert step.note.startswith("no option for 3, 4: agents cannot choose them")
+    # The trigger names the admin's field by its id (and the product field it makes).
+    body = next(s for s in result.steps if s.ref == "trigger:ticket.updated").body
+    text = resolve(body["trigger"]["actions"][0]["value"][1], {"field:product": "9"}, {})
+    assert '"severity": "{{ticket.ticket_field_360000123}}"' in text
+
+
+def test_a_configured_field_the_account_lacks_is_refused() -> None:
+    with pytest.raises(SetupError, match=r"\[tenants.acme-zd.fields\] product = '42': the account"):
+        read_plan(ZendeskState(), configured={"product": "42"})
+
+
+def test_a_read_field_of_a_type_a_trigger_cannot_send_is_refused() -> None:
+    date = {"id": 61, "type": "date", "key": "tierdesk_environment", "title": "x"}
+    with pytest.raises(SetupError, match="is a date field"):
+        read_plan(ZendeskState(ticket_fields=(date,)))
+
+
+def test_a_text_field_is_read_as_typed() -> None:
+    text = {"id": 62, "type": "text", "key": "tierdesk_category", "title": "x"}
+    step = next(
+        s for s in read_plan(ZendeskState(ticket_fields=(text,))).steps if s.ref == "field:category"
+    )
+    assert (step.kind, step.id) == ("reuse", "62")
+    assert step.note.startswith("a text field: agents type the slug")
+
+
+def test_read_fields_made_then_found_again_are_all_reuse(mock: responses.RequestsMock) -> None:
+    fake = FakeZendesk()
+    fake.install(mock)
+    first = read_plan(read_state(client()))
+    ids = execute(client(), first)
+    made = {f["key"]: f for f in fake.ticket_fields if f.get("key", "").startswith("tierdesk_")}
+    assert made["tierdesk_severity"]["custom_field_options"][0]["value"] == "1"
+    sent = fake.triggers[0]["actions"][0]["value"][1]
+    assert f"ticket_field_{ids['field:severity']}" in sent
+
+    mock.calls.reset()
+    again = read_plan(
+        read_state(client()),
+        configured={"severity": ids["field:severity"], "product": ids["field:product"]},
+    )
+    assert {s.kind for s in again.steps} == {"reuse"}
     assert writes(mock) == []

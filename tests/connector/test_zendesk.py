@@ -33,14 +33,14 @@ from entitlements.sla import Status
 from entitlements.tickets import parse_ticket
 from mappings import load_mappings
 from pipeline.writeback import ticket_update
-from tests.connector.contracts import assert_conforms, body_errors
+from tests.connector.contracts import assert_conforms, body_errors, operation
 from tests.shared import VENDOR
 
 # -- helpers ------------------------------------------------------------------------
 
 BASE = "https://acme.zendesk.com"
 TICKET_ID = "4242"
-URL = f"{BASE}/api/v2/tickets/{TICKET_ID}.json"
+URL = f"{BASE}/api/v2/tickets/{TICKET_ID}"
 PUT_TEMPLATE = "/api/v2/tickets/{ticket_id}"
 PAYLOADS = VENDOR / "zendesk" / "payloads"
 PREFIX = "tierdesk_"
@@ -222,6 +222,24 @@ def test_the_published_spec_rejects_id_value_custom_fields_and_the_errata_accept
     as_published = body_errors("zendesk", PUT_TEMPLATE, "PUT", body, errata=False)
     assert "ticket/custom_fields/0: 'key' is a required property" in as_published
     assert body_errors("zendesk", PUT_TEMPLATE, "PUT", body) == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v2/tickets/4242.json"),
+        ("PUT", "/api/v2/tickets/4242.json"),
+        ("GET", "/api/v2/organizations.json"),
+        ("PUT", "/api/v2/users/9.json"),
+        ("GET", "/api/v2/users/count.json"),
+    ],
+)
+def test_paths_ending_in_json_are_not_the_documented_ones(method: str, path: str) -> None:
+    # A spec-based sandbox (Prism, the twins) answers them with 404: every event would
+    # dead-letter. The contract checks hold the connectors to the documented paths.
+    with pytest.raises(AssertionError, match="declares no operation"):
+        operation("zendesk", method, path)
+    assert operation("zendesk", method, path.removesuffix(".json"))[0].startswith("/api/v2/")
 
 
 def test_a_bob_decision_writes_the_fallback_and_the_reason(
@@ -460,7 +478,7 @@ def test_three_409s_give_up_with_conflict(
     assert [m for m, _ in sent(rsps)] == ["GET", "PUT"] * 3
     assert caught.value.transient  # the worker retries the event later
     assert str(caught.value) == (
-        "PUT /api/v2/tickets/4242.json: the ticket changed under every one of 3 tries"
+        "PUT /api/v2/tickets/4242: the ticket changed under every one of 3 tries"
     )
 
 
@@ -541,7 +559,7 @@ def test_a_422_is_rejected_without_quoting_the_body(
     assert put["tags"] == sorted(["test_tag", *ALICE_TAGS])
     assert put["updated_stamp"] == "2014-03-25T21:03:29Z"
     assert len(rsps.calls) == 2  # a permanent refusal is not retried
-    assert str(caught.value) == "PUT /api/v2/tickets/4242.json: HTTP 422 RecordInvalid"
+    assert str(caught.value) == "PUT /api/v2/tickets/4242: HTTP 422 RecordInvalid"
 
 
 def test_recorded_bodies_are_used_verbatim_apart_from_the_id() -> None:

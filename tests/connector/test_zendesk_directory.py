@@ -72,7 +72,7 @@ def last_page(page: dict[str, Any], kind: str) -> dict[str, Any]:
 def test_follows_the_recorded_cursor_pages_until_has_more_is_false(
     kind: str, first: dict[str, Any], second: dict[str, Any]
 ) -> None:
-    url = f"{BASE}/api/v2/{kind}.json"
+    url = f"{BASE}/api/v2/{kind}"
     with responses.RequestsMock() as rsps:
         rsps.get(url, json=first, match=[matchers.query_param_matcher({"page[size]": "100"})])
         rsps.get(
@@ -117,11 +117,11 @@ def test_the_recorded_records_parse() -> None:
         managed={"tierdesk_account": None, "tierdesk_tier": None},
     )
     admin = person_from(USERS_2["users"][0])
-    assert (admin.id, admin.email, admin.org_ids, admin.contact, admin.admin_of) == (
+    assert (admin.id, admin.email, admin.org_ids, admin.contacts, admin.admin_of) == (
         "6130871991962",
         "jteitelbaum@zendesk.com",
         (),
-        None,
+        (),
         (),
     )
 
@@ -137,48 +137,63 @@ def test_tierdesk_fields_are_read() -> None:
         "premier",
     )
     person = person_from(
-        zendesk_user(9, "Alice@Acme.example", org=7, contact="Partner", admin="SEN-1 SEN-2")
+        zendesk_user(
+            9,
+            "Alice@Acme.example",
+            org=7,
+            contact="acme:Partner globex:direct",
+            admin="acme:SEN-1 acme:SEN-2",
+        )
     )
-    assert (person.email, person.org_ids, person.contact, person.admin_of) == (
+    assert (person.email, person.org_ids, person.contacts, person.admin_of) == (
         "Alice@Acme.example",
         ("7",),
-        "partner",
-        ("SEN-1", "SEN-2"),
+        (("acme", "partner"), ("globex", "direct")),
+        (("acme", "SEN-1"), ("acme", "SEN-2")),
     )
 
 
 @pytest.mark.parametrize(
-    ("value", "contact"),
+    ("value", "contacts"),
     [
-        ("direct", "direct"),
-        ("DIRECT", "direct"),
-        (" partner ", "partner"),
-        (True, "direct"),  # a checkbox field
-        ("yes", "direct"),
-        (False, None),
-        ("", None),
-        (None, None),
-        ("no", None),
-        ("partnr", None),
+        ("acme:direct", (("acme", "direct"),)),
+        ("acme:partner, globex:DIRECT", (("acme", "partner"), ("globex", "direct"))),
+        # Values that name no account (an earlier tierdesk's drop-down, a hand edit):
+        # for the account of the user's organization.
+        ("direct", (("", "direct"),)),
+        ("DIRECT", (("", "direct"),)),
+        (" partner ", (("", "partner"),)),
+        (True, (("", "direct"),)),  # a checkbox field
+        ("yes", (("", "direct"),)),
+        ("Acme:direct", ()),  # not an account id (ids are lower case): no flag
+        (False, ()),
+        ("", ()),
+        (None, ()),
+        ("no", ()),
+        ("partnr", ()),
+        ("acme:partnr", ()),
     ],
 )
-def test_named_contact_values(value: Any, contact: str | None) -> None:
-    assert parse_contact(value) == contact
+def test_named_contact_values(value: Any, contacts: tuple[tuple[str, str], ...]) -> None:
+    assert parse_contact(value) == contacts
 
 
 @pytest.mark.parametrize(
     ("value", "sites"),
     [
-        ("SEN-1234", ("SEN-1234",)),
-        ("SEN-2, SEN-1", ("SEN-1", "SEN-2")),
-        ("*", ("*",)),
-        (True, ("*",)),
-        ("yes", ("*",)),
+        ("acme:SEN-1234", (("acme", "SEN-1234"),)),
+        ("acme:SEN-2, globex:SEN-1", (("acme", "SEN-2"), ("globex", "SEN-1"))),
+        ("acme:*", (("acme", "*"),)),
+        ("SEN-1234", (("", "SEN-1234"),)),
+        ("SEN-2, SEN-1", (("", "SEN-1"), ("", "SEN-2"))),
+        ("*", (("", "*"),)),
+        (True, (("", "*"),)),
+        ("yes", (("", "*"),)),
         (None, ()),
         ("  ", ()),
     ],
 )
-def test_site_admin_values(value: Any, sites: tuple[str, ...]) -> None:
+def test_site_admin_values(value: Any, sites: tuple[tuple[str, str], ...]) -> None:
     assert parse_admin(value) == sites
 
 
@@ -213,22 +228,27 @@ def test_an_organization_update_carries_only_what_differs() -> None:
 
 
 def test_a_user_update_sets_and_clears_flags() -> None:
-    flagged = person_from(zendesk_user(9, "a@acme.example", org=7, contact="direct", admin="SEN-1"))
+    flagged = person_from(
+        zendesk_user(9, "a@acme.example", org=7, contact="acme:direct", admin="acme:SEN-1")
+    )
     assert person_update(flagged, PersonWant()) == {
         "user": {"user_fields": {"tierdesk_named_contact": None, "tierdesk_site_admin": None}}
     }
-    assert person_update(flagged, PersonWant("direct", ("SEN-1",))) is None
-    assert person_update(flagged, PersonWant("partner", ("SEN-1",))) == {
-        "user": {"user_fields": {"tierdesk_named_contact": "partner"}}
+    both = PersonWant((("acme", "direct"),), (("acme", "SEN-1"),))
+    assert person_update(flagged, both) is None
+    assert person_update(
+        flagged, PersonWant((("acme", "direct"), ("globex", "partner")), (("acme", "SEN-1"),))
+    ) == {"user": {"user_fields": {"tierdesk_named_contact": "acme:direct globex:partner"}}}
+    # "yes" names no account: rewritten with the account it is for.
+    yes = DirectoryPerson("9", "a@acme.example", contacts=parse_contact("yes"))
+    assert person_update(yes, PersonWant((("acme", "direct"),))) == {
+        "user": {"user_fields": {"tierdesk_named_contact": "acme:direct"}}
     }
-    # "yes" already means a direct contact: nothing to write for the same meaning.
-    yes = DirectoryPerson("9", "a@acme.example", contact=parse_contact("yes"))
-    assert person_update(yes, PersonWant("direct")) is None
 
 
 def test_writes_conform_to_the_spec_and_go_to_the_record() -> None:
     orgs = [zendesk_org(7, "Acme")]
-    users = [zendesk_user(9, "a@acme.example", org=7, contact="direct")]
+    users = [zendesk_user(9, "a@acme.example", org=7, contact="acme:direct")]
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeZendesk(rsps, BASE, orgs, users)
         directory = ZendeskDirectory(client())
@@ -241,14 +261,14 @@ def test_writes_conform_to_the_spec_and_go_to_the_record() -> None:
         puts = [(urlsplit(r.url or "").path, json.loads(r.body or b"")) for r in fake.writes()]
     assert puts == [
         (
-            "/api/v2/organizations/7.json",
+            "/api/v2/organizations/7",
             {
                 "organization": {
                     "organization_fields": {"tierdesk_account": "acme", "tierdesk_tier": "premier"}
                 }
             },
         ),
-        ("/api/v2/users/9.json", {"user": {"user_fields": {"tierdesk_named_contact": None}}}),
+        ("/api/v2/users/9", {"user": {"user_fields": {"tierdesk_named_contact": None}}}),
     ]
     assert orgs[0]["organization_fields"] == {
         "tierdesk_account": "acme",
@@ -260,13 +280,13 @@ def test_the_contract_check_catches_what_the_spec_forbids() -> None:
     """The checker is not a rubber stamp: an undeclared parameter and a boolean
     organization field (the spec allows strings and numbers) are both refused."""
     with responses.RequestsMock() as rsps:
-        rsps.get(f"{BASE}/api/v2/organizations.json", json=ORGS_1)
-        rsps.put(f"{BASE}/api/v2/organizations/7.json", json={})
+        rsps.get(f"{BASE}/api/v2/organizations", json=ORGS_1)
+        rsps.put(f"{BASE}/api/v2/organizations/7", json={})
         raw = client()
-        raw.request("GET", "/api/v2/organizations.json", params={"page[sise]": "100"})
+        raw.request("GET", "/api/v2/organizations", params={"page[sise]": "100"})
         raw.request(
             "PUT",
-            "/api/v2/organizations/7.json",
+            "/api/v2/organizations/7",
             json_body={"organization": {"organization_fields": {"tierdesk_tier": True}}},
         )
         bad_param, bad_body = (call.request for call in rsps.calls)
@@ -282,7 +302,7 @@ def test_counts_for_the_progress_bar() -> None:
         assert ZendeskDirectory(client()).total("organizations") == 3
         assert ZendeskDirectory(client()).total("users") == 0
     with responses.RequestsMock() as rsps:
-        rsps.get(f"{BASE}/api/v2/users/count.json", status=403, json={"error": "Forbidden"})
+        rsps.get(f"{BASE}/api/v2/users/count", status=403, json={"error": "Forbidden"})
         assert ZendeskDirectory(client()).total("users") is None
 
 
@@ -290,7 +310,7 @@ def test_a_429_is_waited_out_as_the_vendor_says() -> None:
     sleeps: list[float] = []
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeZendesk(rsps, BASE, [zendesk_org(1, "a"), zendesk_org(2, "b")], [], page_size=1)
-        fake.storms.append(Storm("/api/v2/organizations.json", count=2, skip=1))
+        fake.storms.append(Storm("/api/v2/organizations", count=2, skip=1))
         directory = ZendeskDirectory(client(sleeps), page_size=1)
         first = directory.page("organizations", None)
         second = directory.page("organizations", first.after)
@@ -302,6 +322,6 @@ def test_a_429_is_waited_out_as_the_vendor_says() -> None:
 def test_a_429_storm_longer_than_the_policy_raises_rate_limited() -> None:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeZendesk(rsps, BASE, [zendesk_org(1, "a")], [])
-        fake.storms.append(Storm("/api/v2/organizations.json", count=100))
+        fake.storms.append(Storm("/api/v2/organizations", count=100))
         with pytest.raises(RateLimited):
             ZendeskDirectory(client()).page("organizations", None)

@@ -20,6 +20,7 @@ from mappings.sync.merge import (
     FlaggedPerson,
     Flags,
     OrgRow,
+    Removals,
     View,
     changes,
     merge_account,
@@ -53,9 +54,14 @@ class Helpdesk:
 
     people: dict[str, Flags] = field(default_factory=dict)
     orgs: set[str] = field(default_factory=set)
+    # What the helpdesk showed at the last sync (push or pull), by address.
+    synced: dict[str, Flags] = field(default_factory=dict)
 
-    def flags(self, email: str) -> Flags | None:
+    def flags(self, email: str, account: str) -> Flags | None:
         return self.people.get(email.casefold())
+
+    def shown(self, email: str, account: str) -> Flags | None:
+        return self.synced.get(email.casefold())
 
     def org_seen(self, org_id: str) -> bool:
         return org_id in self.orgs
@@ -144,13 +150,52 @@ def test_a_flagged_person_becomes_a_named_contact() -> None:
     assert after["subscriptions"][0]["named_contacts"] == ["alice@acme.example", "Bob@acme.example"]
 
 
-def test_a_contact_whose_flag_was_cleared_is_removed() -> None:
+def test_a_contact_whose_flag_was_cleared_since_the_last_sync_is_removed() -> None:
     cleared = FlaggedPerson("alice@acme.example", None, ())
     view = View((ACME_ORG,), (JOHN, HANK))
-    after, notes = merge_account(acme(), view, helpdesk(cleared, JOHN, HANK), CTX)
+    people = helpdesk(cleared, JOHN, HANK)
+    people.synced = flags(ALICE, JOHN, HANK)  # pushed: the helpdesk showed alice then
+    removals = Removals()
+    after, notes = merge_account(acme(), view, people, CTX, removals)
     assert after["subscriptions"][0]["named_contacts"] == []
     assert notes == []
     assert changes(acme(), after) == ["subscriptions[0].named_contacts: -alice@acme.example"]
+    assert removals.lines == [
+        "acme: named contact alice@acme.example removed: the helpdesk no longer shows the"
+        " flag it showed at the last sync"
+    ]
+
+
+def test_an_empty_flag_never_synced_is_unknown_and_the_contact_is_kept() -> None:
+    # A fresh `tierdesk setup`: every flag field is empty, and nothing was pushed yet.
+    empty = [FlaggedPerson(p.email, None, ()) for p in (ALICE, JOHN, HANK)]
+    removals = Removals()
+    after, notes = merge_account(acme(), View((ACME_ORG,)), helpdesk(*empty), CTX, removals)
+    assert after == acme()
+    assert removals.lines == []
+    assert removals.unknown == 3
+    why = (
+        ": the helpdesk shows no flag for them that tierdesk pushed or took (never synced);"
+        " `tierdesk sync push` shows them"
+    )
+    assert notes == [
+        "1 named contact(s) kept (alice@acme.example)" + why,
+        "1 named contact(s) kept (JohnSmith_PartnerCompanyA@acme.example)" + why,
+        "1 site admin(s) kept (hank@acme.example)" + why,
+    ]
+
+
+def test_a_flag_synced_for_another_account_does_not_remove_this_ones_contact() -> None:
+    cleared = FlaggedPerson("alice@acme.example", None, ())
+
+    @dataclass
+    class Scoped(Helpdesk):
+        def shown(self, email: str, account: str) -> Flags | None:
+            return super().shown(email, account) if account == "globex" else None
+
+    people = Scoped(flags(cleared, JOHN, HANK), {"360001"}, flags(ALICE))
+    after, _ = merge_account(acme(), View((ACME_ORG,), (JOHN, HANK)), people, CTX)
+    assert after == acme()
 
 
 def test_a_contact_with_no_person_in_the_helpdesk_is_kept_and_reported() -> None:
@@ -189,7 +234,9 @@ def test_site_admins_follow_their_sen() -> None:
     ivy = FlaggedPerson("ivy@acme.example", None, ("SEN-1234",))
     stray = FlaggedPerson("sam@acme.example", None, ("SEN-9",))
     view = View((ACME_ORG,), (ALICE, JOHN, ivy, stray))
-    after, notes = merge_account(acme(), view, helpdesk(ALICE, JOHN, hank, ivy, stray), CTX)
+    people = helpdesk(ALICE, JOHN, hank, ivy, stray)
+    people.synced = flags(HANK)
+    after, notes = merge_account(acme(), view, people, CTX)
     assert after["subscriptions"][1]["site_admins"] == ["ivy@acme.example"]
     assert notes == [
         "site admins flagged for SEN-9, which no subscription of the account holds: not taken"

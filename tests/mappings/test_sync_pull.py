@@ -227,7 +227,7 @@ def test_a_429_is_waited_out_exactly(tmp_path: Path) -> None:
     sleeps: list[float] = []
     report, fake = run_pull(
         directory,
-        lambda fake: fake.storms.append(Storm("/api/v2/users.json", count=2, skip=1)),
+        lambda fake: fake.storms.append(Storm("/api/v2/users", count=2, skip=1)),
         sleeps=sleeps,
     )
     assert report.written
@@ -244,7 +244,7 @@ def test_a_429_storm_stops_the_pull_and_a_rerun_continues(tmp_path: Path) -> Non
     with pytest.raises(RateLimited):
         run_pull(
             directory,
-            lambda fake: fake.storms.append(Storm("/api/v2/users.json", count=50, skip=2)),
+            lambda fake: fake.storms.append(Storm("/api/v2/users", count=50, skip=2)),
         )
     assert (directory / "accounts.json").read_bytes() == original
     assert "acme-zd.pull.sqlite3" in state_files(directory)
@@ -300,7 +300,7 @@ def test_an_interrupted_pull_neither_repeats_nor_skips_a_page(
 def test_a_checkpoint_of_another_tenant_is_not_resumed(tmp_path: Path) -> None:
     directory = mappings(tmp_path)
     with pytest.raises(RateLimited):
-        run_pull(directory, lambda fake: fake.storms.append(Storm("/api/v2/users.json", count=50)))
+        run_pull(directory, lambda fake: fake.storms.append(Storm("/api/v2/users", count=50)))
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeZendesk(rsps, BASE, orgs(), users(), page_size=2)
         report = pull(

@@ -50,10 +50,10 @@ def orgs() -> list[dict[str, Any]]:
 
 def users() -> list[dict[str, Any]]:
     return [
-        zendesk_user(1, "alice@acme.example", org=360001, contact="direct"),  # agrees
+        zendesk_user(1, "alice@acme.example", org=360001, contact="acme:direct"),  # agrees
         zendesk_user(2, "JohnSmith_PartnerCompanyA@acme.example", org=360001),  # to flag
-        zendesk_user(3, "hank@acme.example", org=360001, admin="SEN-1234"),  # agrees
-        zendesk_user(4, "bob@acme.example", org=360001, contact="direct"),  # to clear
+        zendesk_user(3, "hank@acme.example", org=360001, admin="acme:SEN-1234"),  # agrees
+        zendesk_user(4, "bob@acme.example", org=360001, contact="acme:direct"),  # to clear
         zendesk_user(5, "carol@globex.example", org=360002, contact="partner"),  # to clear
         zendesk_user(6, "tony@stark.example", org=600, contact="direct"),  # left alone
         zendesk_user(7, "pat@prospect.example", org=700, contact="direct"),  # left alone
@@ -62,19 +62,19 @@ def users() -> list[dict[str, Any]]:
 
 
 EXPECTED_PUTS = {
-    "/api/v2/organizations/360002.json": {
+    "/api/v2/organizations/360002": {
         "organization": {
             "organization_fields": {"tierdesk_account": "globex", "tierdesk_tier": "saas-24x7"}
         }
     },
-    "/api/v2/organizations/360003.json": {
+    "/api/v2/organizations/360003": {
         "organization": {
             "organization_fields": {"tierdesk_account": "initech", "tierdesk_tier": "payg"}
         }
     },
-    "/api/v2/users/2.json": {"user": {"user_fields": {"tierdesk_named_contact": "partner"}}},
-    "/api/v2/users/4.json": {"user": {"user_fields": {"tierdesk_named_contact": None}}},
-    "/api/v2/users/5.json": {"user": {"user_fields": {"tierdesk_named_contact": None}}},
+    "/api/v2/users/2": {"user": {"user_fields": {"tierdesk_named_contact": "acme:partner"}}},
+    "/api/v2/users/4": {"user": {"user_fields": {"tierdesk_named_contact": None}}},
+    "/api/v2/users/5": {"user": {"user_fields": {"tierdesk_named_contact": None}}},
 }
 
 
@@ -179,7 +179,7 @@ def test_a_push_stopped_by_a_429_storm_continues_without_writing_twice(tmp_path:
     report, fake = helpdesk.push(tmp_path)
     assert report.resumed
     # Run 1 wrote both organizations and John; run 2 only what was left, once each.
-    assert sorted(fake.written) == ["/api/v2/users/4.json", "/api/v2/users/5.json"]
+    assert sorted(fake.written) == ["/api/v2/users/4", "/api/v2/users/5"]
     assert fake.reads("organizations") == []  # the organizations phase was done
     assert report.counts["organization written"] == 2
     assert report.counts["person written"] == 3  # counted once, across both runs
@@ -195,7 +195,7 @@ def test_a_refused_write_is_reported_and_the_rest_goes_on(tmp_path: Path) -> Non
     assert report.counts["person refused"] == 1
     assert report.counts["person written"] == 2
     assert report.failures == [
-        "person 4 <bob@acme.example>: PUT /api/v2/users/4.json: HTTP 422 RecordInvalid"
+        "person 4 <bob@acme.example>: PUT /api/v2/users/4: HTTP 422 RecordInvalid"
     ]
 
 
@@ -277,7 +277,7 @@ def test_hours_are_pushed_onto_the_accounts_organizations_only_where_they_differ
     helpdesk = Helpdesk()
     report, fake = helpdesk.push(tmp_path, hours={"initech": "low"})
     written = puts(fake)
-    assert written["/api/v2/organizations/360003.json"] == {
+    assert written["/api/v2/organizations/360003"] == {
         "organization": {
             "organization_fields": {
                 "tierdesk_account": "initech",
@@ -287,8 +287,8 @@ def test_hours_are_pushed_onto_the_accounts_organizations_only_where_they_differ
         }
     }
     # No other account has hours: their organizations are written as without them.
-    assert {k: v for k, v in written.items() if k != "/api/v2/organizations/360003.json"} == {
-        k: v for k, v in EXPECTED_PUTS.items() if k != "/api/v2/organizations/360003.json"
+    assert {k: v for k, v in written.items() if k != "/api/v2/organizations/360003"} == {
+        k: v for k, v in EXPECTED_PUTS.items() if k != "/api/v2/organizations/360003"
     }
     assert helpdesk.orgs[2]["organization_fields"]["tierdesk_hours"] == "low"
 
@@ -297,7 +297,7 @@ def test_hours_are_pushed_onto_the_accounts_organizations_only_where_they_differ
 
     report, changed = helpdesk.push(tmp_path, hours={"initech": "exhausted"})
     assert puts(changed) == {
-        "/api/v2/organizations/360003.json": {
+        "/api/v2/organizations/360003": {
             "organization": {"organization_fields": {"tierdesk_hours": "exhausted"}}
         }
     }

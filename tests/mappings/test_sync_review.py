@@ -174,7 +174,7 @@ def test_a_zendesk_cursor_that_does_not_move_stops_the_pull(tmp_path: Path) -> N
         calls.append(after)
         if len(calls) > 10:  # the test's own brake, so that the bug fails rather than hangs
             return 400, {}, json.dumps({"error": "InvalidPaginationParameter"})
-        link = f"{BASE}/api/v2/organizations.json?page%5Bafter%5D=SAME&page%5Bsize%5D=100"
+        link = f"{BASE}/api/v2/organizations?page%5Bafter%5D=SAME&page%5Bsize%5D=100"
         body = {
             "organizations": [zendesk_org(360001, "Acme Corp", domains=("acme.example",))],
             "meta": {"has_more": True, "after_cursor": "SAME", "before_cursor": "SAME"},
@@ -185,12 +185,12 @@ def test_a_zendesk_cursor_that_does_not_move_stops_the_pull(tmp_path: Path) -> N
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         rsps.add_callback(
             responses.GET,
-            re.compile(re.escape(BASE) + r"/api/v2/organizations\.json(\?.*)?$"),
+            re.compile(re.escape(BASE) + r"/api/v2/organizations(\?.*)?$"),
             callback=organizations,
         )
         rsps.add(
             responses.GET,
-            re.compile(re.escape(BASE) + r"/api/v2/\w+/count\.json$"),
+            re.compile(re.escape(BASE) + r"/api/v2/\w+/count$"),
             json={"count": {"value": 1}},
         )
         with pytest.raises((ConnectorError, SyncError)) as stopped:
@@ -238,9 +238,7 @@ def test_a_429_with_an_http_date_retry_after_waits_until_that_date(tmp_path: Pat
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=40), usegmt=True)
     report, fake = run_pull(
         directory,
-        lambda fake: fake.storms.append(
-            Storm("/api/v2/users.json", count=1, skip=1, retry_after=when)
-        ),
+        lambda fake: fake.storms.append(Storm("/api/v2/users", count=1, skip=1, retry_after=when)),
         sleeps=sleeps,
     )
     assert report.written

@@ -79,7 +79,8 @@ def test_a_jsm_customer_carries_each_organizations_own_flags(tmp_path: Path) -> 
             jsm = JsmDirectory(jsm_client(), page_size=2)
             run_pages(jsm, spool, jsm.phases, NoProgress(), people=True, store=spool.put)
         rows = spool.db.execute(
-            """SELECT po.org, p.contact FROM people p JOIN person_orgs po ON po.person = p.id
+            """SELECT po.org, f.contact FROM people p JOIN person_orgs po ON po.person = p.id
+               LEFT JOIN flags f ON f.person = p.id
                WHERE p.email_key = 'alice@acme.example' ORDER BY po.org"""
         ).fetchall()
     finally:
@@ -151,6 +152,7 @@ class _Circle:
     vendor = "zendesk"
     phases: tuple[str, ...] = ("organizations",)
     push_phases: tuple[str, ...] = ("organizations",)
+    flags_on_orgs = False
 
     def __init__(self) -> None:
         self.asked: list[str | None] = []

@@ -115,8 +115,22 @@ def test_the_page_loads_nothing_from_elsewhere_but_the_sdk() -> None:
 # -- requirements.json ----------------------------------------------------------------
 
 
-def test_ticket_fields_are_those_tierdesk_writes() -> None:
-    fields = load("requirements.json")["ticket_fields"]
+def test_ticket_fields_are_those_tierdesk_writes_and_reads() -> None:
+    every = load("requirements.json")["ticket_fields"]
+    rulebook = load_mappings(None)
+    read = setup_zendesk.read_fields(
+        rulebook.severity.levels, rulebook.products, rulebook.environments, rulebook.categories
+    )
+    # The fields tierdesk reads: drop-downs of the bundled mappings' slugs, exactly as
+    # `tierdesk setup zendesk` creates them.
+    assert {k: v for k, v in every.items() if k in {f.key for f in read}} == {
+        f.key: f.requirement() for f in read
+    }
+    options = every["tierdesk_product"]["custom_field_options"]
+    assert [o["value"] for o in options] == list(rulebook.products)
+    severities = every["tierdesk_severity"]["custom_field_options"]
+    assert [o["value"] for o in severities] == ["1", "2", "3", "4"]
+    fields = {k: v for k, v in every.items() if k not in {f.key for f in read}}
     assert {k: v["type"] for k, v in fields.items()} == {
         "tierdesk_tier": "text",
         "tierdesk_first_response_due": "text",
@@ -564,13 +578,13 @@ CASES: list[tuple[str, Callable[[Path], None], tuple[str, str, str]]] = [
         "drop-down option without a value",
         edit(
             R,
-            lambda d: d["user_fields"]["tierdesk_named_contact"]["custom_field_options"][1].pop(
+            lambda d: d["organization_fields"]["tierdesk_tier"]["custom_field_options"][1].pop(
                 "value"
             ),
         ),
         (
             R,
-            "/user_fields/tierdesk_named_contact/custom_field_options/1/value",
+            "/organization_fields/tierdesk_tier/custom_field_options/1/value",
             "missing_required_fields",
         ),
     ),

@@ -33,9 +33,11 @@ from webhooks.settings import FieldMap
 from webhooks.signatures import sign_hub, sign_zendesk, verify_hub, verify_zendesk
 from webhooks.zendesk import normalize
 
-# A fresh Zendesk install: every field tierdesk writes, the webhook, two triggers, and
-# the organization and user fields tierdesk sync keeps its data in.
-STEPS = len(setup_zendesk.FIELDS) + 3 + len(setup_zendesk.directory_fields(()))
+# A fresh Zendesk install: every field tierdesk writes and the four it reads, the
+# webhook, two triggers, and the organization and user fields tierdesk sync keeps its
+# data in.
+STEPS = len(setup_zendesk.FIELDS) + len(setup_zendesk.READ) + 3
+STEPS += len(setup_zendesk.directory_fields(()))
 
 SERVICE = "https://tierdesk.example.com"
 API_TOKEN = "api-token-never-shown-4e1d"
@@ -143,6 +145,10 @@ def test_apply_creates_everything_and_records_the_ids_and_the_secret(
             "escalation_level": FieldRecord(ids[6], "text"),
             "first_response": FieldRecord(ids[7], "text"),
             "hours": FieldRecord(ids[8], "text"),
+            "severity": FieldRecord(ids[9], "dropdown"),
+            "product": FieldRecord(ids[10], "dropdown"),
+            "environment": FieldRecord(ids[11], "dropdown"),
+            "category": FieldRecord(ids[12], "dropdown"),
         },
         webhook={"id": fake.webhooks[0]["id"], "url": f"{SERVICE}/webhooks/zendesk/acme-zd"},
         triggers={
@@ -169,7 +175,15 @@ def test_apply_creates_everything_and_records_the_ids_and_the_secret(
         escalation_level=ids[6],
         first_response=ids[7],
         hours=ids[8],
+        severity=ids[9],
+        product=ids[10],
+        environment=ids[11],
+        category=ids[12],
         types={
+            "severity": "dropdown",
+            "product": "dropdown",
+            "environment": "dropdown",
+            "category": "dropdown",
             "tier": "text",
             "first_response_due": "text",
             "named_contact": "text",
@@ -240,7 +254,8 @@ def test_partial_state_reuses_what_exists(mock: responses.RequestsMock, env: Pat
     assert result.exit_code == 0, result.output
     assert '  reused  ticket field "tierdesk: Tier" (tierdesk_tier): id 501' in result.output
     assert writes(mock) == [
-        *["POST /api/v2/ticket_fields"] * (len(setup_zendesk.FIELDS) - 2),  # two exist
+        # Two exist; the four tierdesk reads are made too.
+        *["POST /api/v2/ticket_fields"] * (len(setup_zendesk.FIELDS) - 2 + 4),
         *["POST /api/v2/triggers"] * 2,
         *["POST /api/v2/organization_fields"] * 3,
         *["POST /api/v2/user_fields"] * 2,
@@ -295,9 +310,10 @@ PLACEHOLDERS = {
 }
 
 
-def fill(text: str) -> str:
+def fill(text: str, more: dict[str, str] | None = None) -> str:
     """What Zendesk sends: every placeholder replaced (one we did not expect fails)."""
-    return re.sub(r"\{\{([^}]+)\}\}", lambda m: PLACEHOLDERS[m.group(1)], text)
+    values = {**PLACEHOLDERS, **(more or {})}
+    return re.sub(r"\{\{([^}]+)\}\}", lambda m: values[m.group(1)], text)
 
 
 def test_the_trigger_body_sent_is_one_the_receiver_accepts(
@@ -320,18 +336,48 @@ jira_software = "jira-software"
         encoding="utf-8",
     )
     monkeypatch.setenv("TIERDESK_CONFIG", str(toml))
-    fake = FakeZendesk()
+    # The admin's own fields: a drop-down of their severities, a text field of products.
+    fake = FakeZendesk(
+        ticket_fields=[
+            {
+                "id": 360000123,
+                "type": "tagger",
+                "title": "Severity",
+                "custom_field_options": [{"id": 1, "name": "Sev 1", "value": "sev_1"}],
+            },
+            {"id": 360000124, "type": "text", "title": "Product"},
+        ]
+    )
     fake.install(mock)
 
-    assert zendesk("--apply").exit_code == 0
+    result = zendesk("--apply")
+    assert result.exit_code == 0, result.output
     tenant = settings_from_env().tenants["acme-zd"]
+    # Found by the configured ids and reported; environment and category made.
+    assert (
+        '  reused  ticket field 360000123 "Severity" for severity: id 360000123 (no option'
+        " for 2, 3, 4: agents cannot choose them" in result.output
+    )
+    assert '  reused  ticket field 360000124 "Product" for product: id 360000124 (a text' in (
+        result.output
+    )
+    assert '  created ticket field "tierdesk: Environment" (tierdesk_environment)' in (
+        result.output
+    )
+    assert 'Note: the triggers send "time_spent": "" (no field is mapped)' in result.output
+    made = {f["key"]: str(f["id"]) for f in fake.ticket_fields if f.get("key")}
+    chosen = {
+        f"ticket.ticket_field_{made['tierdesk_environment']}": "production",
+        f"ticket.ticket_field_{made['tierdesk_category']}": "",  # left blank
+    }
 
     events: list[TicketEvent] = []
     for created in fake.triggers:
         sent = created["actions"][0]["value"][1]
         assert "{{ticket.ticket_field_360000123}}" in sent
+        assert f"{{{{ticket.ticket_field_{made['tierdesk_environment']}}}}}" in sent
         assert "FIELD_ID" not in sent  # every stand-in replaced or blanked
-        event = normalize(json.loads(fill(sent)), tenant, "invocation-1")
+        event = normalize(json.loads(fill(sent, chosen)), tenant, "invocation-1")
         assert isinstance(event, TicketEvent)
         events.append(event)
     assert [e.kind for e in events] == ["ticket.created", "ticket.updated"]
@@ -343,12 +389,14 @@ jira_software = "jira-software"
         "urgent",
     )
     assert (ticket.severity, ticket.product) == ("1", "jira-software")
-    assert (ticket.environment, ticket.category) == (None, None)  # sent blank: absent
+    assert (ticket.environment, ticket.category) == ("production", None)  # blank: absent
     assert events[1].actor == "agent@acme.example"
 
 
 def test_trigger_body_blanks_the_fields_a_tenant_has_not_mapped() -> None:
-    body = json.loads(trigger_body("ticket.created", FieldMap(category="77")))
+    text = trigger_body("ticket.created", FieldMap(category="77"))
+    assert isinstance(text, str)
+    body = json.loads(text)
 
     assert body["event"] == "ticket.created"
     assert body["ticket"]["category"] == "{{ticket.ticket_field_77}}"

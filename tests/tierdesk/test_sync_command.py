@@ -70,12 +70,12 @@ class Helpdesk:
             ),
         ]
         self.users = [
-            zendesk_user(1, "alice@acme.example", org=360001, contact="direct"),
+            zendesk_user(1, "alice@acme.example", org=360001, contact="acme:direct"),
             zendesk_user(
-                2, "JohnSmith_PartnerCompanyA@acme.example", org=360001, contact="partner"
+                2, "JohnSmith_PartnerCompanyA@acme.example", org=360001, contact="acme:partner"
             ),
-            zendesk_user(3, "hank@acme.example", org=360001, admin="SEN-1234"),
-            zendesk_user(4, "bob@acme.example", org=360001, contact="direct"),
+            zendesk_user(3, "hank@acme.example", org=360001, admin="acme:SEN-1234"),
+            zendesk_user(4, "bob@acme.example", org=360001, contact="acme:direct"),
         ]
         self.storms: list[Storm] = []
         self.fake: FakeZendesk | None = None
@@ -127,6 +127,50 @@ def test_pull_yes_shows_the_diff_and_writes(helpdesk: Helpdesk, directory: Path)
     assert not (directory / STATE_DIR / "acme-zd.pull.sqlite3").exists()
 
 
+def test_a_cron_pull_after_a_fresh_setup_drops_no_named_contact(
+    helpdesk: Helpdesk, directory: Path
+) -> None:
+    # setup made the user fields, empty; the cron job runs `sync pull --yes` before any
+    # push. acme's Premier contacts and site admin must all stay.
+    for user in helpdesk.users:
+        user["user_fields"] = {}
+    result = helpdesk.run(pull(directory, "--yes"))
+    assert result.exit_code == 0, result.output
+    acme = accounts(directory)["acme"]
+    assert acme["subscriptions"][0]["named_contacts"] == ["alice@acme.example"]
+    assert acme["subscriptions"][0]["partner_contacts"] == [
+        "JohnSmith_PartnerCompanyA@acme.example"
+    ]
+    assert acme["subscriptions"][1]["site_admins"] == ["hank@acme.example"]
+    assert "3 named contact(s) and site admin(s) kept: the helpdesk shows no flag" in result.stdout
+    assert "removed" not in result.stderr
+
+
+def test_a_cron_pull_says_on_stderr_whom_it_removed_and_refuses_a_mass_removal(
+    helpdesk: Helpdesk, directory: Path
+) -> None:
+    assert helpdesk.run(pull(directory, "--yes")).exit_code == 0  # takes bob
+    assert helpdesk.run(["push", "--tenant", "acme-zd", "--mappings", str(directory), *FAST])
+    assert (directory / STATE_DIR / "acme-zd.flags.sqlite3").is_file()
+
+    helpdesk.users[3]["user_fields"] = {}  # bob, cleared by an admin
+    result = helpdesk.run(pull(directory, "--yes"))
+    assert result.exit_code == 0, result.output
+    assert (
+        "tierdesk sync: removed: acme: named contact bob@acme.example removed: the helpdesk"
+        " no longer shows the flag it showed at the last sync"
+    ) in result.stderr
+
+    original = (directory / "accounts.json").read_bytes()
+    for user in helpdesk.users:
+        user["user_fields"] = {}  # the field deleted and made again
+    refused = helpdesk.run(pull(directory, "--yes", "--max-removals", "2"))
+    assert refused.exit_code == 1
+    assert "[too_many_removals] the pull would remove 3 named contacts" in refused.stderr
+    assert "tierdesk sync: would remove: acme: named contact alice@acme.example" in refused.stderr
+    assert (directory / "accounts.json").read_bytes() == original
+
+
 @pytest.mark.parametrize(("answer", "written"), [("n\n", False), ("y\n", True), ("", False)])
 def test_pull_asks_before_writing(
     helpdesk: Helpdesk, directory: Path, answer: str, written: bool
@@ -163,7 +207,7 @@ def test_pull_refusal_names_account_address_and_rule(helpdesk: Helpdesk, directo
 def test_pull_after_a_429_storm_continues_from_the_checkpoint(
     helpdesk: Helpdesk, directory: Path
 ) -> None:
-    helpdesk.storms.append(Storm("/api/v2/users.json", count=100, skip=1, retry_after="0"))
+    helpdesk.storms.append(Storm("/api/v2/users", count=100, skip=1, retry_after="0"))
     stopped = helpdesk.run(pull(directory, "--yes"))
     assert stopped.exit_code == 75, stopped.output
     checkpoint = directory / STATE_DIR / "acme-zd.pull.sqlite3"
@@ -234,7 +278,7 @@ def test_push_exits_1_when_the_helpdesk_refuses_a_write(
 
 
 def test_restart_discards_the_checkpoint(helpdesk: Helpdesk, directory: Path) -> None:
-    helpdesk.storms.append(Storm("/api/v2/users.json", count=100, retry_after="0"))
+    helpdesk.storms.append(Storm("/api/v2/users", count=100, retry_after="0"))
     assert helpdesk.run(pull(directory, "--yes")).exit_code == 75
     helpdesk.storms.clear()
     again = helpdesk.run(pull(directory, "--yes", "--restart"))

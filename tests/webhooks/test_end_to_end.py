@@ -169,7 +169,7 @@ def calls(rsps: responses.RequestsMock) -> list[tuple[str, str]]:
 
 # -- Zendesk --------------------------------------------------------------------------
 
-ZD_URL = f"{ZD_BASE}/api/v2/tickets/{{id}}.json"
+ZD_URL = f"{ZD_BASE}/api/v2/tickets/{{id}}"
 # zenpy-ticket-show-200.json's updated_at: the safe update's stamp.
 RECORDED_STAMP = "2023-09-18T23:34:36Z"
 
