@@ -112,6 +112,20 @@ _HTTP_OPTIONS = [
         default=False,
         help="A line per request, besides tierdesk's line per event.",
     ),
+    click.option(
+        "--header-timeout",
+        default=10.0,
+        show_default=True,
+        type=click.FloatRange(min=0.5),
+        help="Seconds a request's headers may take to arrive (then 408).",
+    ),
+    click.option(
+        "--body-timeout",
+        default=30.0,
+        show_default=True,
+        type=click.FloatRange(min=0.5),
+        help="Seconds its body may take after that (then 408).",
+    ),
 ]
 
 
@@ -135,6 +149,8 @@ def serve(
     bind: str,
     threads: int,
     access_log: bool,
+    header_timeout: float,
+    body_timeout: float,
     workers: int,
     worker_processes: int,
     worker_threads: int,
@@ -152,6 +168,7 @@ def serve(
     http = [
         *(sys.executable, "-m", "tierdesk", "http", "--fd", str(listener.fileno())),
         *("--threads", str(threads), "--access-log" if access_log else "--no-access-log"),
+        *("--header-timeout", str(header_timeout), "--body-timeout", str(body_timeout)),
     ]
     worker_command = [
         *(sys.executable, "-m", "tierdesk", "worker", "--threads", str(worker_threads))
@@ -176,7 +193,14 @@ def serve(
 @main.command(hidden=True)
 @_http_options
 @click.option("--fd", type=int, help="Serve on this inherited listening socket (from serve).")
-def http(bind: str, threads: int, access_log: bool, fd: int | None) -> None:
+def http(
+    bind: str,
+    threads: int,
+    access_log: bool,
+    header_timeout: float,
+    body_timeout: float,
+    fd: int | None,
+) -> None:
     """One HTTP process: the waitress front around the app (what `tierdesk serve` starts)."""
     # Flask and waitress only when serving: `tierdesk explain` should start fast.
     from tierdesk.front import FrontSettings, access_logged, listen, serve_forever  # noqa: PLC0415
@@ -189,7 +213,12 @@ def http(bind: str, threads: int, access_log: bool, fd: int | None) -> None:
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     listener = socket.socket(fileno=fd) if fd is not None else listen(bind)
-    front = FrontSettings(threads=threads, max_body_bytes=settings.max_body_bytes)
+    front = FrontSettings(
+        threads=threads,
+        max_body_bytes=settings.max_body_bytes,
+        header_timeout_s=header_timeout,
+        body_timeout_s=body_timeout,
+    )
     serve_forever(access_logged(app.wsgi_app) if access_log else app.wsgi_app, listener, front)
 
 
