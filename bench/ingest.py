@@ -1,15 +1,19 @@
 """Webhook intake speed: signed POSTs against `tierdesk serve`, next to a bare Flask app
-that answers 204 under the same gunicorn settings, both run here on 127.0.0.1.
+that answers 204 under the same server (tierdesk's waitress front, the same 2 HTTP
+processes x 4 threads sharing one socket under the same supervisor), all on 127.0.0.1.
 
-    .venv/bin/python bench/ingest.py [--seconds 5] [--rate 200] [--quick]
+    .venv/bin/python bench/ingest.py [--seconds 5] [--rate 200] [--quick] [--database URL]
+
+Each tierdesk phase gets a fresh SQLite file, or with ``--database`` that database
+(a PostgreSQL URL, say; it is not emptied between phases).
 
 Three servers are measured in one run: the bare app, tierdesk's intake alone
 (``--worker-processes 0``) and the whole ``tierdesk serve`` (intake + inbox worker,
 which decides every event on the same two cores). Prints (these machines are noisy,
 so the verdicts are ratios):
 
-1. throughput: requests/s with 16 keep-alive connections for a few seconds; tierdesk
-   as a share of the bare app. Goal: >= 60 %.
+1. throughput: requests/s with 16 keep-alive connections for a few seconds, as a share
+   of the bare app's. Goals (issue 12): the intake alone >= 60 %, the whole serve >= 40 %.
 2. acknowledgement latency at a fixed 200 requests/s (open loop: requests leave on
    schedule whether or not earlier ones are answered): p50 and p99. Goal: p99 < 50 ms.
 
@@ -46,7 +50,7 @@ from webhooks.zendesk import TRIGGER_SCHEMA
 SECRET = "bench-secret"
 CLIENT_PROCESSES = 4
 CONNECTIONS_PER_PROCESS = 4
-GUNICORN = ["--workers", "2", "--threads", "4"]
+SERVER = ["--workers", "2", "--threads", "4"]
 TICKETS = 500  # events spread over this many tickets, as a helpdesk's traffic is
 
 
@@ -71,12 +75,32 @@ def body(n: int, unique: str = "") -> bytes:
 
 
 BARE_APP = """
+import socket
+import sys
+
 from flask import Flask
+
+from tierdesk.front import FrontSettings, listen, serve_forever
+from tierdesk.serve import Supervisor
+
 app = Flask("bare")
+
 
 @app.post("/webhooks/zendesk/<tenant>")
 def hook(tenant):
     return "", 204
+
+
+@app.get("/healthz")
+def healthz():
+    return "ok"
+
+
+if sys.argv[1] == "serve":  # what `tierdesk serve --workers 2 --worker-processes 0` does
+    listener = listen(sys.argv[2])
+    http = [sys.executable, __file__, "http", str(listener.fileno())]
+    sys.exit(Supervisor(listener, http, 2, [], 0, drain_s=5).run())
+serve_forever(app, socket.socket(fileno=int(sys.argv[2])), FrontSettings(threads=4))
 """
 
 
@@ -218,6 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each phase")
     parser.add_argument("--rate", type=float, default=200.0, help="requests/s of the latency phase")
     parser.add_argument("--quick", action="store_true", help="1-second phases (a smoke run)")
+    parser.add_argument("--database", help="a database URL for tierdesk (default: SQLite files)")
     args = parser.parse_args(argv)
     seconds = 1.0 if args.quick else args.seconds
     with tempfile.TemporaryDirectory() as scratch:
@@ -227,26 +252,25 @@ def main(argv: list[str] | None = None) -> None:
         env = {
             **os.environ,
             "TIERDESK_CONFIG": str(work / "tierdesk.toml"),
-            "TIERDESK_DATABASE": str(work / "tierdesk.sqlite3"),
             "TIERDESK_TENANT_BENCH_WEBHOOK_SECRET": SECRET,
-            "PYTHONPATH": str(work),
+            "PYTHONPATH": os.pathsep.join([str(work), str(ROOT)]),
         }
         results = {}
+        stored = 0
         for name in ("bare", "intake", "tierdesk"):
+            database = args.database or str(work / f"{name}.sqlite3")  # a fresh file each
+            env["TIERDESK_DATABASE"] = database
             port = free_port()
             serve = [sys.executable, "-m", "tierdesk", "serve", "--bind", f"127.0.0.1:{port}"]
             command = {
-                "bare": [
-                    *(sys.executable, "-m", "gunicorn", "-k", "gthread", *GUNICORN),
-                    *("-b", f"127.0.0.1:{port}", "bare_app:app"),
-                ],
+                "bare": [sys.executable, str(work / "bare_app.py"), "serve", f"127.0.0.1:{port}"],
                 # The intake alone: acknowledgements with no inbox worker beside them.
-                "intake": [*serve, *GUNICORN, "--worker-processes", "0"],
-                "tierdesk": [*serve, *GUNICORN],
+                "intake": [*serve, *SERVER, "--worker-processes", "0"],
+                "tierdesk": [*serve, *SERVER],
             }[name]
             server = start(command, env, work)
             try:
-                wait_ready(port, "/" if name == "bare" else "/healthz")
+                wait_ready(port, "/healthz")
                 load(port, seconds=min(seconds, 1.0))  # warm up
                 throughput, _ = load(port, seconds=seconds)
                 _, latencies = load(port, seconds=seconds, rate=args.rate)
@@ -258,13 +282,12 @@ def main(argv: list[str] | None = None) -> None:
                 percentile(latencies, 99),
                 len(latencies),
             )
-        stored = (
-            sqlite3.connect(work / "tierdesk.sqlite3")
-            .execute("SELECT count(*) FROM inbox")
-            .fetchone()[0]
-        )
+            if name == "tierdesk" and not args.database:
+                (stored,) = (
+                    sqlite3.connect(database).execute("SELECT count(*) FROM inbox").fetchone()
+                )
     print("webhook intake on 127.0.0.1")
-    print("  (gunicorn gthread, 2 workers x 4 threads; 16 client connections)")
+    print("  (waitress front, 2 HTTP processes x 4 threads; 16 client connections)")
     print(
         f"  {'server':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  (p50/p99 at {args.rate:.0f}/s)"
     )
@@ -273,14 +296,19 @@ def main(argv: list[str] | None = None) -> None:
     share = results["tierdesk"][0] / results["bare"][0]
     intake_share = results["intake"][0] / results["bare"][0]
     p99 = results["tierdesk"][2] * 1000
-    share_verdict = "met" if share >= 0.6 else "MISSED"
+    share_verdict = "met" if share >= 0.4 else "MISSED"
     p99_verdict = "met" if p99 < 50 else "MISSED"
-    print(f"  tierdesk throughput is {share:.0%} of the bare app (goal >= 60%): {share_verdict}")
-    print(f"  (the intake alone, no inbox worker on these 2 cores: {intake_share:.0%})")
+    print(f"  tierdesk throughput is {share:.0%} of the bare app (goal >= 40%): {share_verdict}")
+    intake_verdict = "met" if intake_share >= 0.6 else "MISSED"
+    print(
+        f"  the intake alone (no inbox worker on these 2 cores) is {intake_share:.0%}"
+        f" of the bare app (goal >= 60%): {intake_verdict}"
+    )
     print(
         f"  tierdesk p99 ack at {args.rate:.0f} req/s is {p99:.1f} ms (goal < 50 ms): {p99_verdict}"
     )
-    print(f"  {stored} distinct events durably stored by tierdesk during the run")
+    if stored:
+        print(f"  {stored} distinct events durably stored by tierdesk's last phase")
 
 
 if __name__ == "__main__":

@@ -115,12 +115,25 @@ def _count(flag: str, default: int, help_text: str, minimum: int = 1) -> Callabl
 
 _HTTP_OPTIONS = [
     click.option("--bind", default="127.0.0.1:8080", show_default=True, help="host:port."),
-    _count("--workers", 2, "gunicorn HTTP processes."),
-    _count("--threads", 4, "Threads per HTTP process."),
+    _count("--threads", 4, "Request threads per HTTP process."),
     click.option(
         "--access-log/--no-access-log",
         default=False,
-        help="gunicorn's line per request, besides tierdesk's line per event.",
+        help="A line per request, besides tierdesk's line per event.",
+    ),
+    click.option(
+        "--header-timeout",
+        default=10.0,
+        show_default=True,
+        type=click.FloatRange(min=0.5),
+        help="Seconds a request's headers may take to arrive (then 408).",
+    ),
+    click.option(
+        "--body-timeout",
+        default=30.0,
+        show_default=True,
+        type=click.FloatRange(min=0.5),
+        help="Seconds its body may take after that (then 408).",
     ),
 ]
 
@@ -133,6 +146,7 @@ def _http_options(command: Any) -> Any:
 
 @main.command()
 @_http_options
+@_count("--workers", 2, "HTTP processes (they share the listening socket).")
 @_count(
     "--worker-processes",
     1,
@@ -145,59 +159,83 @@ def _http_options(command: Any) -> Any:
 @_count("--worker-threads", 1, "Threads per inbox worker.")
 def serve(
     bind: str,
-    workers: int,
     threads: int,
     access_log: bool,
+    header_timeout: float,
+    body_timeout: float,
+    workers: int,
     worker_processes: int,
     worker_threads: int,
 ) -> None:
     """Run the service: webhooks and API over HTTP, and the inbox workers."""
+    from tierdesk.front import listen  # noqa: PLC0415
     from tierdesk.serve import Supervisor  # noqa: PLC0415
 
     chosen = _configure_logging()
     settings = settings_or_fail()  # refuse a bad configuration before starting anything
+    try:
+        listener = listen(bind)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot listen on {bind}: {exc}") from None
     http = [
-        *(sys.executable, "-m", "tierdesk", "http", "--bind", bind),
-        *("--workers", str(workers), "--threads", str(threads)),
-        "--access-log" if access_log else "--no-access-log",
+        *(sys.executable, "-m", "tierdesk", "http", "--fd", str(listener.fileno())),
+        *("--threads", str(threads), "--access-log" if access_log else "--no-access-log"),
+        *("--header-timeout", str(header_timeout), "--body-timeout", str(body_timeout)),
+    ]
+    worker_command = [
+        *(sys.executable, "-m", "tierdesk", "worker", "--threads", str(worker_threads))
     ]
     started = (
         f"tierdesk serving on http://{bind} (mappings: {settings.mappings_dir or 'bundled'},"
         f" store: {shown(settings.database)}, tenants: {', '.join(settings.tenants) or 'none'},"
-        f" inbox workers: {worker_processes})"
+        f" HTTP processes: {workers}, inbox workers: {worker_processes})"
     )
     if chosen == "json":  # every line a JSON object, the start-up line too
         logging.getLogger("tierdesk.serve").info(started)
     else:
         click.echo(started)
-    sys.exit(Supervisor(http, worker_processes, worker_threads).run())
+    supervisor = Supervisor(
+        listener,
+        http,
+        workers,
+        worker_command,
+        worker_processes,
+        # A draining worker finishes the event in hand, which its lease bounds.
+        drain_s=settings.lease_s + 5,
+    )
+    sys.exit(supervisor.run())
 
 
 @main.command(hidden=True)
 @_http_options
-def http(bind: str, workers: int, threads: int, access_log: bool) -> None:
-    """The HTTP side alone: gunicorn around the app (what `tierdesk serve` starts)."""
-    # Flask and gunicorn only when serving: `tierdesk explain` should start fast.
-    from tierdesk.logs import gunicorn_logger  # noqa: PLC0415
-    from tierdesk.serve import Server  # noqa: PLC0415
+@click.option("--fd", type=int, help="Serve on this inherited listening socket (from serve).")
+def http(
+    bind: str,
+    threads: int,
+    access_log: bool,
+    header_timeout: float,
+    body_timeout: float,
+    fd: int | None,
+) -> None:
+    """One HTTP process: the waitress front around the app (what `tierdesk serve` starts)."""
+    # Flask and waitress only when serving: `tierdesk explain` should start fast.
+    from tierdesk.front import FrontSettings, access_logged, listen, serve_forever  # noqa: PLC0415
     from webhooks.app import create_app  # noqa: PLC0415
 
     _configure_logging()
-    options = {
-        "bind": bind,
-        "workers": workers,
-        "threads": threads,
-        "worker_class": "gthread",
-        "accesslog": "-" if access_log else None,
-        "errorlog": "-",
-        "logger_class": gunicorn_logger(),  # gunicorn's own lines in tierdesk's format
-        "timeout": 30,
-    }
+    settings = settings_or_fail()
     try:
-        app = create_app(settings_or_fail())
+        app = create_app(settings)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
-    Server(app, options).run()
+    listener = socket.socket(fileno=fd) if fd is not None else listen(bind)
+    front = FrontSettings(
+        threads=threads,
+        max_body_bytes=settings.max_body_bytes,
+        header_timeout_s=header_timeout,
+        body_timeout_s=body_timeout,
+    )
+    serve_forever(access_logged(app.wsgi_app) if access_log else app.wsgi_app, listener, front)
 
 
 @main.command()

@@ -1,10 +1,10 @@
 """Logging for every tierdesk process, set up in one place (`configure`): ``tierdesk
-serve`` and what it starts (the HTTP server with its gunicorn workers, the inbox
+serve`` and what it starts (the HTTP processes behind the waitress front, the inbox
 worker processes), ``tierdesk worker`` and ``tierdesk http`` run alone.
 
 In: ``TIERDESK_LOG_FORMAT`` from the environment (children inherit it): ``text``
 (the default) or ``json``; anything else is a `ConfigError` naming the variable.
-Out, on stderr (gunicorn's access lines on stdout), one line per record:
+Out, on stderr (the access lines of ``--access-log`` too), one line per record:
 
 - ``text``: ``<ISO UTC time> <logger> <message>``, as readable as before;
 - ``json``: one JSON object per line: ``timestamp`` (ISO 8601 UTC, milliseconds, Z),
@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, TextIO
+from typing import TextIO
 
 from tierdesk.config import ConfigError
 from webhooks.events import loggable
@@ -161,18 +161,3 @@ def _uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
         args.thread.name if args.thread else "?",
         exc_info=(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback),
     )
-
-
-def gunicorn_logger() -> Any:
-    """A gunicorn ``logger_class`` whose error and access lines use tierdesk's format
-    (gunicorn sets up handlers of its own, which would print its own line format)."""
-    from gunicorn.glogging import Logger  # noqa: PLC0415  only where gunicorn runs
-
-    class TierdeskGunicornLogger(Logger):  # type: ignore[misc]  # gunicorn has no types
-        def setup(self, cfg: Any) -> None:
-            super().setup(cfg)
-            for log in (self.error_log, self.access_log):
-                for handler in log.handlers:
-                    handler.setFormatter(formatter())
-
-    return TierdeskGunicornLogger

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+import tierdesk.front
 import tierdesk.serve
 from tierdesk.cli import main
 from tierdesk.config import ConfigError, settings_from_env
@@ -48,7 +49,7 @@ def fresh(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
         raise AssertionError("started with a configuration that should have been refused")
 
     monkeypatch.setattr(tierdesk.serve, "Supervisor", never)
-    monkeypatch.setattr(tierdesk.serve, "Server", never)
+    monkeypatch.setattr(tierdesk.front, "serve_forever", never)
     return work
 
 

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,6 +20,7 @@ import pytest
 import responses
 from click.testing import CliRunner, Result
 
+import tierdesk.front
 import tierdesk.serve
 from mappings import BUNDLED
 from store import open_store
@@ -137,7 +139,8 @@ class FakeSupervisor:
 
     started: ClassVar[list[tuple[Any, ...]]] = []
 
-    def __init__(self, *args: Any) -> None:
+    def __init__(self, listener: socket.socket, *args: Any, **kwargs: Any) -> None:
+        listener.close()
         FakeSupervisor.started.append(args)
 
     def run(self) -> int:
@@ -153,7 +156,8 @@ def supervisor(monkeypatch: pytest.MonkeyPatch) -> type[FakeSupervisor]:
 
 def test_serve_does_not_print_the_database_password(supervisor: type[FakeSupervisor]) -> None:
     url = f"postgresql://tierdesk:{PASSWORD}@db.internal/tierdesk"
-    result = run(["serve"], env={"TIERDESK_DATABASE": url})
+    # Port 0: serve binds its socket before starting the (here fake) supervisor.
+    result = run(["serve", "--bind", "127.0.0.1:0"], env={"TIERDESK_DATABASE": url})
     assert result.exit_code == 0, result.output
     assert supervisor.started
     assert "db.internal" in result.output  # still says which store
@@ -182,7 +186,7 @@ def test_http_with_a_store_it_cannot_open_exits_with_a_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     served: list[Any] = []
-    monkeypatch.setattr(tierdesk.serve, "Server", lambda *args: served.append(args))
+    monkeypatch.setattr(tierdesk.front, "serve_forever", lambda *args: served.append(args))
     # A directory is not a SQLite file: what a mistyped TIERDESK_DATABASE gives.
     result = run(["http"], env={"TIERDESK_DATABASE": str(tmp_path)})
     assert_no_traceback(result)

@@ -1,7 +1,7 @@
-"""Logs as operators read them: a real ``tierdesk serve`` on 127.0.0.1 (gunicorn, its
-HTTP workers and an inbox worker process) receives signed webhooks, one of them with a
-forged log line in its ``webhookEvent``; its whole output (stdout and stderr) is read
-afterwards.
+"""Logs as operators read them: a real ``tierdesk serve`` on 127.0.0.1 (its HTTP
+process behind the waitress front and an inbox worker process) receives signed
+webhooks, one of them with a forged log line in its ``webhookEvent``; its whole output
+(stdout and stderr) is read afterwards.
 
 - Text (the default): each record is one line; the forged ``\\n`` makes no line of
   its own.
@@ -172,14 +172,14 @@ def test_json_format_every_line_is_an_object_with_the_event_fields(json_served: 
     assert SECRET not in text and API_TOKEN not in text
     records = []
     for line in text.splitlines():
-        record = json.loads(line)  # every line, gunicorn's and the start-up line included
+        record = json.loads(line)  # every line, the front's and the start-up line included
         assert isinstance(record, dict), line
         assert {"timestamp", "level", "logger", "message"} <= record.keys(), line
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["timestamp"])
         records.append(record)
     loggers = {record["logger"] for record in records}
-    assert {"tierdesk.serve", "tierdesk.intake", "tierdesk.worker", "gunicorn.error"} <= loggers
-    assert "gunicorn.access" in loggers
+    assert {"tierdesk.serve", "tierdesk.intake", "tierdesk.worker", "tierdesk.front"} <= loggers
+    assert "tierdesk.access" in loggers
 
     ignored = [r for r in records if r.get("outcome") == "ignored"]
     assert len(ignored) == 1

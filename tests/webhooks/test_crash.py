@@ -1,6 +1,6 @@
 """A killed worker loses nothing and decides nothing twice.
 
-A real `tierdesk serve` on 127.0.0.1 (gunicorn + one supervised worker process)
+A real `tierdesk serve` on 127.0.0.1 (HTTP processes + one supervised worker process)
 receives signed webhooks. Partway through, its worker process is killed with SIGKILL,
 twice. The supervisor restarts it, and leases of events it held run out (2 s here) and
 are claimed again. Afterwards every acknowledged event has exactly one audit row of a
@@ -227,7 +227,7 @@ def test_sigkilled_worker_loses_nothing_and_decides_nothing_twice(
 
 
 def test_sigterm_to_serve_alone_stops_every_process_it_started(tmp_path: Path) -> None:
-    # `tierdesk serve` is the parent of gunicorn and the workers: stopping it (not its
+    # `tierdesk serve` is the parent of the HTTP processes and the workers: stopping it (not its
     # process group, as a service manager might) must leave nothing running.
     env = {
         **os.environ,
@@ -244,7 +244,7 @@ def test_sigterm_to_serve_alone_stops_every_process_it_started(tmp_path: Path) -
         start_new_session=True,
     )
     try:
-        wait_for(lambda: len(descendants(process.pid)) >= 4, 30, "gunicorn and a worker")
+        wait_for(lambda: len(descendants(process.pid)) >= 3, 30, "2 HTTP processes and a worker")
         started = descendants(process.pid)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
