@@ -76,6 +76,7 @@ from store import (
     WrittenState,
 )
 from store.ledger import Ledger
+from telemetry.metrics import EVENT_LATENCY, EVENTS
 from webhooks.events import TicketEvent, loggable, own_write
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import Settings, Tenant
@@ -155,6 +156,8 @@ class Worker:
         except LeaseLost:
             log.warning("event=%s lease lost; another worker owns it", loggable(claimed.event_id))
             return Outcome(claimed.id, "lost")
+        EVENTS.labels(claimed.tenant, record.outcome).inc()
+        EVENT_LATENCY.labels(claimed.tenant).observe(max(0.0, self._clock() - claimed.received_at))
         log.info(
             "tenant=%s ticket=%s event=%s kind=%s outcome=%s",
             claimed.tenant,
@@ -387,6 +390,7 @@ class Worker:
             state = self.store.fail(claimed, error, now, retry_at)
         except LeaseLost:
             return Outcome(claimed.id, "lost")
+        EVENTS.labels(claimed.tenant, "dead_letter" if state == "dead" else "retry").inc()
         log.warning(
             "tenant=%s ticket=%s event=%s outcome=%s attempts=%d error=%s",
             claimed.tenant,

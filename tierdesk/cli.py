@@ -154,7 +154,15 @@ def serve(
         f" store: {shown(settings.database)}, tenants: {', '.join(settings.tenants) or 'none'},"
         f" inbox workers: {worker_processes})"
     )
-    sys.exit(Supervisor(http, worker_processes, worker_threads).run())
+    from telemetry.multiprocess import prepare, release  # noqa: PLC0415
+
+    # Before any child starts: each reads the directory when it imports prometheus_client.
+    directory, made = prepare()
+    try:
+        status = Supervisor(http, worker_processes, worker_threads).run()
+    finally:
+        release(directory, made)
+    sys.exit(status)
 
 
 @main.command(hidden=True)

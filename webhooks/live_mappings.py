@@ -17,6 +17,7 @@ from pathlib import Path
 
 from entitlements.rulebook import Rulebook
 from mappings import MappingError, load_mappings
+from telemetry.metrics import MAPPINGS_RELOADS
 
 log = logging.getLogger("tierdesk.mappings")
 
@@ -89,9 +90,11 @@ class LiveMappings:
                 # look, and the next change is tried again.
                 self._seen, self._problems = seen, [str(p) for p in exc.problems]
                 log.error("mappings refused, keeping the last good ones: %s", exc)
+                MAPPINGS_RELOADS.labels("refused").inc()
                 return False
             # A file that changed while it was read makes the next look see a change.
             self._seen, self._rulebook, self._problems = seen, rulebook, []
+        MAPPINGS_RELOADS.labels("in_force").inc()
         log.info("mappings %s in force", rulebook.version)
         return True
 
