@@ -11,6 +11,8 @@
   retries the event later) rather than hold a worker for minutes.
 - A per-tenant request budget (token bucket), shared by the threads of a process,
   keeps tierdesk under the vendor's rate limit instead of discovering it by 429s.
+- An optional `Observer` hears of every request sent, retry and wait (the service's
+  metrics); the connector does not know who listens.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -38,6 +40,19 @@ from connector.errors import (
     TransientError,
     from_response,
 )
+
+
+class Observer(Protocol):
+    """What a client tells its listener (``telemetry.vendor.VendorMetrics``)."""
+
+    def sent(self, method: str, status: int | None) -> None:
+        """A request left; ``status`` is the answer's, None when none came."""
+
+    def retried(self, retry_after_s: float | None) -> None:
+        """A request is about to be sent again, after the vendor's Retry-After if any."""
+
+    def budget_waited(self, seconds: float) -> None:
+        """A request took a token of the budget, after waiting ``seconds`` for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +93,10 @@ class Budget:
         self._updated = clock()
         self._lock = threading.Lock()
 
-    def take(self, deadline: float) -> None:
-        """Wait for a token; `RateLimited` if the wait would pass ``deadline``."""
+    def take(self, deadline: float) -> float:
+        """Wait for a token; how long it waited, or `RateLimited` if the wait would
+        pass ``deadline``."""
+        waited = 0.0
         while True:
             with self._lock:
                 now = self._clock()
@@ -87,7 +104,7 @@ class Budget:
                 self._updated = now
                 if self._tokens >= 1:
                     self._tokens -= 1
-                    return
+                    return waited
                 wait = (1 - self._tokens) / self.rate
             if now + wait > deadline:
                 raise RateLimited(
@@ -96,6 +113,7 @@ class Budget:
                     retry_after=wait,
                 )
             self._sleep(wait)
+            waited += wait
 
 
 class TicketWindow:
@@ -159,8 +177,10 @@ class HttpClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         jitter: random.Random | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.policy = policy or Policy()
+        self._observer = observer
         self._scheme, self._host = _allowed_base(base_url)
         self._base = base_url.rstrip("/")
         self._auth = auth
@@ -194,6 +214,7 @@ class HttpClient:
             ),
             wait=self._wait,
             stop=lambda state: self._stop(state, deadline),
+            before_sleep=self._before_retry,
             sleep=self._sleep,
             reraise=True,
         )
@@ -202,7 +223,9 @@ class HttpClient:
     def _once(
         self, method: str, path: str, params: dict[str, str] | None, json_body: Any, deadline: float
     ) -> Any:
-        self._budget.take(deadline)
+        waited = self._budget.take(deadline)
+        if self._observer:
+            self._observer.budget_waited(waited)
         url = self._base + path
         where = f"{method} {path.split('?', 1)[0]}"  # queries can hold emails: never in messages
         self.calls += 1
@@ -218,9 +241,12 @@ class HttpClient:
                 headers={"Accept": "application/json"},
             )
         except requests.Timeout:
+            self._sent(method, None)
             raise ServerError(f"{where}: timed out") from None
         except requests.RequestException as exc:
+            self._sent(method, None)
             raise ServerError(f"{where}: {type(exc).__name__}") from None
+        self._sent(method, response.status_code)
         if 300 <= response.status_code < 400:
             raise Rejected(
                 f"{where}: HTTP {response.status_code} redirect refused "
@@ -238,6 +264,10 @@ class HttpClient:
         except ValueError:
             raise Rejected(f"{where}: the answer is not JSON", status=200) from None
 
+    def _sent(self, method: str, status: int | None) -> None:
+        if self._observer:
+            self._observer.sent(method, status)
+
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, RateLimited) and error.retry_after is not None:
@@ -246,6 +276,13 @@ class HttpClient:
             self.policy.backoff_max_s, self.policy.backoff_base_s * 2**state.attempt_number
         )
         return self._jitter.uniform(0, ceiling)
+
+    def _before_retry(self, state: RetryCallState) -> None:
+        """tenacity calls this only when a retry will follow (not when it gives up)."""
+        if self._observer:
+            error = state.outcome.exception() if state.outcome else None
+            asked = error.retry_after if isinstance(error, RateLimited) else None
+            self._observer.retried(asked)
 
     def _stop(self, state: RetryCallState, deadline: float) -> bool:
         return (

@@ -11,11 +11,12 @@ from requests.auth import AuthBase
 
 from connector.auth import vendor_auth
 from connector.errors import ConnectorError
-from connector.http import HttpClient, TicketWindow
+from connector.http import HttpClient, Policy, TicketWindow
 from connector.jsm import JiraUsers, JsmIssues
 from connector.zendesk import ZendeskTickets
 from entitlements.decide import Decision
 from pipeline.writeback import DryRun, WriteBack, WriteBackError, WriteResult, ticket_update
+from telemetry.vendor import VendorMetrics
 from webhooks.events import TicketEvent
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import Tenant
@@ -33,8 +34,11 @@ class VendorWriteBack:
         self.name = tenant.vendor
         self._tenant = tenant
         self._mappings = mappings
-        self._client = HttpClient(tenant.base_url, tenant_auth(tenant))
-        policy = self._client.policy
+        policy = Policy()
+        observer = VendorMetrics(tenant.id, tenant.vendor, policy.requests_per_minute)
+        self._client = HttpClient(
+            tenant.base_url, tenant_auth(tenant), policy=policy, observer=observer
+        )
         self._window = TicketWindow(policy.ticket_updates_per_window, policy.ticket_window_s)
 
     def user_directory(self) -> JiraUsers | None:

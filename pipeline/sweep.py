@@ -28,6 +28,7 @@ from entitlements.calendars import from_us, to_us
 from entitlements.sla import next_change, status_at
 from pipeline.lifecycle import SLA_CHANGED, follow_up, milestones_of
 from store import Move, SlaClock, Store, StoreError
+from telemetry.metrics import ESCALATIONS, SLA_STAGE_CHANGES, SWEEP_SECONDS
 
 log = logging.getLogger("tierdesk.sweep")
 
@@ -66,6 +67,13 @@ class Sweeper:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:sweep"
 
     def run_once(self) -> SweepResult:
+        started = time.perf_counter()
+        result = self._sweep()
+        if result.leader:
+            SWEEP_SECONDS.observe(time.perf_counter() - started)
+        return result
+
+    def _sweep(self) -> SweepResult:
         now = self._clock()
         # The lease outlives a few missed sweeps, so a slow sweep keeps its leadership,
         # and a dead leader is replaced within three periods.
@@ -84,6 +92,8 @@ class Sweeper:
                 for clock in due
             ]
             applied = self.store.advance(moves, now)
+            if applied:
+                _count(moves)
             examined += len(due)
             queued += sum(1 for m in moves if m.event is not None)
             if len(due) < self.batch or not applied:
@@ -101,6 +111,16 @@ class Sweeper:
             except Exception:  # a bug must not stop the worker process
                 log.exception("sweep %s: unexpected error; carrying on", self.name)
             stop.wait(self.every_s)
+
+
+def _count(moves: list[Move]) -> None:
+    for move in moves:
+        if move.event is None:
+            continue
+        if move.stage != move.clock.stage:
+            SLA_STAGE_CHANGES.labels(move.clock.tenant, move.stage).inc()
+        if move.level > move.clock.level:
+            ESCALATIONS.labels(move.clock.tenant).inc(move.level - move.clock.level)
 
 
 def move_of(clock: SlaClock, now_us: int) -> Move:

@@ -91,6 +91,7 @@ from store import (
     WrittenState,
 )
 from store.ledger import Ledger
+from telemetry.metrics import EVENT_LATENCY, EVENTS
 from webhooks.events import TicketEvent, log_event, loggable, own_write
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import Settings, Tenant
@@ -273,6 +274,9 @@ class Worker:
                 )
                 outcomes.append(Outcome(claimed.id, "lost"))
                 continue
+            EVENTS.labels(claimed.tenant, item.record.outcome).inc()
+            latency = max(0.0, self._clock() - claimed.received_at)
+            EVENT_LATENCY.labels(claimed.tenant).observe(latency)
             log_event(
                 log,
                 logging.INFO,
@@ -532,6 +536,7 @@ class Worker:
             state = self.store.fail(claimed, error, now, retry_at)
         except LeaseLost:
             return Outcome(claimed.id, "lost")
+        EVENTS.labels(claimed.tenant, "dead_letter" if state == "dead" else "retry").inc()
         log_event(
             log,
             logging.WARNING,

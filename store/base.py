@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class StoreError(Exception):
@@ -184,6 +184,40 @@ class EventRow:
     last_error: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Gauges:
+    """What the store holds right now, for ``GET /metrics``: open events by state,
+    the oldest one's receipt, dead letters, and open SLA clocks by stage."""
+
+    pending: int
+    leased: int
+    dead: int
+    oldest_open_received_at: float | None  # epoch seconds; None when nothing is open
+    clocks: dict[str, int]  # open (unsolved) clocks by stage: on_track, at_risk, breached…
+
+
+# The same SQL on both backends; each read uses a partial index (inbox_open, inbox_dead,
+# sla_stage_open), so a scrape never scans done events or solved tickets.
+GAUGES_OPEN_SQL = (
+    "SELECT state, count(*), min(received_at) FROM inbox"
+    " WHERE state IN ('pending', 'leased') GROUP BY state"
+)
+GAUGES_DEAD_SQL = "SELECT count(*) FROM inbox WHERE state = 'dead'"
+GAUGES_CLOCKS_SQL = "SELECT stage, count(*) FROM sla WHERE closed_us IS NULL GROUP BY stage"
+
+
+def gauges_of(open_rows: list[Any], dead: int, clock_rows: list[Any]) -> Gauges:
+    by_state = {state: (int(n), oldest) for state, n, oldest in open_rows}
+    oldest = [float(at) for _, at in by_state.values() if at is not None]
+    return Gauges(
+        pending=by_state.get("pending", (0, None))[0],
+        leased=by_state.get("leased", (0, None))[0],
+        dead=int(dead),
+        oldest_open_received_at=min(oldest) if oldest else None,
+        clocks={stage: int(n) for stage, n in clock_rows},
+    )
+
+
 class Store(Protocol):
     def put(self, event: NewEvent, now: float, *, hold_s: float = 0.0) -> bool:
         """Store durably; False when (tenant, event_id) is already there. The event is
@@ -290,6 +324,11 @@ class Store(Protocol):
     def history(self, ticket: str, tenant: str | None = None) -> list[AuditRow]: ...
 
     def counts(self) -> dict[str, int]: ...
+
+    def gauges(self) -> Gauges:
+        """Three indexed reads (open events, dead letters, open clocks by stage): cheap
+        enough for every scrape, whatever the number of done events."""
+        ...
 
     def ping(self) -> None:
         """Raise `StoreError` unless the store answers."""

@@ -38,17 +38,22 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from store.base import (
+    GAUGES_CLOCKS_SQL,
+    GAUGES_DEAD_SQL,
+    GAUGES_OPEN_SQL,
     AuditRecord,
     AuditRow,
     Claimed,
     Completion,
     EventRow,
+    Gauges,
     LeaseLost,
     Move,
     NewEvent,
     SlaClock,
     StoreError,
     WrittenState,
+    gauges_of,
 )
 from store.urls import parse_database, password_of
 
@@ -88,6 +93,7 @@ CREATE INDEX IF NOT EXISTS inbox_ticket ON inbox (tenant, ticket, id);
 CREATE INDEX IF NOT EXISTS inbox_open_ticket ON inbox (tenant, ticket, id)
     WHERE state IN ('pending', 'leased');
 CREATE INDEX IF NOT EXISTS inbox_received ON inbox (received_at);
+CREATE INDEX IF NOT EXISTS inbox_dead ON inbox (id) WHERE state = 'dead';
 
 CREATE TABLE IF NOT EXISTS audit (
     id        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -142,6 +148,7 @@ ALTER TABLE sla ADD COLUMN IF NOT EXISTS status_us BIGINT;
 CREATE INDEX IF NOT EXISTS sla_next ON sla (next_check_us) WHERE next_check_us IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sla_created ON sla (created_us);
 CREATE INDEX IF NOT EXISTS sla_account_open ON sla (tenant, account) WHERE closed_us IS NULL;
+CREATE INDEX IF NOT EXISTS sla_stage_open ON sla (stage) WHERE closed_us IS NULL;
 
 CREATE TABLE IF NOT EXISTS leases (
     role   TEXT PRIMARY KEY,
@@ -759,6 +766,13 @@ class PostgresStore(PostgresDatabase):
         return {state: int(n) for state, n in self._read(
             "SELECT state, count(*) FROM inbox GROUP BY state"
         )}  # fmt: skip
+
+    def gauges(self) -> Gauges:
+        return gauges_of(
+            self._read(GAUGES_OPEN_SQL),
+            self._read(GAUGES_DEAD_SQL)[0][0],
+            self._read(GAUGES_CLOCKS_SQL),
+        )
 
     # -- SLA clocks -----------------------------------------------------------------
 

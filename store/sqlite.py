@@ -19,17 +19,22 @@ from pathlib import Path
 from typing import Any
 
 from store.base import (
+    GAUGES_CLOCKS_SQL,
+    GAUGES_DEAD_SQL,
+    GAUGES_OPEN_SQL,
     AuditRecord,
     AuditRow,
     Claimed,
     Completion,
     EventRow,
+    Gauges,
     LeaseLost,
     Move,
     NewEvent,
     SlaClock,
     StoreError,
     WrittenState,
+    gauges_of,
 )
 from store.sqlite_file import SqliteFile
 
@@ -69,6 +74,7 @@ CREATE INDEX IF NOT EXISTS inbox_ticket ON inbox (tenant, ticket, id);
 CREATE INDEX IF NOT EXISTS inbox_open_ticket ON inbox (tenant, ticket, id)
     WHERE state IN ('pending', 'leased');
 CREATE INDEX IF NOT EXISTS inbox_received ON inbox (received_at);
+CREATE INDEX IF NOT EXISTS inbox_dead ON inbox (id) WHERE state = 'dead';
 
 CREATE TABLE IF NOT EXISTS audit (
     id        INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -123,6 +129,7 @@ CREATE TABLE IF NOT EXISTS sla (
 CREATE INDEX IF NOT EXISTS sla_next ON sla (next_check_us) WHERE next_check_us IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sla_created ON sla (created_us);
 CREATE INDEX IF NOT EXISTS sla_account_open ON sla (tenant, account) WHERE closed_us IS NULL;
+CREATE INDEX IF NOT EXISTS sla_stage_open ON sla (stage) WHERE closed_us IS NULL;
 
 CREATE TABLE IF NOT EXISTS leases (
     role   TEXT PRIMARY KEY,
@@ -528,6 +535,13 @@ class SqliteStore(SqliteFile):
 
     def counts(self) -> dict[str, int]:
         return dict(self._read("SELECT state, count(*) FROM inbox GROUP BY state"))
+
+    def gauges(self) -> Gauges:
+        return gauges_of(
+            self._read(GAUGES_OPEN_SQL),
+            self._read(GAUGES_DEAD_SQL)[0][0],
+            self._read(GAUGES_CLOCKS_SQL),
+        )
 
     # -- SLA clocks -----------------------------------------------------------------
 

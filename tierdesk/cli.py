@@ -194,16 +194,24 @@ def serve(
         logging.getLogger("tierdesk.serve").info(started)
     else:
         click.echo(started)
-    supervisor = Supervisor(
-        listener,
-        http,
-        workers,
-        worker_command,
-        worker_processes,
-        # A draining worker finishes the event in hand, which its lease bounds.
-        drain_s=settings.lease_s + 5,
-    )
-    sys.exit(supervisor.run())
+    from telemetry.multiprocess import prepare, release  # noqa: PLC0415
+
+    # Before any child starts: each reads the directory when it imports prometheus_client.
+    directory, made = prepare()
+    try:
+        supervisor = Supervisor(
+            listener,
+            http,
+            workers,
+            worker_command,
+            worker_processes,
+            # A draining worker finishes the event in hand, which its lease bounds.
+            drain_s=settings.lease_s + 5,
+        )
+        status = supervisor.run()
+    finally:
+        release(directory, made)
+    sys.exit(status)
 
 
 @main.command(hidden=True)

@@ -14,7 +14,6 @@ Routes:
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 from datetime import UTC, datetime
@@ -28,7 +27,8 @@ from entitlements.errors import EntitlementError, TicketError
 from entitlements.rulebook import Rulebook
 from entitlements.tickets import parse_instant, parse_ticket
 from store import Store, StoreError, open_store
-from webhooks import jsm, sidebar, zendesk
+from webhooks import jsm, metrics, sidebar, zendesk
+from webhooks.access import require_api_caller
 from webhooks.errors import ApiError
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import Settings
@@ -44,7 +44,14 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.extensions["tierdesk.settings"] = settings
     app.extensions["tierdesk.store"] = store or open_store(settings.database)
     app.extensions["tierdesk.mappings"] = LiveMappings(settings.mappings_dir)
-    for blueprint in (_health, _api, zendesk.blueprint, jsm.blueprint, sidebar.blueprint):
+    for blueprint in (
+        _health,
+        _api,
+        zendesk.blueprint,
+        jsm.blueprint,
+        sidebar.blueprint,
+        metrics.blueprint,
+    ):
         app.register_blueprint(blueprint)
     app.register_error_handler(Exception, _render_error)
     return app
@@ -91,30 +98,7 @@ def readyz() -> Any:
 _api = Blueprint("api", __name__, url_prefix="/api")
 
 
-@_api.before_request
-def _authorise() -> None:
-    settings: Settings = current_app.extensions["tierdesk.settings"]
-    if settings.api_token:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not settings.api_token.matches(token.strip()):
-            raise ApiError(401, "unauthorized", "send Authorization: Bearer <TIERDESK_API_TOKEN>")
-    elif not _loopback(request.remote_addr) or _proxied():
-        # A reverse proxy makes every caller look like 127.0.0.1: a forwarded request
-        # is someone else's, so without a token it is refused too.
-        raise ApiError(
-            401, "unauthorized", "set TIERDESK_API_TOKEN to call the API from another host"
-        )
-
-
-def _proxied() -> bool:
-    return any(h in request.headers for h in ("Forwarded", "X-Forwarded-For", "X-Real-Ip"))
-
-
-def _loopback(address: str | None) -> bool:
-    try:
-        return address is not None and ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
+_api.before_request(require_api_caller)
 
 
 @_api.post("/decisions")

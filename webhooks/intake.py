@@ -20,8 +20,10 @@ from dataclasses import replace
 from typing import Any
 
 from flask import Response, current_app, request
+from werkzeug.exceptions import HTTPException
 
 from store import NewEvent, Store, StoreError
+from telemetry.metrics import INTAKE_SECONDS, WEBHOOKS
 from webhooks.errors import ApiError
 from webhooks.events import Ignored, PayloadError, TicketEvent, log_event, own_write, unstorable
 from webhooks.settings import FieldMap, Settings, Tenant
@@ -34,9 +36,37 @@ Normalize = Callable[[Any, Tenant], TicketEvent | Ignored]
 
 
 def receive(vendor: str, tenant_id: str, *, verify: Verify, normalize: Normalize) -> Response:
+    """The answer to one webhook, counted by outcome and timed (``telemetry``)."""
+    started = time.perf_counter()
     settings: Settings = current_app.extensions["tierdesk.settings"]
-    store: Store = current_app.extensions["tierdesk.store"]
     tenant = settings.tenants.get(tenant_id)
+    # Only configured tenants become label values: a stranger posting to random URLs
+    # must not grow the metrics without bound.
+    label = tenant_id if tenant is not None and tenant.vendor == vendor else ""
+    outcome = "internal_error"
+    try:
+        outcome, response = _receive(vendor, settings, tenant, tenant_id, verify, normalize)
+    except ApiError as exc:
+        outcome = exc.code
+        raise
+    except HTTPException as exc:  # werkzeug's own 413 for a declared oversized body
+        outcome = (exc.name or "error").lower().replace(" ", "_")
+        raise
+    finally:
+        WEBHOOKS.labels(label, vendor, outcome).inc()
+        INTAKE_SECONDS.labels(vendor).observe(time.perf_counter() - started)
+    return response
+
+
+def _receive(
+    vendor: str,
+    settings: Settings,
+    tenant: Tenant | None,
+    tenant_id: str,
+    verify: Verify,
+    normalize: Normalize,
+) -> tuple[str, Response]:
+    store: Store = current_app.extensions["tierdesk.store"]
     if tenant is None or tenant.vendor != vendor:
         # 404, not 410: a vendor that sees 410 may switch the webhook off for good.
         raise ApiError(404, "unknown_tenant", f"no {vendor} tenant called {tenant_id!r}")
@@ -73,7 +103,7 @@ def receive(vendor: str, tenant_id: str, *, verify: Verify, normalize: Normalize
             outcome="ignored",
             reason=result.reason,
         )
-        return _answer(202, status="ignored", reason=result.reason)
+        return "ignored", _answer(202, status="ignored", reason=result.reason)
     # Dedupe on what the vendor signed. Delivery ids (X-Zendesk-Webhook-Invocation-Id,
     # X-Atlassian-Webhook-Identifier) are outside the signature: keyed on them, one
     # captured body could be queued again and again under new ids. A vendor's retry
@@ -126,7 +156,7 @@ def receive(vendor: str, tenant_id: str, *, verify: Verify, normalize: Normalize
         kind=result.kind,
         outcome=outcome,
     )
-    return _answer(202 if fresh else 200, status=outcome, event_id=event_id)
+    return outcome, _answer(202 if fresh else 200, status=outcome, event_id=event_id)
 
 
 def _body(limit: int) -> bytes:

@@ -2,7 +2,7 @@
 changes, without a restart. A reload that fails keeps the last good rulebook and records
 why (shown by /readyz and the log).
 
-Every process (each gunicorn worker, each `tierdesk worker`) watches on its own: there is
+Every process (each HTTP process, each `tierdesk worker`) watches on its own: there is
 no signal to fan out and nothing to coordinate, and a look at the directory costs one
 ``stat`` per file at most every ``check_every_s`` seconds.
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from entitlements.rulebook import Rulebook
 from mappings import MappingError, load_mappings
+from telemetry.metrics import MAPPINGS_RELOADS
 
 log = logging.getLogger("tierdesk.mappings")
 
@@ -89,9 +90,11 @@ class LiveMappings:
                 # look, and the next change is tried again.
                 self._seen, self._problems = seen, [str(p) for p in exc.problems]
                 log.error("mappings refused, keeping the last good ones: %s", exc)
+                MAPPINGS_RELOADS.labels("refused").inc()
                 return False
             # A file that changed while it was read makes the next look see a change.
             self._seen, self._rulebook, self._problems = seen, rulebook, []
+        MAPPINGS_RELOADS.labels("in_force").inc()
         log.info("mappings %s in force", rulebook.version)
         return True
 

@@ -12,7 +12,16 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("entitlements", "mappings", "connector", "webhooks", "pipeline", "store", "tierdesk")
+PACKAGES = (
+    "entitlements",
+    "mappings",
+    "connector",
+    "webhooks",
+    "pipeline",
+    "store",
+    "telemetry",
+    "tierdesk",
+)
 
 
 def modules() -> dict[str, Path]:
