@@ -28,10 +28,10 @@ from typing import Any
 
 import responses
 
+from pipeline.worker import Outcome
 from store import SlaClock
 from tests.journey.world import JSM, SERVICE, ZD, World
 from tests.twins.zendesk import API_VIA
-from webhooks.worker import Outcome
 
 # Zendesk: the read fields the admin made by hand (their values are the mappings' slugs).
 SEVERITY_OPTIONS = ["1", "2", "3", "4"]

@@ -2,10 +2,12 @@
 must hold at its end: each test checks one thing, so that a known bug does not hide
 the others.
 
-Tests marked ``xfail(strict=True, reason="issue 10 item N")`` fail today because of
-that item of issue 10, being fixed on another branch; each is scoped to the one fact
-that item breaks. Once the fix is merged the test passes, strict xfail turns that into
-a failure, and the mark is to be dropped.
+Each of issue 10's items has at least one test here scoped to the one fact it broke
+(the test names say which): a pull right after setup keeps named contacts (1), a
+replay never reopens a solved ticket's clock (2), a refused JSM note dead-letters
+nothing (3), a Jira reporter's hidden email is looked up (4), setup creates the fields
+tierdesk reads (6), deleted tickets are never written and close their clocks (7), the
+documented Zendesk paths (8), every comment event subscribed (9).
 
 The oracle for a ticket's fields is `tierdesk explain` on the ticket as the helpdesk
 holds it at the end (run through the CLI), plus the lifecycle rules of README.md
@@ -27,12 +29,6 @@ import responses
 from tests.journey.story import Journal, prepare, set_up, walk
 from tests.journey.world import JSM, SERVICE, ZD, World
 from tests.twins.base import Seen
-
-ITEM = "issue 10 item {}"
-
-
-def known_bug(item: int) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=ITEM.format(item))
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +58,6 @@ def test_every_request_tierdesk_sent_keeps_to_the_published_specs(
     assert refused(world.jira.seen) == []
 
 
-@known_bug(8)
 def test_zendesk_paths_are_the_documented_ones(journey: tuple[World, Journal]) -> None:
     """The real API still answers ``/api/v2/tickets/1.json``; the spec (and so any
     sandbox built from it) knows only ``/api/v2/tickets/{ticket_id}``."""
@@ -143,7 +138,6 @@ def test_the_revoked_token_made_a_dead_letter_and_replay_cleared_it(
     assert world.store.events("dead", 100) == []
 
 
-@known_bug(3)
 def test_a_refused_internal_note_does_not_dead_letter_a_done_update(
     journey: tuple[World, Journal],
 ) -> None:
@@ -151,7 +145,6 @@ def test_a_refused_internal_note_does_not_dead_letter_a_done_update(
     assert [d for d in journal.dead_before_replay if d.startswith(f"{JSM}/")] == []
 
 
-@known_bug(2)
 def test_replaying_an_older_update_does_not_reopen_a_solved_tickets_clock(
     journey: tuple[World, Journal],
 ) -> None:
@@ -176,7 +169,6 @@ def writes_after(seen: list[Seen], start: int, path: str) -> list[str]:
     ]
 
 
-@known_bug(7)
 def test_nothing_is_written_to_a_deleted_jira_issue(journey: tuple[World, Journal]) -> None:
     world, journal = journey
     key = journal.jira["duplicate"]
@@ -189,7 +181,6 @@ def test_nothing_is_written_to_a_deleted_zendesk_ticket(journey: tuple[World, Jo
     assert writes_after(world.zendesk.seen, journal.deleted_at["zendesk"], f"/{ticket}") == []
 
 
-@known_bug(7)
 def test_a_deleted_jira_issues_clock_is_closed_without_an_outcome(
     journey: tuple[World, Journal],
 ) -> None:
@@ -199,7 +190,6 @@ def test_a_deleted_jira_issues_clock_is_closed_without_an_outcome(
     assert clock is not None and clock.closed and clock.stage not in ("breached", "missed")
 
 
-@known_bug(7)
 def test_a_deleted_zendesk_tickets_clock_is_closed_without_an_outcome(
     journey: tuple[World, Journal],
 ) -> None:
@@ -231,7 +221,6 @@ def test_agents_tags_routing_and_the_admins_webhooks_are_kept(
     assert len(world.zendesk.webhooks) == 2  # setup's and the admin's event webhook
 
 
-@known_bug(9)
 def test_the_jsm_webhook_setup_made_sends_every_comment_event(
     journey: tuple[World, Journal],
 ) -> None:
@@ -358,20 +347,16 @@ def check_ticket(world: World, doc: dict[str, Any], shown: dict[str, Any]) -> No
 
 @pytest.mark.parametrize("name", ["outage", "question", "stranger"])
 def test_each_live_zendesk_ticket_shows_what_explain_and_the_lifecycle_say(
-    journey: tuple[World, Journal], name: str, request: pytest.FixtureRequest
+    journey: tuple[World, Journal], name: str
 ) -> None:
-    if name == "stranger":  # solved meanwhile; the replayed update marked it breached
-        request.applymarker(known_bug(2))
     world, journal = journey
     check_ticket(world, *zendesk_view(world, journal.zendesk[name]))
 
 
 @pytest.mark.parametrize("name", ["outage", "umbrella", "saas"])
 def test_each_live_jira_issue_shows_what_explain_and_the_lifecycle_say(
-    journey: tuple[World, Journal], name: str, request: pytest.FixtureRequest
+    journey: tuple[World, Journal], name: str
 ) -> None:
-    if name == "outage":  # alice's email is hidden in the webhook: not a named contact
-        request.applymarker(known_bug(4))
     world, journal = journey
     check_ticket(world, *jira_view(world, journal.jira[name]))
 
@@ -402,14 +387,12 @@ def test_the_report_counts_the_first_responses_met(journey: tuple[World, Journal
     assert row(journal.report, "umbrella", "select")["open"] == 1
 
 
-@known_bug(7)
 def test_the_report_counts_no_deleted_ticket_as_breached(journey: tuple[World, Journal]) -> None:
     _, journal = journey
     # globex: the Jira saas issue (met) and two deleted duplicates.
     assert row(journal.report, "globex", "saas-24x7")["breached"] == 0
 
 
-@known_bug(2)
 def test_the_report_counts_the_solved_unanswered_ticket_as_such(
     journey: tuple[World, Journal],
 ) -> None:
@@ -418,7 +401,6 @@ def test_the_report_counts_the_solved_unanswered_ticket_as_such(
     assert (stranger["breached"], stranger["solved_unanswered"]) == (0, 1)
 
 
-@known_bug(4)
 def test_the_report_counts_the_premier_jira_outage_as_premier(
     journey: tuple[World, Journal],
 ) -> None:
@@ -429,7 +411,6 @@ def test_the_report_counts_the_premier_jira_outage_as_premier(
 # -- a first week that goes differently ------------------------------------------------------
 
 
-@known_bug(1)
 def test_a_pull_right_after_setup_keeps_named_contacts_and_site_admins(tmp_path: Path) -> None:
     world = World(tmp_path)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
@@ -445,7 +426,6 @@ def test_a_pull_right_after_setup_keeps_named_contacts_and_site_admins(tmp_path:
     assert acme["subscriptions"] == acme_before["subscriptions"]
 
 
-@known_bug(6)
 def test_setup_zendesk_creates_the_fields_it_reads_as_drop_downs(tmp_path: Path) -> None:
 
     world = World(tmp_path)

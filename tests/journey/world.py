@@ -34,17 +34,16 @@ from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
 
-from store import Store
-from store.ledger import open_ledger
+from pipeline.connectors import Connectors
+from pipeline.sweep import Sweeper
+from pipeline.worker import Outcome, Worker
+from store import Store, open_ledger
 from tests.twins.jira import JiraTwin
 from tests.twins.zendesk import ZendeskTwin
 from tierdesk.cli import main
 from tierdesk.config import settings_from_env
 from webhooks.app import create_app
-from webhooks.connectors import Connectors
 from webhooks.live_mappings import LiveMappings
-from webhooks.sweep import Sweeper
-from webhooks.worker import Outcome, Worker
 
 BUNDLED = Path(__file__).resolve().parents[2] / "mappings" / "data"
 SERVICE = "https://tierdesk.acme.example"

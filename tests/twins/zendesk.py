@@ -355,6 +355,7 @@ class ZendeskTwin(Twin):
             ("PUT", "/api/v2/tickets/{ticket_id}"): self._put_ticket,
             ("GET", "/api/v2/ticket_fields"): lambda r: self._page(r, "ticket_fields"),
             ("POST", "/api/v2/ticket_fields"): self._post_ticket_field,
+            ("PUT", "/api/v2/ticket_fields/{ticket_field_id}"): self._put_custom_field,
             ("GET", "/api/v2/organization_fields"): lambda r: self._page(r, "organization_fields"),
             ("GET", "/api/v2/user_fields"): lambda r: self._page(r, "user_fields"),
             ("POST", "/api/v2/organization_fields"): self._post_custom_field,
@@ -544,7 +545,10 @@ class ZendeskTwin(Twin):
         return json_answer(201, {"ticket_field": self._create_ticket_field(wanted)})
 
     def _owner(self, request: Request) -> str:
-        return "organization" if "/organization_fields" in request.path else "user"
+        for owner in ("ticket", "organization"):
+            if f"/{owner}_fields" in request.path:
+                return owner
+        return "user"
 
     def _post_custom_field(self, request: Request) -> Answer:
         owner = self._owner(request)
