@@ -21,7 +21,8 @@ POSTGRES_ENV = "TIERDESK_TEST_POSTGRES"
 def postgres_url() -> Iterator[str]:
     if os.environ.get(POSTGRES_ENV) != "1":
         pytest.skip(
-            f"PostgreSQL cases run only with {POSTGRES_ENV}=1 (./dev test sets it when the server binaries are installed)"
+            f"PostgreSQL cases run only with {POSTGRES_ENV}=1"
+            " (./dev test sets it where the server binaries are installed)"
         )
     try:
         import psycopg  # noqa: F401  (the optional extra "postgres")
