@@ -10,7 +10,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.webhooks.test_crash import body, post, served, wait_for
+from tests.webhooks.real_server import wait_for
+from tests.webhooks.test_crash import body, post, served
 
 __all__ = ["served"]  # the fixture, imported to be used here
 

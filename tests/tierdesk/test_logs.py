@@ -22,14 +22,14 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.shared import VENDOR
+from tests.webhooks.real_server import free_port, wait_for
 from tierdesk.config import ConfigError
 from tierdesk.logs import JsonFormatter, TextFormatter, configure, log_format
 from webhooks.events import log_event, loggable
@@ -39,24 +39,6 @@ SECRET = "hub-secret-never-logged"
 API_TOKEN = "api-token-never-logged"
 JIRA_CREATED = json.loads((VENDOR / "jsm" / "payloads" / "jira-issue_created.json").read_bytes())
 FORGED = "jira:nothing\nFORGED tierdesk.intake tenant=evil outcome=queued\x00\x1b[2J"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass
@@ -167,8 +149,15 @@ def test_text_format_a_forged_newline_makes_no_line(text_served: Served) -> None
 
 def test_json_format_every_line_is_an_object_with_the_event_fields(json_served: Served) -> None:
     traffic(json_served)
-    time.sleep(0.5)  # let the access line of the last request be written
+
+    # The access line of the last request may come after the worker's line.
+    def posts_logged() -> bool:
+        lines = json_served.text().splitlines()
+        return sum('"tierdesk.access"' in line and "POST" in line for line in lines) >= 2
+
+    wait_for(posts_logged, 30, "the access lines of both posts")
     text = json_served.text()
+    text = text[: text.rfind("\n") + 1]  # a process may be writing a line right now
     assert SECRET not in text and API_TOKEN not in text
     records = []
     for line in text.splitlines():

@@ -13,17 +13,16 @@ import http.client
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from tests.webhooks.real_server import descendants, free_port, wait_for
 from webhooks.signatures import sign_zendesk
 from webhooks.zendesk import TRIGGER_SCHEMA
 
@@ -31,35 +30,6 @@ SECRET = "crash-test-secret"
 EVENTS = 240
 TICKETS = 24
 KILL_AFTER = (60, 150)  # acknowledged events after which the worker is killed
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def children(pid: int) -> list[int]:
-    """Processes whose parent is ``pid`` (from /proc: no psutil needed)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # The command name may hold spaces; the ppid is the 2nd field after ")".
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def descendants(pid: int) -> list[int]:
-    found = []
-    for child in children(pid):
-        found += [child, *descendants(child)]
-    return found
 
 
 def worker_pids(serve_pid: int) -> list[int]:
@@ -72,15 +42,6 @@ def worker_pids(serve_pid: int) -> list[int]:
         if b"worker" in command and b"tierdesk" in command:
             pids.append(pid)
     return pids
-
-
-def wait_for(predicate: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def body(i: int) -> bytes:
