@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import socket
 import threading
 import time
@@ -129,3 +130,35 @@ def test_a_large_answer_to_a_slow_reader_arrives_whole(
     assert head.startswith(b"HTTP/1.1 200")
     assert len(body) == len(chunk) * chunks
     assert hashlib.sha256(body).digest() == hashlib.sha256(chunk * chunks).digest()
+
+
+def test_a_busy_queue_is_logged_once_a_minute_with_the_deepest_depth(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """waitress said "Task queue depth is N" for every request that found every thread
+    busy; the front says it once per interval, with the deepest queue since."""
+    from tierdesk.front import _QueueDepth
+
+    depth = _QueueDepth(every_s=3600)
+    with caplog.at_level(logging.WARNING, logger="waitress.queue"):
+        for n in (1, 3, 2):
+            depth.warning("Task queue depth is %d", n)
+        depth.said_at -= 3600  # as if the interval had passed
+        for n in (2, 5, 4):
+            depth.warning("Task queue depth is %d", n)
+    lines = [r.getMessage() for r in caplog.records if r.name == "waitress.queue"]
+    assert len(lines) == 2
+    assert "reached 1:" in lines[0]  # the first is said at once
+    assert "reached 3:" in lines[1]  # the deepest since: of 3, 2 and 2 (5, 4 wait)
+
+
+def test_the_front_gives_waitress_the_quieter_queue_log() -> None:
+    sock = listen("127.0.0.1:0")
+    try:
+        served = server(lambda environ, start: [], sock, FrontSettings(threads=1))
+        from tierdesk.front import _QueueDepth
+
+        assert isinstance(served.task_dispatcher.queue_logger, _QueueDepth)
+        served.task_dispatcher.shutdown(timeout=5)
+    finally:
+        sock.close()
