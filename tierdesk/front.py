@@ -228,7 +228,7 @@ class _Channel(HTTPChannel):  # type: ignore[misc]
         # so there is nothing for the event loop to send. Polled for POLLOUT all the
         # same, the loop woke at once, found the lock taken, and polled again: it spun
         # holding the GIL, and the request thread waited out Python's 5 ms switch
-        # interval to finish. Under load that was 40-60 loop turns per request and half
+        # interval to finish. Under load that was about 60 loop turns per webhook and half
         # the intake's CPU. The thread wakes the loop (pull_trigger) when it ends, or
         # when a send could not take everything, and then the lock is free again.
         if self.requests and not (self.will_close or self.close_when_flushed):
