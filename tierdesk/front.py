@@ -222,6 +222,21 @@ class _Channel(HTTPChannel):  # type: ignore[misc]
             self.connected = False
             self.handle_close()
 
+    def writable(self) -> bool:
+        # While a request thread writes its answer it holds the output lock and sends
+        # the bytes itself (waitress flushes on every write since Pylons/waitress#364),
+        # so there is nothing for the event loop to send. Polled for POLLOUT all the
+        # same, the loop woke at once, found the lock taken, and polled again: it spun
+        # holding the GIL, and the request thread waited out Python's 5 ms switch
+        # interval to finish. Under load that was about 60 loop turns per webhook and half
+        # the intake's CPU. The thread wakes the loop (pull_trigger) when it ends, or
+        # when a send could not take everything, and then the lock is free again.
+        if self.requests and not (self.will_close or self.close_when_flushed):
+            if not self.outbuf_lock.acquire(False):
+                return False
+            self.outbuf_lock.release()
+        return bool(super().writable())
+
     def refuse(self, error: Any) -> None:
         """Answer the request being read with ``error`` and close afterwards."""
         with self.requests_lock:
@@ -251,6 +266,31 @@ class _Server(TcpWSGIServer):  # type: ignore[misc]
                 waited > self.front.header_timeout_s + self.front.body_timeout_s
             ):
                 channel.refuse(RequestTimeoutError("the request did not arrive in time"))
+
+
+class _QueueDepth:
+    """waitress logs "Task queue depth is N" for every request that arrives while all
+    request threads are busy: under a burst of webhooks, a log line per webhook (6 % of
+    the intake's CPU in bench/ingest.py). Said at most once per ``every_s``, with the
+    deepest queue seen since. Called under the dispatcher's lock."""
+
+    def __init__(self, every_s: float = 60.0) -> None:
+        self.every_s = every_s
+        self.said_at = float("-inf")
+        self.deepest = 0
+        self.log = logging.getLogger("waitress.queue")
+
+    def warning(self, _message: str, depth: int) -> None:
+        self.deepest = max(self.deepest, depth)
+        now = time.monotonic()
+        if now - self.said_at >= self.every_s:
+            self.log.warning(
+                "task queue depth reached %d: every request thread was busy"
+                " (said at most every %.0f s)",
+                self.deepest,
+                self.every_s,
+            )
+            self.said_at, self.deepest = now, 0
 
 
 def listen(bind: str) -> socket.socket:
@@ -283,6 +323,7 @@ def server(app: WSGIApp, sock: socket.socket, front: FrontSettings) -> Any:
         expose_tracebacks=False,
     )
     dispatcher = ThreadedTaskDispatcher()
+    dispatcher.queue_logger = _QueueDepth()
     dispatcher.set_thread_count(front.threads)
     served = _Server(
         app,
