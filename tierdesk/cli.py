@@ -34,7 +34,10 @@ from tierdesk.setup_command import setup
 from tierdesk.sync_command import sync
 from webhooks.settings import Tenant
 
-MAPPINGS_HELP = "Mappings directory (default: $TIERDESK_MAPPINGS, else the bundled defaults)."
+MAPPINGS_HELP = (
+    "Mappings directory (default: $TIERDESK_MAPPINGS, else the configuration file's"
+    " `mappings`, else the bundled defaults: what the service decides with)."
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -84,6 +87,9 @@ def explain(
     them, or JSON lines; with --vendor, one webhook body as that helpdesk sends it.
     Exit code 2 when any ticket could not be decided.
     """
+    if mappings_dir is None and os.environ.get("TIERDESK_CONFIG"):
+        # The mappings the service uses: an explanation from others would mislead.
+        mappings_dir = settings_or_fail().mappings_dir
     rulebook = rulebook_or_exit(mappings_dir)
     now = parse_now(now_text)
     if vendor is not None:

@@ -233,8 +233,8 @@ class World:
     def explain(self, tickets: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         out = CliRunner().invoke(
             main,
-            # --mappings: explain reads $TIERDESK_MAPPINGS, not the configuration's.
-            ["explain", "--mappings", str(self.mappings), "--now", self.stamp(), "-"],
+            # No --mappings: explain reads the configuration's, as the service does.
+            ["explain", "--now", self.stamp(), "-"],
             input=json.dumps(list(tickets)),
             env=self.env,
             catch_exceptions=False,
