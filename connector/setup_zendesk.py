@@ -82,6 +82,16 @@ TRIGGER_CONDITIONS: dict[str, list[dict[str, str]]] = {
     ],
 }
 WEBHOOK_SUBSCRIPTION = "conditional_ticket_events"  # called by triggers, not by events
+# What only an event-subscribed webhook tells (webhooks/zendesk.py): a trigger body has
+# no comment author or visibility, so first responses come from comment_added; solves
+# and reopenings stop and start clocks; a deleted ticket's clock closes. A webhook is
+# either called by triggers or subscribed to events, never both (Zendesk's Webhooks
+# API, "subscriptions"): a second webhook, with a signing secret of its own.
+EVENT_SUBSCRIPTIONS = (
+    "zen:event-type:ticket.comment_added",
+    "zen:event-type:ticket.status_changed",
+    "zen:event-type:ticket.soft_deleted",
+)
 PAGE_SIZE = "100"  # the most a cursor page holds
 # The ticket fields tierdesk reads that setup makes (in the trigger body's order); the
 # body also reads time_spent, the Time Tracking app's field, which setup never makes.
@@ -330,6 +340,7 @@ def plan(
         ids[wanted_field.name] = step.id if step.id is not None else Ref(f"id:{step.ref}")
     webhook = _webhook_step(state.webhooks, tenant_id, endpoint)
     steps.append(webhook)
+    steps.append(_event_webhook_step(state.webhooks, tenant_id, endpoint))
     # A trigger calls the webhook by id: the one found, or the one this run creates.
     webhook_id: str | Ref = webhook.id if webhook.id is not None else Ref("id:webhook")
     for event, title in TRIGGER_TITLES.items():
@@ -600,6 +611,56 @@ def _webhook_step(webhooks: tuple[dict[str, Any], ...], tenant_id: str, endpoint
         "create",
         what,
         "webhook",
+        method="POST",
+        path="/api/v2/webhooks",
+        body=body,
+        id_at=("webhook", "id"),
+    )
+
+
+def _event_webhook_step(
+    webhooks: tuple[dict[str, Any], ...], tenant_id: str, endpoint: str
+) -> Step:
+    what = f'webhook "tierdesk events ({tenant_id})" → {endpoint}'
+    matches = [
+        w
+        for w in webhooks
+        if str(w.get("endpoint", "")).rstrip("/") == endpoint.rstrip("/")
+        and any(str(s).startswith("zen:event-type:") for s in w.get("subscriptions") or [])
+    ]
+    # The one that already has the most of the events, an active one first.
+    matches.sort(
+        key=lambda w: (
+            -len(set(EVENT_SUBSCRIPTIONS) & set(w.get("subscriptions") or [])),
+            w.get("status") != "active",
+        )
+    )
+    if matches:
+        found = matches[0]
+        notes = [] if found.get("status") == "active" else ["inactive: activate it in Admin Center"]
+        missing = [e for e in EVENT_SUBSCRIPTIONS if e not in (found.get("subscriptions") or [])]
+        if missing:
+            notes.append(
+                "subscribe it to " + ", ".join(missing) + " in Admin Center (first responses,"
+                " solves and deletions come from these)"
+            )
+        return Step("reuse", what, "event_webhook", id=str(found["id"]), note="; ".join(notes))
+    body = {
+        "webhook": {
+            "name": f"tierdesk events ({tenant_id})",
+            "description": "Sends comments, solves and deletions to tierdesk"
+            " (created by `tierdesk setup zendesk`).",
+            "endpoint": endpoint,
+            "http_method": "POST",
+            "request_format": "json",
+            "status": "active",
+            "subscriptions": list(EVENT_SUBSCRIPTIONS),
+        }
+    }
+    return Step(
+        "create",
+        what,
+        "event_webhook",
         method="POST",
         path="/api/v2/webhooks",
         body=body,

@@ -13,6 +13,7 @@ are wrapped so that no repr, log line or error shows them.
 | ``TIERDESK_STATE_DIR`` | where ``tierdesk setup`` records field ids (below) |
 | ``TIERDESK_TENANT_<ID>_BASE_URL``, ``…_EMAIL`` | per tenant; ``<ID>`` upper-cased |
 | ``TIERDESK_TENANT_<ID>_WEBHOOK_SECRET``, ``…_WEBHOOK_SECRET_PREVIOUS`` | signing secrets |
+| ``TIERDESK_TENANT_<ID>_EVENT_WEBHOOK_SECRET`` | Zendesk: the event webhook's own secret |
 | ``TIERDESK_TENANT_<ID>_BEARER_TOKEN``, ``…_API_TOKEN`` | automation token, API token |
 | ``TIERDESK_TENANT_<ID>_APP_TOKEN``, ``…_APP_TOKEN_PREVIOUS`` | the sidebar app's read token |
 
@@ -90,6 +91,7 @@ _SECRET_KEYS = {
     "webhook_secret": "WEBHOOK_SECRET",
     "webhook_secrets": "WEBHOOK_SECRET",
     "webhook_secret_previous": "WEBHOOK_SECRET_PREVIOUS",
+    "event_webhook_secret": "EVENT_WEBHOOK_SECRET",
     "api_token": "API_TOKEN",
     "bearer_token": "BEARER_TOKEN",
     "app_token": "APP_TOKEN",
@@ -434,6 +436,9 @@ def _tenant(tenant_id: str, spec: dict[str, Any], env: Mapping[str, str]) -> Ten
         for s in (
             secret_from(env, tenant_variable(tenant_id, "WEBHOOK_SECRET")),
             secret_from(env, tenant_variable(tenant_id, "WEBHOOK_SECRET_PREVIOUS")),
+            # Zendesk signs each webhook with its own secret: the event-subscribed one
+            # (`tierdesk setup zendesk` makes it) is checked like the others.
+            secret_from(env, tenant_variable(tenant_id, "EVENT_WEBHOOK_SECRET")),
         )
         if s
     )

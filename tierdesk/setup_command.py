@@ -226,6 +226,8 @@ class _Run:
         self.apply = apply
         self.fields_file = fields_path(directory, tenant.id)
         self.secret_file = directory / f"{tenant.id}.webhook-secret"
+        # Zendesk: the event-subscribed webhook signs with a secret of its own.
+        self.event_secret_file = directory / f"{tenant.id}.event-webhook-secret"
 
     # -- Zendesk ------------------------------------------------------------------------
 
@@ -249,11 +251,17 @@ class _Run:
         )
         webhook = _step(plan, "webhook")
         fetch_secret = webhook.kind == "create" or not self.secret_file.exists()
+        events = _step(plan, "event_webhook")
+        fetch_event_secret = events.kind == "create" or not self.event_secret_file.exists()
         self._header(plan)
         if not self.apply:
             self._show(plan.steps)
             if fetch_secret:
                 self._would(f"write the webhook's signing secret to {self.secret_file} (0600)")
+            if fetch_event_secret:
+                self._would(
+                    f"write the event webhook's signing secret to {self.event_secret_file} (0600)"
+                )
             self._would(f"write the field ids to {self.fields_file}")
             self._footer(plan)
             return
@@ -262,6 +270,10 @@ class _Run:
         if fetch_secret:
             self._write_secret(setup_zendesk.signing_secret(client, ids["webhook"]))
         self._tell_secret(wrote=fetch_secret)
+        if fetch_event_secret:
+            secret = setup_zendesk.signing_secret(client, ids["event_webhook"])
+            write_atomically(self.event_secret_file, secret + "\n", mode=0o600)
+        self._tell_event_secret(wrote=fetch_event_secret)
         self._record(plan, ids, {e: ids[f"trigger:{e}"] for e in setup_zendesk.TRIGGER_TITLES})
         self._footer(plan)
 
@@ -360,6 +372,21 @@ class _Run:
             click.echo("  (a new webhook: the secret configured now is the old one's; clear it)")
             click.echo(f"  {tenant_variable(self.tenant.id, 'WEBHOOK_SECRET')}=")
         click.echo(f"  {variable}={self.secret_file}")
+
+    def _tell_event_secret(self, *, wrote: bool) -> None:
+        """Where the event webhook's secret is, as `_tell_secret` says it for the other."""
+        name = tenant_variable(self.tenant.id, "EVENT_WEBHOOK_SECRET")
+        configured = os.environ.get(name) or os.environ.get(f"{name}_FILE")
+        if not wrote and (configured or not self.event_secret_file.exists()):
+            return
+        where = (
+            "wrote the event webhook's secret to" if wrote else "the event webhook's secret is in"
+        )
+        click.echo(f"{where} {self.event_secret_file} (mode 0600); tell tierdesk:")
+        if wrote and os.environ.get(name):
+            click.echo("  (a new webhook: the secret configured now is the old one's; clear it)")
+            click.echo(f"  {name}=")
+        click.echo(f"  {name}_FILE={self.event_secret_file}")
 
     def _record(self, plan: Plan, ids: dict[str, str], triggers: dict[str, str]) -> None:
         fields = {

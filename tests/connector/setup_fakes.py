@@ -66,12 +66,23 @@ ZENDESK_WEBHOOK_REQUEST: dict[str, Any] = {
                 "http_method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]},
                 "request_format": {"enum": ["json", "xml", "form_encoded"]},
                 "status": {"enum": ["active", "inactive"]},
-                # A trigger can call only a webhook subscribed to exactly this.
+                # A trigger can call only a webhook subscribed to exactly this; any
+                # other webhook lists Zendesk event types ("Webhooks API", subscriptions).
                 "subscriptions": {
-                    "type": "array",
-                    "items": {"enum": ["conditional_ticket_events"]},
-                    "minItems": 1,
-                    "maxItems": 1,
+                    "oneOf": [
+                        {
+                            "type": "array",
+                            "items": {"enum": ["conditional_ticket_events"]},
+                            "minItems": 1,
+                            "maxItems": 1,
+                        },
+                        {
+                            "type": "array",
+                            "items": {"type": "string", "pattern": "^zen:event-type:[a-z_.]+$"},
+                            "minItems": 1,
+                            "uniqueItems": True,
+                        },
+                    ]
                 },
             },
         }

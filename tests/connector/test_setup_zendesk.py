@@ -19,6 +19,7 @@ from requests.auth import HTTPBasicAuth
 from connector.http import HttpClient
 from connector.setup import Plan, Ref, SetupError, Step, Text, execute, resolve
 from connector.setup_zendesk import (
+    EVENT_SUBSCRIPTIONS,
     FIELDS,
     TRIGGER_TITLES,
     ZendeskState,
@@ -87,6 +88,10 @@ def webhook(webhook_id: str = "01HEXISTING", **extra: Any) -> dict[str, Any]:
     }
 
 
+def event_webhook(webhook_id: str = "01HEVENTS", **extra: Any) -> dict[str, Any]:
+    return webhook(webhook_id, **{"subscriptions": list(EVENT_SUBSCRIPTIONS), **extra})
+
+
 def existing_trigger(event: str, trigger_id: int, webhook_id: str) -> dict[str, Any]:
     return {**trigger(event, webhook_id, BODIES[event]), "id": trigger_id, "active": True}
 
@@ -94,7 +99,7 @@ def existing_trigger(event: str, trigger_id: int, webhook_id: str) -> dict[str, 
 def complete_state() -> ZendeskState:
     return ZendeskState(
         ticket_fields=tuple(field(s.name, 100 + i) for i, s in enumerate(FIELDS)),
-        webhooks=(webhook(),),
+        webhooks=(webhook(), event_webhook()),
         triggers=tuple(
             existing_trigger(e, 200 + i, "01HEXISTING") for i, e in enumerate(TRIGGER_TITLES)
         ),
@@ -128,6 +133,7 @@ def test_a_fresh_account_gets_everything_created_in_order() -> None:
         ("create", "field:first_response"),
         ("create", "field:hours"),
         ("create", "webhook"),
+        ("create", "event_webhook"),
         ("create", "trigger:ticket.created"),
         ("create", "trigger:ticket.updated"),
         ("create", "organization_field:tierdesk_account"),
@@ -149,8 +155,11 @@ def test_a_fresh_account_gets_everything_created_in_order() -> None:
         "json",
         ["conditional_ticket_events"],
     )
+    events = result.steps[len(FIELDS) + 1].body["webhook"]
+    assert events["endpoint"] == ENDPOINT
+    assert events["subscriptions"] == list(EVENT_SUBSCRIPTIONS)
     # The triggers call the webhook this run creates: its id is filled in when known.
-    action = result.steps[len(FIELDS) + 1].body["trigger"]["actions"][0]
+    action = result.steps[len(FIELDS) + 2].body["trigger"]["actions"][0]
     assert action == {
         "field": "notification_webhook",
         "value": [Ref("id:webhook"), BODIES["ticket.created"]],
@@ -208,6 +217,7 @@ def test_partial_state_creates_only_what_is_missing() -> None:
         "field:first_response": "create",
         "field:hours": "create",
         "webhook": "reuse",
+        "event_webhook": "create",
         "trigger:ticket.created": "reuse",
         "trigger:ticket.updated": "create",
         f"organization_field:{ORG_ACCOUNT}": "reuse",
@@ -283,12 +293,25 @@ def test_a_webhook_subscribed_to_events_is_not_one_a_trigger_can_call() -> None:
 def test_an_inactive_webhook_or_field_is_reused_with_a_note() -> None:
     state = complete_state()
     fields = (field("tier", 100, active=False), *state.ticket_fields[1:])
-    result = plan_for(replace(state, ticket_fields=fields, webhooks=(webhook(status="inactive"),)))
+    hooks = (webhook(status="inactive"), event_webhook(status="inactive"))
+    result = plan_for(replace(state, ticket_fields=fields, webhooks=hooks))
 
     notes = {s.ref: s.note for s in result.steps if s.note}
 
     assert result.writes == ()
     assert "inactive" in notes["field:tier"] and "inactive" in notes["webhook"]
+    assert "inactive" in notes["event_webhook"]
+
+
+def test_an_event_webhook_missing_events_is_reused_and_the_admin_told_which() -> None:
+    partial = event_webhook(subscriptions=["zen:event-type:ticket.comment_added"])
+    result = plan_for(replace(complete_state(), webhooks=(webhook(), partial)))
+
+    step = next(s for s in result.steps if s.ref == "event_webhook")
+    assert (step.kind, step.id) == ("reuse", "01HEVENTS")
+    assert "ticket.status_changed" in step.note and "ticket.soft_deleted" in step.note
+    assert "ticket.comment_added" not in step.note
+    assert result.writes == ()
 
 
 def test_a_field_of_another_type_with_our_title_is_refused() -> None:
@@ -394,6 +417,7 @@ def test_a_fresh_install_then_a_second_run_that_sends_no_write(
 
     assert writes(mock) == [
         *["POST /api/v2/ticket_fields"] * len(FIELDS),
+        "POST /api/v2/webhooks",
         "POST /api/v2/webhooks",
         "POST /api/v2/triggers",
         "POST /api/v2/triggers",

@@ -9,8 +9,9 @@ step records what it saw.
    Zendesk admin has made the drop-downs tierdesk reads (severity, product,
    environment) and the groups it routes to; the Jira admin has a Product select list.
 2. **Setup**: ``tierdesk setup zendesk`` and ``setup jsm`` (``--apply``); the Jira admin
-   puts the new fields on the edit screen (the README says to); the Zendesk admin adds
-   an event webhook for comments and deletions (first responses come from it).
+   puts the new fields on the edit screen (the README says to). Setup makes both
+   Zendesk webhooks: the one triggers call, and the one subscribed to comments, solves
+   and deletions (first responses come from it), each with its own secret.
 3. **Sync**: ``sync push`` then ``sync pull --yes`` for both tenants.
 4. **A day of tickets** on both helpdesks: creations, severity changes, agent replies,
    hand-set tags and routing, solves, a reopen, deletions, worklogs; a 429, a 409
@@ -135,15 +136,6 @@ def set_up(world: World) -> None:
     )
     # "Add the new Jira fields to your service projects' screens" (README).
     world.jira.screen |= {f["id"] for f in world.jira.fields if f["name"].startswith("tierdesk")}
-    world.zendesk.add_event_webhook(
-        f"{SERVICE}/webhooks/zendesk/{ZD}",
-        [
-            "zen:event-type:ticket.comment_added",
-            "zen:event-type:ticket.status_changed",
-            "zen:event-type:ticket.soft_deleted",
-        ],
-        "ZXZlbnQtd2ViaG9vay1zZWNyZXQtb2YtdGhlLWFkbWlu",
-    )
 
 
 def synchronize(world: World, journal: Journal) -> None:

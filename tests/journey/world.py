@@ -48,7 +48,6 @@ from webhooks.live_mappings import LiveMappings
 BUNDLED = Path(__file__).resolve().parents[2] / "mappings" / "data"
 SERVICE = "https://tierdesk.acme.example"
 ZD, JSM = "acme-zd", "acme-jsm"
-EVENT_SECRET = "ZXZlbnQtd2ViaG9vay1zZWNyZXQtb2YtdGhlLWFkbWlu"  # the event webhook's
 
 
 def next_march_wednesday() -> datetime:
@@ -162,9 +161,10 @@ class World:
                 env[f"TIERDESK_TENANT_{tenant.upper().replace('-', '_')}_WEBHOOK_SECRET_FILE"] = (
                     str(secret)
                 )
-        if any(w["id"].startswith("01EVENTS") for w in self.zendesk.webhooks):
-            # Zendesk gives each webhook its own secret: the event webhook's is the second.
-            env["TIERDESK_TENANT_ACME_ZD_WEBHOOK_SECRET_PREVIOUS"] = EVENT_SECRET
+        events = self.state / f"{ZD}.event-webhook-secret"
+        if events.exists():
+            # Zendesk gives each webhook its own secret: setup wrote the event webhook's.
+            env["TIERDESK_TENANT_ACME_ZD_EVENT_WEBHOOK_SECRET_FILE"] = str(events)
         return env
 
     def cli(self, *args: str, expect: int | None = 0) -> Result:

@@ -74,12 +74,15 @@ def test_setup_again_after_the_webhook_was_deleted_makes_a_new_one_and_repoints_
     assert zendesk("--apply").exit_code == 0
     secret_file = env / "acme-zd.webhook-secret"
     secret_file.unlink()
-    fake.webhooks.clear()  # an admin deleted it in Admin Center
+    # An admin deleted it in Admin Center (the event webhook stays).
+    fake.webhooks[:] = [
+        w for w in fake.webhooks if "conditional_ticket_events" not in w["subscriptions"]
+    ]
 
     again = zendesk("--apply")
 
     assert again.exit_code == 0, again.output
-    (hook,) = fake.webhooks
+    (hook,) = [w for w in fake.webhooks if "conditional_ticket_events" in w["subscriptions"]]
     assert {t["actions"][0]["value"][0] for t in fake.triggers} == {hook["id"]}
     assert len(fake.triggers) == 2  # updated in place, none added
     assert "updated trigger" in again.output and "it calls another webhook" in again.output

@@ -33,10 +33,10 @@ from webhooks.settings import FieldMap
 from webhooks.signatures import sign_hub, sign_zendesk, verify_hub, verify_zendesk
 from webhooks.zendesk import normalize
 
-# A fresh Zendesk install: every field tierdesk writes and the four it reads, the
-# webhook, two triggers, and the organization and user fields tierdesk sync keeps its
-# data in.
-STEPS = len(setup_zendesk.FIELDS) + len(setup_zendesk.READ) + 3
+# A fresh Zendesk install: every field tierdesk writes and the four it reads, the two
+# webhooks (the triggers' and the events'), two triggers, and the organization and user
+# fields tierdesk sync keeps its data in.
+STEPS = len(setup_zendesk.FIELDS) + len(setup_zendesk.READ) + 4
 STEPS += len(setup_zendesk.directory_fields(()))
 
 SERVICE = "https://tierdesk.example.com"
@@ -218,17 +218,24 @@ def test_a_second_apply_creates_nothing_and_reads_the_secret_no_more(
 
     assert again.exit_code == 0, again.output
     assert writes(mock) == []
-    assert fake.secret_reads == 1
+    assert fake.secret_reads == 2  # the trigger webhook's and the event webhook's, once
     assert f"Created 0, updated 0, reused {STEPS}." in again.output
     assert (env / "acme-zd.fields.json").read_bytes() == recorded
     # Until the service is told where the secret is, every run says it again.
     assert "wrote the webhook secret" not in again.output
     assert f"the webhook secret is in {env / 'acme-zd.webhook-secret'}" in again.output
+    assert f"the event webhook's secret is in {env / 'acme-zd.event-webhook-secret'}" in (
+        again.output
+    )
     monkeypatch.setenv(
         "TIERDESK_TENANT_ACME_ZD_WEBHOOK_SECRET_FILE", str(env / "acme-zd.webhook-secret")
     )
+    monkeypatch.setenv(
+        "TIERDESK_TENANT_ACME_ZD_EVENT_WEBHOOK_SECRET_FILE",
+        str(env / "acme-zd.event-webhook-secret"),
+    )
     told = zendesk("--apply")
-    assert told.exit_code == 0 and "webhook secret" not in told.output
+    assert told.exit_code == 0 and "secret" not in told.output
 
 
 def test_partial_state_reuses_what_exists(mock: responses.RequestsMock, env: Path) -> None:
@@ -256,6 +263,7 @@ def test_partial_state_reuses_what_exists(mock: responses.RequestsMock, env: Pat
     assert writes(mock) == [
         # Two exist; the four tierdesk reads are made too.
         *["POST /api/v2/ticket_fields"] * (len(setup_zendesk.FIELDS) - 2 + 4),
+        "POST /api/v2/webhooks",  # the event webhook
         *["POST /api/v2/triggers"] * 2,
         *["POST /api/v2/organization_fields"] * 3,
         *["POST /api/v2/user_fields"] * 2,
@@ -555,7 +563,11 @@ def test_a_missing_state_directory_is_made_private(
 
     assert result.exit_code == 0, result.output
     assert fresh.stat().st_mode & 0o777 == 0o700
-    assert settled(fresh) == ["acme-zd.fields.json", "acme-zd.webhook-secret"]
+    assert settled(fresh) == [
+        "acme-zd.event-webhook-secret",
+        "acme-zd.fields.json",
+        "acme-zd.webhook-secret",
+    ]
 
 
 def test_an_unwritable_state_directory_is_a_clear_error(
@@ -593,7 +605,11 @@ def test_a_state_dir_the_service_does_not_read_is_pointed_out(
     result = zendesk("--apply", "--state-dir", str(elsewhere))
 
     assert result.exit_code == 0, result.output
-    assert settled(elsewhere) == ["acme-zd.fields.json", "acme-zd.webhook-secret"]
+    assert settled(elsewhere) == [
+        "acme-zd.event-webhook-secret",
+        "acme-zd.fields.json",
+        "acme-zd.webhook-secret",
+    ]
     assert f"set TIERDESK_STATE_DIR={elsewhere} where it runs" in result.output
 
 
