@@ -596,25 +596,13 @@ def _webhook_step(webhooks: tuple[dict[str, Any], ...], tenant_id: str, endpoint
         found = matches[0]
         note = "" if found.get("status") == "active" else "inactive: activate it in Admin Center"
         return Step("reuse", what, "webhook", id=str(found["id"]), note=note)
-    body = {
-        "webhook": {
-            "name": f"tierdesk ({tenant_id})",
-            "description": "Sends tickets to tierdesk (created by `tierdesk setup zendesk`).",
-            "endpoint": endpoint,
-            "http_method": "POST",
-            "request_format": "json",
-            "status": "active",
-            "subscriptions": [WEBHOOK_SUBSCRIPTION],
-        }
-    }
-    return Step(
-        "create",
-        what,
+    return _new_webhook(
         "webhook",
-        method="POST",
-        path="/api/v2/webhooks",
-        body=body,
-        id_at=("webhook", "id"),
+        what,
+        f"tierdesk ({tenant_id})",
+        "Sends tickets to tierdesk (created by `tierdesk setup zendesk`).",
+        endpoint,
+        [WEBHOOK_SUBSCRIPTION],
     )
 
 
@@ -645,22 +633,35 @@ def _event_webhook_step(
                 " solves and deletions come from these)"
             )
         return Step("reuse", what, "event_webhook", id=str(found["id"]), note="; ".join(notes))
+    return _new_webhook(
+        "event_webhook",
+        what,
+        f"tierdesk events ({tenant_id})",
+        "Sends comments, solves and deletions to tierdesk (created by `tierdesk setup zendesk`).",
+        endpoint,
+        list(EVENT_SUBSCRIPTIONS),
+    )
+
+
+def _new_webhook(
+    ref: str, what: str, name: str, description: str, endpoint: str, subscriptions: list[str]
+) -> Step:
+    """The step that creates a JSON webhook POSTing to ``endpoint``."""
     body = {
         "webhook": {
-            "name": f"tierdesk events ({tenant_id})",
-            "description": "Sends comments, solves and deletions to tierdesk"
-            " (created by `tierdesk setup zendesk`).",
+            "name": name,
+            "description": description,
             "endpoint": endpoint,
             "http_method": "POST",
             "request_format": "json",
             "status": "active",
-            "subscriptions": list(EVENT_SUBSCRIPTIONS),
+            "subscriptions": subscriptions,
         }
     }
     return Step(
         "create",
         what,
-        "event_webhook",
+        ref,
         method="POST",
         path="/api/v2/webhooks",
         body=body,
