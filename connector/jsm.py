@@ -167,3 +167,10 @@ class JiraUsers:
         user = self.client.request("GET", f"{self.api}/user", params={"accountId": account_id})
         found = user.get("emailAddress") if isinstance(user, dict) else None
         return found if isinstance(found, str) and found else None
+
+    def myself(self) -> str | None:
+        """The API user's own ``accountId`` (``GET /rest/api/3/myself``, which needs no
+        permission): how Jira Cloud webhooks name the author of tierdesk's own writes."""
+        user = self.client.request("GET", f"{self.api}/myself")
+        found = user.get("accountId") if isinstance(user, dict) else None
+        return found if isinstance(found, str) and found else None

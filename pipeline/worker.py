@@ -245,12 +245,27 @@ class Worker:
             return replace(basis, follow=follow)
         rulebook = self._rulebook()
         writer = self._writeback(basis.tenant)
+        if self._own_account_wrote(claimed, event, basis.tenant, writer):
+            record = AuditRecord("echo", note="the webhook of tierdesk's own write (its account)")
+            return Completion(claimed, record, follow=follow)
         decision = self._decide(basis, rulebook, writer)
         clock = self._track(basis, decision, rulebook)
         if clock is not None:
             decision = followed(decision, status_of(clock), response_of(clock), rulebook.tag_prefix)
         record, written = self._write(basis, decision, rulebook, writer)
         return Completion(claimed, record, written, clock, follow)
+
+    def _own_account_wrote(
+        self, claimed: Claimed, event: TicketEvent, tenant: Tenant, writer: WriteBack
+    ) -> bool:
+        """An echo that `own_write` cannot see: Jira Cloud names the author of
+        tierdesk's own write by the API user's accountId, never by its email."""
+        if claimed.kind in FOLLOW_UPS or not event.actor or "@" in event.actor:
+            return False
+        if not isinstance(writer, HasUsers):
+            return False
+        account = self.requesters.own_account(tenant.id, writer.user_directory())
+        return account is not None and event.actor == account
 
     def _complete(self, done: list[Completion]) -> list[Outcome]:
         """One transaction for them all; each alone when that fails, so that one event's

@@ -441,3 +441,16 @@ def test_setup_zendesk_creates_the_fields_it_reads_as_drop_downs(tmp_path: Path)
     (trigger, *_) = world.zendesk.triggers
     body = json.loads(trigger["actions"][0]["value"][1])
     assert all(body["ticket"][k] for k in ("severity", "product", "environment", "category"))
+
+
+def test_tierdesks_own_jira_writes_come_back_as_echoes(journey: tuple[World, Journal]) -> None:
+    """Jira Cloud names the author of tierdesk's write by accountId only (the webhook
+    hides emails): recognised by the API user's own account (``/rest/api/3/myself``)."""
+    world, journal = journey
+    outcomes = [
+        row.outcome
+        for key in journal.jira.values()
+        if key in world.jira.issues
+        for row in world.store.history(str(world.jira.issues[key]["id"]), JSM)
+    ]
+    assert "echo" in outcomes

@@ -18,7 +18,7 @@ REST (every request checked against the platform or JSM spec first: `tests.twins
   `refuse_comments` makes it answer 403 as JSM does for an account without the
   service desk agent permission.
 - ``GET /rest/api/3/user?accountId=``: the user (the email only when visible to the
-  API user: `User.email_visible`).
+  API user: `User.email_visible`); ``GET /rest/api/3/myself``: the API user.
 - Fields (``GET/POST /rest/api/3/field``), admin webhooks
   (``/rest/webhooks/1.0/webhook``), ``servicedeskapi`` organizations (paged with
   ``start``/``limit``/``isLastPage``), their ``property/{key}`` and ``user`` lists.
@@ -303,6 +303,9 @@ class JiraTwin(Twin):
             ("GET", "/rest/api/3/issue/{issueIdOrKey}"): self._get_issue,
             ("POST", "/rest/servicedeskapi/request/{issueIdOrKey}/comment"): self._post_comment,
             ("GET", "/rest/api/3/user"): self._get_user,
+            ("GET", "/rest/api/3/myself"): lambda r: json_answer(
+                200, self.users[self.api_user].json(self.base, with_email=True)
+            ),
             ("GET", "/rest/api/3/field"): lambda r: json_answer(200, self.fields),
             ("POST", "/rest/api/3/field"): self._post_field,
             ("GET", "/rest/webhooks/1.0/webhook"): lambda r: json_answer(200, self.webhooks),
