@@ -106,7 +106,9 @@ class _PermanentError(Exception):
 
 
 # Events tierdesk queues itself: decide the ticket again from its last full snapshot.
-FOLLOW_UPS = (SLA_CHANGED, HOURS_CHANGED, "comment.created")
+# A comment, new or edited (an internal note made public is a reply from then on).
+COMMENTS = ("comment.created", "comment.updated")
+FOLLOW_UPS = (SLA_CHANGED, HOURS_CHANGED, *COMMENTS)
 
 # Events claimed at once: their claim and their completion are one transaction each, so
 # a claim's and a completion's fixed statements are shared by up to 32 events
@@ -525,7 +527,7 @@ class Worker:
             record = AuditRecord("recorded", note=f"{event.kind}: no SLA clock yet")
             return Completion(claimed, record)
         tenant = self._tenant(event)
-        if event.kind == "comment.created":
+        if event.kind in COMMENTS:
             why_not = counts_as_first_response(event, clock, tenant.email)
             if why_not is not None:
                 record = AuditRecord("recorded", note=f"not the first response: {why_not}")

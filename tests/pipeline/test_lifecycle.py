@@ -380,3 +380,26 @@ def test_a_removed_tenants_clocks_stop_instead_of_dead_lettering(
     clock = store.sla_clock(TENANT.id, "900")
     assert clock is not None and clock.next_check_us is None
     assert [e for e in store.events(limit=100) if e.kind == "sla.changed"] == []
+
+
+def test_an_internal_note_made_public_is_the_first_response_from_then_on(rig: Rig) -> None:
+    # An agent writes an internal note at 10:20, then makes it public at 11:05 (JSM
+    # comment_updated): the customer saw an answer at 11:05, 5 minutes late.
+    rig.deliver(globex("2026-03-04T10:00:00Z"))
+    rig.at("2026-03-04T10:20:00Z").deliver(reply("900", "2026-03-04T10:20:00Z", public=False))
+    assert rig.stage() == ("on_track", 0)
+    published = replace(
+        reply("900", "2026-03-04T11:05:00Z", event_id="c-900-published"), kind="comment.updated"
+    )
+    rig.at("2026-03-04T11:05:00Z").deliver(published)
+    assert rig.stage() == ("missed", 1)
+    decision = rig.writes.calls[-1][2]
+    assert decision.first_response is not None
+    assert decision.first_response.margin == timedelta(minutes=5)
+    # Edited again later: the first response stands where it was.
+    calls = len(rig.writes.calls)
+    again = replace(published, event_id="c-900-edited", occurred_at=z("2026-03-04T12:00:00Z"))
+    rig.at("2026-03-04T12:00:00Z").deliver(again)
+    assert len(rig.writes.calls) == calls
+    (edited,) = [r for r in rig.store.history("900") if r.event_id == "c-900-edited"]
+    assert edited.outcome == "recorded" and "already recorded" in edited.note
