@@ -517,7 +517,7 @@ class Replay:
                 decidable=(
                     event.ticket is not None
                     and not event.partial
-                    and not own_write(event, TENANT.email)
+                    and not own_write(event, TENANT.api_users)
                 ),
                 occurred_at=event.occurred_at.timestamp(),
             ),

@@ -37,6 +37,7 @@ from typing import Any
 
 from connector.errors import ConnectorError
 from connector.http import HttpClient
+from connector.jsm import JiraUsers
 from connector.setup import WRITTEN_FIELDS, FieldSpec, Plan, Ref, SetupError, Step
 
 _CF = "com.atlassian.jira.plugin.system.customfieldtypes:"
@@ -88,6 +89,18 @@ SCREENS_NOTE = (
 class JsmState:
     fields: tuple[dict[str, Any], ...] = ()  # GET /rest/api/3/field
     webhooks: tuple[dict[str, Any], ...] = ()  # GET /rest/webhooks/1.0/webhook
+
+
+def api_account_id(client: HttpClient) -> str:
+    """The accountId of the user setup calls as (Jira Cloud's "Get current user"): the
+    only name the webhooks of tierdesk's own writes give their author."""
+    try:
+        account_id = JiraUsers(client).myself()
+    except ConnectorError as exc:
+        raise SetupError(f"reading the API user (GET /rest/api/3/myself) failed: {exc}") from None
+    if account_id is None:
+        raise SetupError("GET /rest/api/3/myself: the answer holds no accountId")
+    return account_id
 
 
 def read_state(client: HttpClient, api: str = "/rest/api/3") -> JsmState:

@@ -18,6 +18,7 @@ written again.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -249,7 +250,9 @@ def calendar_of(decision: Decision, rulebook: Rulebook) -> Calendar:
     return rulebook.calendar(decision.calendar or "24x7", account)
 
 
-def counts_as_first_response(event: TicketEvent, clock: SlaClock, api_user: str) -> str | None:
+def counts_as_first_response(
+    event: TicketEvent, clock: SlaClock, api_users: Collection[str]
+) -> str | None:
     """Why this comment is not the first response (None: it is). Only a public reply by
     an agent counts: not the requester's comments, not internal notes, not our notes."""
     comment = event.comment
@@ -264,7 +267,7 @@ def counts_as_first_response(event: TicketEvent, clock: SlaClock, api_user: str)
         # opened it (an agent, for a ticket opened on a customer's behalf).
         return "the ticket's description"
     author = (comment.author or event.actor or "").casefold()
-    if api_user and author == api_user.casefold():
+    if author and any(author == name.casefold() for name in api_users):
         return "tierdesk's own note"
     if comment.by_agent is False:
         return "a comment by a customer"

@@ -39,10 +39,6 @@ class UserDirectory(Protocol):
         """The email, None when hidden; connector errors otherwise."""
         ...
 
-    def myself(self) -> str | None:
-        """The API user's own account id; connector errors otherwise."""
-        ...
-
 
 @runtime_checkable
 class HasUsers(Protocol):
@@ -73,7 +69,6 @@ class Requesters:
         self.miss_ttl_s = miss_ttl_s
         self._clock = clock
         self._caches: dict[str, OrderedDict[str, tuple[float, Lookup]]] = {}
-        self._own: dict[str, tuple[float, str | None]] = {}  # tenant → (retry at, account)
         self._lock = threading.Lock()
         self.calls = 0  # lookups that went to the helpdesk
 
@@ -96,26 +91,6 @@ class Requesters:
             while len(cache) > self.size:
                 cache.popitem(last=False)
         return found
-
-    def own_account(self, tenant: str, users: UserDirectory | None) -> str | None:
-        """The tenant's API user's account id, asked once per tenant (it never changes
-        for a token); None when it cannot be known now (no API credentials, or the call
-        failed: asked again after ``miss_ttl_s``). Only for recognising tierdesk's own
-        writes, where not knowing costs a decision, never a wrong one."""
-        if users is None:
-            return None
-        now = self._clock()
-        with self._lock:
-            known = self._own.get(tenant)
-            if known is not None and (known[1] is not None or known[0] > now):
-                return known[1]
-        try:
-            account = users.myself()
-        except ConnectorError:
-            account = None
-        with self._lock:
-            self._own[tenant] = (now + self.miss_ttl_s, account)
-        return account
 
     def _ask(self, account_id: str, users: UserDirectory) -> Lookup:
         self.calls += 1

@@ -247,27 +247,12 @@ class Worker:
             return replace(basis, follow=follow)
         rulebook = self._rulebook()
         writer = self._writeback(basis.tenant)
-        if self._own_account_wrote(claimed, event, basis.tenant, writer):
-            record = AuditRecord("echo", note="the webhook of tierdesk's own write (its account)")
-            return Completion(claimed, record, follow=follow)
         decision = self._decide(basis, rulebook, writer)
         clock = self._track(basis, decision, rulebook)
         if clock is not None:
             decision = followed(decision, status_of(clock), response_of(clock), rulebook.tag_prefix)
         record, written = self._write(basis, decision, rulebook, writer)
         return Completion(claimed, record, written, clock, follow)
-
-    def _own_account_wrote(
-        self, claimed: Claimed, event: TicketEvent, tenant: Tenant, writer: WriteBack
-    ) -> bool:
-        """An echo that `own_write` cannot see: Jira Cloud names the author of
-        tierdesk's own write by the API user's accountId, never by its email."""
-        if claimed.kind in FOLLOW_UPS or not event.actor or "@" in event.actor:
-            return False
-        if not isinstance(writer, HasUsers):
-            return False
-        account = self.requesters.own_account(tenant.id, writer.user_directory())
-        return account is not None and event.actor == account
 
     def _complete(self, done: list[Completion]) -> list[Outcome]:
         """One transaction for them all; each alone when that fails, so that one event's
@@ -342,7 +327,7 @@ class Worker:
             record = AuditRecord("superseded", note="a newer snapshot of this ticket is done")
             return Completion(claimed, record)
         tenant = self._tenant(event)
-        if own_write(event, tenant.email):
+        if own_write(event, tenant.api_users):
             # Deciding it could only write back an older state than an agent's edit
             # that arrived in the same second (Zendesk stamps whole seconds).
             record = AuditRecord("echo", note="the webhook of tierdesk's own write")
@@ -487,7 +472,7 @@ class Worker:
             comment = TicketEvent.from_json(text)
             if comment.occurred_at < from_us(clock.created_us):
                 continue
-            if counts_as_first_response(comment, clock, tenant.email) is None:
+            if counts_as_first_response(comment, clock, tenant.api_users) is None:
                 return responded(clock, rulebook, comment.occurred_at)[0]
         return clock
 
@@ -528,7 +513,7 @@ class Worker:
             return Completion(claimed, record)
         tenant = self._tenant(event)
         if event.kind in COMMENTS:
-            why_not = counts_as_first_response(event, clock, tenant.email)
+            why_not = counts_as_first_response(event, clock, tenant.api_users)
             if why_not is not None:
                 record = AuditRecord("recorded", note=f"not the first response: {why_not}")
                 return Completion(claimed, record)

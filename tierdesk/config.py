@@ -12,6 +12,7 @@ are wrapped so that no repr, log line or error shows them.
 | ``TIERDESK_TENANTS`` | ``id=vendor,…``: tenants without a config file |
 | ``TIERDESK_STATE_DIR`` | where ``tierdesk setup`` records field ids (below) |
 | ``TIERDESK_TENANT_<ID>_BASE_URL``, ``…_EMAIL`` | per tenant; ``<ID>`` upper-cased |
+| ``TIERDESK_TENANT_<ID>_ACCOUNT_ID`` | Jira Cloud: the API user's accountId (setup records it) |
 | ``TIERDESK_TENANT_<ID>_WEBHOOK_SECRET``, ``…_WEBHOOK_SECRET_PREVIOUS`` | signing secrets |
 | ``TIERDESK_TENANT_<ID>_EVENT_WEBHOOK_SECRET`` | Zendesk: the event webhook's own secret |
 | ``TIERDESK_TENANT_<ID>_BEARER_TOKEN``, ``…_API_TOKEN`` | automation token, API token |
@@ -146,6 +147,8 @@ class FieldsFile:
     fields: dict[str, FieldRecord] = field(default_factory=dict)  # FieldMap name → field
     webhook: dict[str, str] = field(default_factory=dict)  # id, url
     triggers: dict[str, str] = field(default_factory=dict)  # Zendesk: event → trigger id
+    # Jira Cloud: the API user as its webhooks name it ({"account_id": …}).
+    api_user: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         doc = {
@@ -159,6 +162,8 @@ class FieldsFile:
             "webhook": dict(sorted(self.webhook.items())),
             "triggers": dict(sorted(self.triggers.items())),
         }
+        if self.api_user:
+            doc["api_user"] = dict(sorted(self.api_user.items()))
         return json.dumps(doc, indent=2) + "\n"
 
 
@@ -216,6 +221,7 @@ def read_fields_file(path: Path) -> FieldsFile | None:
         fields=fields,
         webhook=_strings(path, "webhook", doc.get("webhook", {})),
         triggers=_strings(path, "triggers", doc.get("triggers", {})),
+        api_user=_strings(path, "api_user", doc.get("api_user", {})),
     )
 
 
@@ -311,7 +317,7 @@ def _database(env: Mapping[str, str], file: dict[str, Any]) -> str:
 # "databse", a tenant's "base_ulr") is not silently ignored.
 _TOP_KEYS: tuple[str, ...] = ("database", "mappings", "tenants", "lease_seconds")
 _TOP_KEYS += ("max_attempts", "coalesce_seconds")
-_TENANT_KEYS = ("vendor", "base_url", "email", "fields", "deployment", "locale")
+_TENANT_KEYS = ("vendor", "base_url", "email", "account_id", "fields", "deployment", "locale")
 
 
 def _refuse_unknown(table: dict[str, Any], where: str, known: Iterable[str]) -> None:
@@ -457,14 +463,18 @@ def _tenant(tenant_id: str, spec: dict[str, Any], env: Mapping[str, str]) -> Ten
     _refuse_unknown(fields, f"[tenants.{tenant_id}.fields]", (*ID_FIELDS, "values", "groups"))
     values = fields.get("values", {})
     # What `tierdesk setup` recorded, then every key the TOML file names: hand edits win.
-    recorded = _recorded(tenant_id, vendor, env)
-    ids: dict[str, str | None] = {name: record.id for name, record in recorded.items()}
+    recorded = _recorded(tenant_id, vendor, env) or FieldsFile(tenant_id, vendor)
+    ids: dict[str, str | None] = {name: record.id for name, record in recorded.fields.items()}
     ids.update({name: _opt(fields[name]) for name in ID_FIELDS if name in fields})
     return Tenant(
         id=tenant_id,
         vendor=vendor,
         base_url=env.get(tenant_variable(tenant_id, "BASE_URL")) or str(spec.get("base_url", "")),
         email=env.get(tenant_variable(tenant_id, "EMAIL")) or str(spec.get("email", "")),
+        # Jira Cloud webhooks name the API user by accountId: `tierdesk setup jsm`
+        # records it; the variable or the TOML key wins.
+        account_id=env.get(tenant_variable(tenant_id, "ACCOUNT_ID"))
+        or str(spec.get("account_id", "") or recorded.api_user.get("account_id", "")),
         api_token=secret_from(env, tenant_variable(tenant_id, "API_TOKEN")),
         webhook_secrets=secrets,
         bearer_tokens=(bearer,) if bearer else (),
@@ -488,7 +498,7 @@ def _tenant(tenant_id: str, spec: dict[str, Any], env: Mapping[str, str]) -> Ten
             first_response=ids.get("first_response"),
             hours=ids.get("hours"),
             groups=_groups(tenant_id, fields.get("groups", {})),
-            types={name: r.type for name, r in recorded.items() if name not in fields},
+            types={name: r.type for name, r in recorded.fields.items() if name not in fields},
         ),
         deployment=_deployment(tenant_id, vendor, spec.get("deployment", "cloud")),
         locale=_locale(tenant_id, spec.get("locale", "en")),
@@ -502,18 +512,18 @@ def _locale(tenant_id: str, value: Any) -> str:
     return str(value)
 
 
-def _recorded(tenant_id: str, vendor: str, env: Mapping[str, str]) -> dict[str, FieldRecord]:
+def _recorded(tenant_id: str, vendor: str, env: Mapping[str, str]) -> FieldsFile | None:
     path = fields_path(state_dir(env), tenant_id)
     recorded = read_fields_file(path)
     if recorded is None:
-        return {}
+        return None
     if (recorded.tenant, recorded.vendor) != (tenant_id, vendor):
         # A copied or renamed file would point this tenant at another helpdesk's fields.
         raise ConfigError(
             f"{path}: written for tenant {recorded.tenant} ({recorded.vendor}),"
             f" not {tenant_id} ({vendor}); run `tierdesk setup {vendor} --tenant {tenant_id}`"
         )
-    return recorded.fields
+    return recorded
 
 
 def _opt(value: Any) -> str | None:

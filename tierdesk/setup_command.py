@@ -298,6 +298,8 @@ class _Run:
             if new_secret:
                 self._would(f"make a webhook secret and write it to {self.secret_file} (0600)")
             self._would(f"write the field ids to {self.fields_file}")
+            if self.tenant.deployment == "cloud":
+                self._would("record the API user's accountId (GET /rest/api/3/myself)")
             self._footer(plan)
             return
         secret = known
@@ -308,7 +310,11 @@ class _Run:
         ids = execute(client, plan, secrets={"webhook": secret} if secret else {})
         self._show(plan.steps, ids)
         self._tell_secret(wrote=new_secret)
-        self._record(plan, ids, {})
+        # Jira Cloud webhooks name tierdesk's API user by accountId only: recorded, so
+        # that the webhooks of tierdesk's own writes are known as such (`own_write`).
+        cloud = self.tenant.deployment == "cloud"
+        api_user = {"account_id": setup_jsm.api_account_id(client)} if cloud else {}
+        self._record(plan, ids, {}, api_user)
         self._footer(plan)
 
     def _known_secret(self) -> str | None:
@@ -388,7 +394,13 @@ class _Run:
             click.echo(f"  {name}=")
         click.echo(f"  {name}_FILE={self.event_secret_file}")
 
-    def _record(self, plan: Plan, ids: dict[str, str], triggers: dict[str, str]) -> None:
+    def _record(
+        self,
+        plan: Plan,
+        ids: dict[str, str],
+        triggers: dict[str, str],
+        api_user: dict[str, str] | None = None,
+    ) -> None:
         fields = {
             name: FieldRecord(field_id, field_type)
             for name, (field_id, field_type) in plan.field_records(ids).items()
@@ -399,9 +411,12 @@ class _Run:
             fields=fields,
             webhook={"id": ids["webhook"], "url": self.endpoint},
             triggers=triggers,
+            api_user=api_user or {},
         )
         write_atomically(self.fields_file, recorded.to_json())
         click.echo(f"wrote the field ids to {self.fields_file}")
+        if api_user:
+            click.echo(f"recorded the API user's accountId {api_user['account_id']}")
 
 
 def _rulebook(mappings_dir: Path | None) -> Rulebook:

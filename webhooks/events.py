@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -144,11 +144,14 @@ def zendesk_resolved(status: object) -> bool | None:
     return _ZENDESK_STATUS.get(status.strip().casefold()) if isinstance(status, str) else None
 
 
-def own_write(event: TicketEvent, api_user: str) -> bool:
+def own_write(event: TicketEvent, api_users: Collection[str]) -> bool:
     """The webhook that tierdesk's own write-back caused: its author is the tenant's API
-    user. It brings back what tierdesk wrote, and every agent edit sends a webhook of
-    its own, so there is nothing to decide from it."""
-    return bool(api_user) and (event.actor or "").casefold() == api_user.casefold()
+    user, by any of its names (`Tenant.api_users`: its email and, on Jira Cloud, whose
+    webhooks name people by accountId only, its accountId). It brings back what tierdesk
+    wrote, and every agent edit sends a webhook of its own, so there is nothing to
+    decide from it."""
+    actor = (event.actor or "").casefold()
+    return bool(actor) and any(actor == name.casefold() for name in api_users)
 
 
 def _fields(value: Comment | Worklog | None) -> dict[str, Any] | None:

@@ -137,7 +137,7 @@ def _receive(
                 decidable=(
                     result.ticket is not None
                     and not result.partial
-                    and not own_write(result, tenant.email)
+                    and not own_write(result, tenant.api_users)
                 ),
                 occurred_at=result.occurred_at.timestamp(),
             ),

@@ -55,6 +55,9 @@ class Tenant:
     vendor: str  # "zendesk" or "jsm"
     base_url: str = ""
     email: str = ""  # the API user (Zendesk email/token, Jira Cloud email + token)
+    # Jira Cloud: the API user's accountId, the only name its webhooks give it (emails
+    # are hidden by default); `tierdesk setup jsm` records it.
+    account_id: str = ""
     api_token: Secret | None = None
     webhook_secrets: tuple[Secret, ...] = ()  # current first; a second while rotating
     bearer_tokens: tuple[Secret, ...] = ()  # JSM Automation "Send web request"
@@ -66,6 +69,11 @@ class Tenant:
     # The language of the explanations and internal notes tierdesk writes for this
     # tenant: one of `entitlements.catalogue.LOCALES`.
     locale: str = "en"
+
+    @property
+    def api_users(self) -> tuple[str, ...]:
+        """Every name the helpdesk's webhooks may give tierdesk's own API user."""
+        return tuple(name for name in (self.email, self.account_id) if name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,8 @@ PAGE_2 = "aaronellington-ticket_fields-list-cursor-page2-last.json"
 # A Zendesk signing secret in the documented shape (base64 of 32 bytes); distinctive,
 # so a test can look for it anywhere it must not be.
 SIGNING_SECRET = "dGllcmRlc2std2ViaG9vay1zaWduaW5nLXNlY3JldC0x"
+# The accountId of the spec's example answer to GET /rest/api/3/myself.
+API_ACCOUNT_ID = "5b10a2844c20165700ede21g"
 
 ZENDESK_WEBHOOK_REQUEST: dict[str, Any] = {
     "type": "object",
@@ -316,6 +318,7 @@ class FakeJira:
     secrets: dict[str, str] = field(default_factory=dict)  # webhook id → its secret
     fail_field_name: str | None = None
     fail_webhooks: int = 0  # this many webhook POSTs are refused (400) first
+    myself_reads: int = 0
     _next: int = 10100
 
     def install(self, mock: responses.RequestsMock) -> None:
@@ -326,6 +329,14 @@ class FakeJira:
         mock.add_callback("GET", re.compile(hooks + "$"), self._hooks)
         mock.add_callback("POST", re.compile(hooks + "$"), self._new_hook)
         mock.add_callback("PUT", re.compile(hooks + r"/\d+$"), self._put_hook)
+        mock.add_callback("GET", re.compile(base + r"/rest/api/3/myself$"), self._myself)
+
+    def _myself(self, request: PreparedRequest) -> tuple[int, dict[str, str], str]:
+        """The spec's example of "Get current user" (accountId `API_ACCOUNT_ID`)."""
+        assert_conforms("jira", request)
+        self.myself_reads += 1
+        answer = spec("jira")["paths"]["/rest/api/3/myself"]["get"]["responses"]["200"]
+        return _json(200, json.loads(answer["content"]["application/json"]["example"]))
 
     def _fields(self, request: PreparedRequest) -> tuple[int, dict[str, str], str]:
         if "/rest/api/3/" in (request.url or ""):

@@ -87,9 +87,14 @@ def answer_user(jira: responses.RequestsMock, body: dict[str, object], status: i
     )
 
 
-def run(store: SqliteStore, bundled: LiveMappings, *events: TicketEvent) -> list[dict[str, Any]]:
+def run(
+    store: SqliteStore,
+    bundled: LiveMappings,
+    *events: TicketEvent,
+    settings: Settings = SETTINGS,
+) -> list[dict[str, Any]]:
     clock = Clock(CREATED.timestamp() + 60)
-    worker = make_worker(store, bundled, clock, settings=SETTINGS, writeback=Connectors(bundled))
+    worker = make_worker(store, bundled, clock, settings=settings, writeback=Connectors(bundled))
     for event in events:
         put(store, event, clock.now)
         while worker.run_once() is not None:
@@ -153,13 +158,6 @@ class Directory:
     def email(self, account_id: str) -> str | None:
         self.asked.append(account_id)
         answer = self.answers[account_id]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    def myself(self) -> str | None:
-        self.asked.append("myself")
-        answer = self.answers["myself"]
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -244,36 +242,16 @@ def test_a_refused_internal_note_leaves_the_event_done_with_its_clock(
 TIERDESK_ACCOUNT = "557058:tierdesk-api-user"
 
 
-def answer_myself(jira: responses.RequestsMock) -> None:
-    jira.get(f"{BASE}/rest/api/3/myself", json={"accountId": TIERDESK_ACCOUNT})
-
-
 def test_tierdesks_own_write_named_by_its_account_id_is_an_echo(
     store: SqliteStore, bundled: LiveMappings, jira: responses.RequestsMock
 ) -> None:
     answer_user(jira, {"accountId": ALICE, "emailAddress": "alice@acme.example"})
-    answer_myself(jira)
     first = hidden_email_event("ev-1")
     echo = replace(hidden_email_event("ev-2", at_s=30), actor=TIERDESK_ACCOUNT)
     agent = replace(hidden_email_event("ev-3", at_s=40), actor="712020:an-agent")
+    known = replace(SETTINGS, tenants={JSM.id: replace(JSM, account_id=TIERDESK_ACCOUNT)})
 
-    run(store, bundled, first, echo, agent)
+    run(store, bundled, first, echo, agent, settings=known)
 
     outcomes = {r.event_id: r.outcome for r in store.history("10007")}
     assert outcomes == {"ev-1": "decided", "ev-2": "echo", "ev-3": "decided"}
-    (myself,) = [c for c in lookups(jira) if str(c.request.url).endswith("/myself")]
-    assert_conforms("jira", myself.request)
-
-
-def test_the_own_account_is_asked_once_and_a_failure_again_later() -> None:
-    now = [0.0]
-    requesters = Requesters(miss_ttl_s=10.0, clock=lambda: now[0])
-    failing = Directory({"myself": ServerError("GET /rest/api/3/myself: HTTP 503", status=503)})
-    assert requesters.own_account("t", failing) is None
-    assert requesters.own_account("t", failing) is None  # not asked again yet
-    now[0] = 11.0
-    users = Directory({"myself": TIERDESK_ACCOUNT})
-    assert requesters.own_account("t", users) == TIERDESK_ACCOUNT
-    assert requesters.own_account("t", users) == TIERDESK_ACCOUNT
-    assert (failing.asked, users.asked) == (["myself"], ["myself"])
-    assert requesters.own_account("t", None) is None  # a dry run asks no one

@@ -24,7 +24,13 @@ from click.testing import CliRunner, Result
 from connector import setup_zendesk
 from connector.http import Budget, HttpClient
 from mappings import BUNDLED, load_mappings
-from tests.connector.setup_fakes import SIGNING_SECRET, FakeJira, FakeZendesk, writes
+from tests.connector.setup_fakes import (
+    API_ACCOUNT_ID,
+    SIGNING_SECRET,
+    FakeJira,
+    FakeZendesk,
+    writes,
+)
 from tierdesk import setup_command
 from tierdesk.config import FieldRecord, FieldsFile, read_fields_file, settings_from_env
 from tierdesk.setup_command import setup, trigger_body
@@ -453,6 +459,29 @@ def test_jsm_apply_makes_a_secret_gives_it_to_jira_and_never_prints_it(
     assert again.exit_code == 0, again.output
     assert writes(mock) == []
     assert secret_file.read_text().strip() == secret  # kept, not remade
+
+
+def test_jsm_cloud_records_the_api_users_account_id_and_the_service_knows_it(
+    mock: responses.RequestsMock, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Jira Cloud webhooks name tierdesk's API user by accountId only: without it, the
+    # webhook of tierdesk's own write would pass for an agent's edit.
+    fake = FakeJira()
+    fake.install(mock)
+    dry = jsm()
+    assert "record the API user's accountId" in dry.output and fake.myself_reads == 0
+
+    result = jsm("--apply")
+
+    assert result.exit_code == 0, result.output
+    assert fake.myself_reads == 1
+    recorded = read_fields_file(env / "acme-jsm.fields.json")
+    assert recorded is not None and recorded.api_user == {"account_id": API_ACCOUNT_ID}
+    tenant = settings_from_env().tenants["acme-jsm"]
+    assert tenant.api_users == ("admin@acme.example", API_ACCOUNT_ID)
+    # A hand-set value wins over what setup recorded.
+    monkeypatch.setenv("TIERDESK_TENANT_ACME_JSM_ACCOUNT_ID", "557058:by-hand")
+    assert settings_from_env().tenants["acme-jsm"].account_id == "557058:by-hand"
 
 
 def test_a_jsm_run_that_stopped_after_making_the_secret_goes_on_with_it(
