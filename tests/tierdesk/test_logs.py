@@ -19,8 +19,6 @@ import json
 import logging
 import os
 import re
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.shared import VENDOR
-from tests.webhooks.real_server import free_port, wait_for
+from tests.webhooks.real_server import free_port, launch, wait_for
 from tierdesk.config import ConfigError
 from tierdesk.logs import JsonFormatter, TextFormatter, configure, log_format
 from webhooks.events import log_event, loggable
@@ -83,36 +81,12 @@ def serve(tmp_path: Path, log_format: str | None) -> Iterator[Served]:
     }
     if log_format is not None:
         env["TIERDESK_LOG_FORMAT"] = log_format
-    command = [sys.executable, "-m", "tierdesk", "serve", "--bind", f"127.0.0.1:{port}"]
-    command += ["--workers", "1", "--threads", "2", "--access-log"]
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            command,
-            env=env,
-            cwd=tmp_path,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # one process group: the teardown stops all of it
-        )
+    options = ["--workers", "1", "--threads", "2", "--access-log"]
+    server = launch(tmp_path, port, options, env, tmp_path / "tierdesk.sqlite3")
     try:
-
-        def ready() -> bool:
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-                connection.request("GET", "/readyz")
-                return connection.getresponse().status == 200
-            except OSError:
-                return False
-
-        wait_for(ready, 60, "tierdesk serve to be ready")
         yield Served(port, output)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        server.stop()
 
 
 def traffic(served: Served) -> None:

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,10 +106,19 @@ def serve(
         **(env or {}),
     }
     environment.pop("TIERDESK_MAPPINGS", None)
+    return launch(work, port, options, environment, database)
+
+
+def launch(
+    work: Path, port: int, options: Sequence[str], env: Mapping[str, str], database: Path
+) -> Served:
+    """`tierdesk serve --bind 127.0.0.1:<port> <options>` in ``work`` with exactly
+    ``env``, its output in ``work/serve.log``; returned once /readyz answers 200, and
+    stopped again if it never does."""
     log = work / "serve.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "tierdesk", "serve", "--bind", f"127.0.0.1:{port}", *options],
-        env=environment,
+        env=dict(env),
         cwd=work,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,

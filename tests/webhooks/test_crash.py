@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.webhooks.real_server import descendants, free_port, wait_for
+from tests.webhooks.real_server import descendants, free_port, launch, wait_for
 from webhooks.signatures import sign_zendesk
 from webhooks.zendesk import TRIGGER_SCHEMA
 
@@ -99,43 +99,12 @@ def served(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
         "TIERDESK_LEASE_SECONDS": "2",
     }
     env.pop("TIERDESK_MAPPINGS", None)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tierdesk",
-            "serve",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-        ],
-        env=env,
-        cwd=tmp_path,
-        stdout=(tmp_path / "serve.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # one process group: the teardown stops all of it
-    )
+    server = launch(tmp_path, port, ["--workers", "2"], env, database)
     try:
-
-        def ready() -> bool:
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-                connection.request("GET", "/readyz")
-                return connection.getresponse().status == 200
-            except OSError:
-                return False
-
-        wait_for(ready, 30, "tierdesk serve to be ready")
-        wait_for(lambda: worker_pids(process.pid), 30, "the worker process")
-        yield port, process.pid, database
+        wait_for(lambda: worker_pids(server.process.pid), 30, "the worker process")
+        yield port, server.process.pid, database
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        server.stop()
 
 
 def test_sigkilled_worker_loses_nothing_and_decides_nothing_twice(
