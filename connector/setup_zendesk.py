@@ -384,15 +384,7 @@ def _read_step(
                 " fields file) for setup to make one"
             )
     else:
-        matches = [f for f in fields if f.get("key") == spec.key] or [
-            f for f in fields if f.get("title") == spec.title
-        ]
-        if len(matches) > 1:
-            ids = ", ".join(str(f.get("id")) for f in matches)
-            raise SetupError(
-                f"{spec.what}: several ticket fields match ({ids}); deactivate or rename the"
-                f" extra ones, or name the one to use in [tenants.{tenant_id}.fields] {spec.name}"
-            )
+        matches = _matching(fields, spec.key, spec.title, spec.what, tenant_id, spec.name)
     if not matches:
         body = {
             "ticket_field": {
@@ -467,19 +459,28 @@ def _read_step(
     return Step("reuse", what, ref, id=field_id, note="; ".join(notes)), "dropdown"
 
 
-def _field_step(
-    fields: tuple[dict[str, Any], ...], spec: FieldSpec, tenant_id: str
-) -> tuple[Step, str]:
-    what = f'ticket field "{spec.title}" ({spec.key})'
-    matches = [f for f in fields if f.get("key") == spec.key] or [
-        f for f in fields if f.get("title") == spec.title
+def _matching(
+    fields: tuple[dict[str, Any], ...], key: str, title: str, what: str, tenant_id: str, name: str
+) -> list[dict[str, Any]]:
+    """The ticket field of ``key``, else of ``title`` (the app's requirements.json makes
+    them without a key): [] or one; `SetupError` when several match."""
+    matches = [f for f in fields if f.get("key") == key] or [
+        f for f in fields if f.get("title") == title
     ]
     if len(matches) > 1:
         ids = ", ".join(str(f.get("id")) for f in matches)
         raise SetupError(
             f"{what}: several ticket fields match ({ids}); deactivate or rename the extra"
-            f" ones, or name the one to use in [tenants.{tenant_id}.fields] {spec.name}"
+            f" ones, or name the one to use in [tenants.{tenant_id}.fields] {name}"
         )
+    return matches
+
+
+def _field_step(
+    fields: tuple[dict[str, Any], ...], spec: FieldSpec, tenant_id: str
+) -> tuple[Step, str]:
+    what = f'ticket field "{spec.title}" ({spec.key})'
+    matches = _matching(fields, spec.key, spec.title, what, tenant_id, spec.name)
     if not matches:
         body = {
             "ticket_field": {
