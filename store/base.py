@@ -276,7 +276,8 @@ class Store(Protocol):
 
     def comments(self, tenant: str, ticket: str) -> list[str]:
         """The ticket's comment events already processed (TicketEvent JSON), oldest
-        first: a first response may have been given before the ticket was decided."""
+        first, new and edited ones (a JSM internal note made public is a reply from
+        then on): a first response may have been given before the ticket was decided."""
         ...
 
     def waiting(self, tenant: str, account: str) -> list[SlaClock]:

@@ -254,7 +254,7 @@ SELECT me.id,
               AND {_NEWER}),
     EXISTS (SELECT 1 FROM inbox AS o
             WHERE o.tenant = me.tenant AND o.ticket = me.ticket AND me.ticket <> ''
-              AND o.kind = 'comment.created' AND o.state = 'done'),
+              AND o.kind IN ('comment.created', 'comment.updated') AND o.state = 'done'),
     {", ".join(f"s.{c}" for c in _SLA_NAMES)}
 FROM inbox AS me LEFT JOIN sla AS s ON s.tenant = me.tenant AND s.ticket = me.ticket
 WHERE me.id = ANY(%s)
@@ -836,7 +836,8 @@ class PostgresStore(PostgresDatabase):
     def comments(self, tenant: str, ticket: str) -> list[str]:
         rows = self._read(
             "SELECT normalized FROM inbox WHERE tenant = %s AND ticket = %s"
-            " AND kind = 'comment.created' AND state = 'done' ORDER BY occurred_at, id",
+            " AND kind IN ('comment.created', 'comment.updated') AND state = 'done'"
+            " ORDER BY occurred_at, id",
             (tenant, ticket),
         )
         return [bytes(row[0]).decode("utf-8") for row in rows]

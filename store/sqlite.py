@@ -202,7 +202,7 @@ SELECT me.id,
               AND {_NEWER}),
     EXISTS (SELECT 1 FROM inbox AS o INDEXED BY inbox_ticket
             WHERE o.tenant = me.tenant AND o.ticket = me.ticket AND me.ticket <> ''
-              AND o.kind = 'comment.created' AND o.state = 'done'),
+              AND o.kind IN ('comment.created', 'comment.updated') AND o.state = 'done'),
     {", ".join(f"s.{c}" for c in SLA_COLUMNS.split(", "))}
 FROM inbox AS me LEFT JOIN sla AS s ON s.tenant = me.tenant AND s.ticket = me.ticket
 WHERE me.id IN (SELECT value FROM json_each(?))
@@ -606,7 +606,7 @@ class SqliteStore(SqliteFile):
     def comments(self, tenant: str, ticket: str) -> list[str]:
         rows = self._read(
             "SELECT normalized FROM inbox INDEXED BY inbox_ticket WHERE tenant = ? AND"
-            " ticket = ? AND kind = 'comment.created' AND state = 'done'"
+            " ticket = ? AND kind IN ('comment.created', 'comment.updated') AND state = 'done'"
             " ORDER BY occurred_at, id",
             (tenant, ticket),
         )

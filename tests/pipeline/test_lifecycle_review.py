@@ -117,6 +117,27 @@ def test_a_first_response_before_the_first_decision_is_not_lost(rig: Rig) -> Non
     assert rig.stage() == ("met", 0)
 
 
+def test_a_note_made_public_before_the_first_decision_is_the_first_response(rig: Rig) -> None:
+    # As above, but the answer is an internal note made public at 10:20 (JSM
+    # comment_updated): the customer saw it then, so the 11:00 target was met.
+    published = replace(
+        reply("900", "2026-03-04T10:20:00Z", event_id="c-900-published"), kind="comment.updated"
+    )
+    deliver(rig.at("2026-03-04T10:20:00Z"), published)
+    assert rig.store.sla_clock(TENANT.id, "900") is None
+    later = replace(
+        globex("2026-03-04T10:00:00Z"),
+        event_id="snapshot-1025",
+        kind="ticket.updated",
+        occurred_at=z("2026-03-04T10:25:00Z"),
+    )
+    deliver(rig.at("2026-03-04T10:25:00Z"), later)
+
+    rig.at("2026-03-04T11:00:01Z").sweep()
+
+    assert rig.stage() == ("met", 0)  # before: "missed", the note was not looked at
+
+
 def test_a_redecision_after_the_first_response_measures_it_against_the_new_due(
     rig: Rig,
 ) -> None:

@@ -265,13 +265,16 @@ def test_lead_raced_by_many_threads_goes_to_one(backend: Backend) -> None:
 
 
 def test_comments_are_the_tickets_done_comment_events_oldest_snapshot_first(store: Store) -> None:
-    def comment(event_id: str, occurred_at: float, ticket: str = "T-1") -> NewEvent:
-        made = new_event(event_id=event_id, ticket=ticket, kind="comment.created")
+    def comment(
+        event_id: str, occurred_at: float, ticket: str = "T-1", kind: str = "comment.created"
+    ) -> NewEvent:
+        made = new_event(event_id=event_id, ticket=ticket, kind=kind)
         return replace(made, occurred_at=occurred_at, normalized=f'{{"c":"{event_id}\u0000é"}}')
 
     for event in (
         comment("late", 20.0),
         comment("early", 10.0),
+        comment("published", 15.0, kind="comment.updated"),  # a note made public
         comment("other-ticket", 5.0, ticket="T-2"),
         new_event(event_id="update", kind="ticket.updated"),
         comment("dead", 1.0),
@@ -283,7 +286,11 @@ def test_comments_are_the_tickets_done_comment_events_oldest_snapshot_first(stor
         else:
             store.complete(claimed, AuditRecord("recorded"), T0)
     assert store.put(comment("waiting", 0.0), T0)  # not processed yet
-    assert store.comments("acme", "T-1") == ['{"c":"early\u0000é"}', '{"c":"late\u0000é"}']
+    assert store.comments("acme", "T-1") == [
+        '{"c":"early\u0000é"}',
+        '{"c":"published\u0000é"}',
+        '{"c":"late\u0000é"}',
+    ]
     assert store.comments("globex", "T-1") == []
 
 

@@ -624,7 +624,7 @@ def test_claim_many_brings_what_deciding_needs(store: Store) -> None:
     clock = sla_clock("T-1")
     put_all(store, new_event("acme", "old", "T-1"))
     store.complete(claim(store), AuditRecord("decided"), T0, WrittenState("dry_run", "{}"), clock)
-    put_all(store, new_event("acme", "comment", "T-1", kind="comment.created"))
+    put_all(store, new_event("acme", "comment", "T-1", kind="comment.updated"))  # made public
     complete(store, claim(store))
     put_all(store, new_event("acme", "mine", "T-1"), new_event("acme", "next", "T-1"))
     put_all(store, new_event("acme", "other", "T-2"))
