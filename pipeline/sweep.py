@@ -20,6 +20,7 @@ import os
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -114,13 +115,22 @@ class Sweeper:
 
 
 def _count(moves: list[Move]) -> None:
+    """The batch's stage changes and escalations, added to the metrics once per label
+    set: a metric's ``labels()`` takes a lock and builds its key, and a catch-up batch
+    has thousands of moves over a few labels."""
+    stages: Counter[tuple[str, str]] = Counter()
+    escalations: Counter[str] = Counter()
     for move in moves:
         if move.event is None:
             continue
         if move.stage != move.clock.stage:
-            SLA_STAGE_CHANGES.labels(move.clock.tenant, move.stage).inc()
+            stages[move.clock.tenant, move.stage] += 1
         if move.level > move.clock.level:
-            ESCALATIONS.labels(move.clock.tenant).inc(move.level - move.clock.level)
+            escalations[move.clock.tenant] += move.level - move.clock.level
+    for (tenant, stage), changes in stages.items():
+        SLA_STAGE_CHANGES.labels(tenant, stage).inc(changes)
+    for tenant, levels in escalations.items():
+        ESCALATIONS.labels(tenant).inc(levels)
 
 
 def move_of(clock: SlaClock, now_us: int) -> Move:

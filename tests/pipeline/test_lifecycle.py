@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from connector.render import note
 from entitlements.tickets import OrganizationRef
@@ -209,6 +210,24 @@ def test_sweeps_mark_at_risk_then_breach_then_escalate(rig: Rig) -> None:
     calls = len(rig.writes.calls)
     assert rig.at("2026-03-09T00:00:00Z").sweep() == 0  # the last level: nothing more
     assert len(rig.writes.calls) == calls
+
+
+def test_a_catch_up_sweep_counts_each_stage_change_and_escalation_level(rig: Rig) -> None:
+    def metric(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, {"tenant": TENANT.id, **labels}) or 0.0
+
+    before = (
+        metric("tierdesk_sla_stage_changes_total", stage="breached"),
+        metric("tierdesk_sla_escalations_total"),
+    )
+    for ticket in ("900", "901", "902"):
+        rig.deliver(globex("2026-03-04T10:00:00Z", ticket_id=ticket))
+    assert rig.at("2026-03-05T10:00:00Z").sweep() == 3  # each straight to breached, level 2
+    after = (
+        metric("tierdesk_sla_stage_changes_total", stage="breached"),
+        metric("tierdesk_sla_escalations_total"),
+    )
+    assert (after[0] - before[0], after[1] - before[1]) == (3, 6)
 
 
 def test_a_breach_during_downtime_is_caught_up_in_one_step(rig: Rig) -> None:
