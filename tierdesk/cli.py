@@ -23,7 +23,7 @@ from entitlements.errors import TicketError
 from entitlements.tickets import format_instant, parse_instant
 from mappings import check_mappings
 from store import StoreError
-from store.urls import shown
+from store.urls import parse_database, shown
 from tierdesk.config import ConfigError
 from tierdesk.context import parse_now, rulebook_or_exit, settings_or_fail, store_or_fail
 from tierdesk.explain import explain_native, explain_one, read_items
@@ -119,6 +119,32 @@ def _count(flag: str, default: int, help_text: str, minimum: int = 1) -> Callabl
     )
 
 
+# Inbox worker threads when none are asked for, by store, by measurement
+# (bench/drain.py, one thread against two on the same backlog): on the embedded SQLite
+# store a second thread drains slower, not faster (0.73-0.95x: Python holds the GIL for
+# most of an event, and SQLite takes one writer at a time); on PostgreSQL two drain
+# 1.09-1.24x one.
+WORKER_THREADS = {"sqlite": 1, "postgresql": 2}
+
+
+def worker_threads_for(database: str) -> int:
+    """The measured default for the store ``database`` names (`WORKER_THREADS`)."""
+    try:
+        return WORKER_THREADS[parse_database(database).kind]
+    except StoreError as exc:  # settings_or_fail has parsed it already: not expected
+        raise click.ClickException(str(exc)) from None
+
+
+def _worker_threads(flag: str, help_text: str) -> Callable[[FC], FC]:
+    return click.option(
+        flag,
+        type=click.IntRange(min=1),
+        default=None,
+        show_default="1 on SQLite, 2 on PostgreSQL",
+        help=f"{help_text}.",
+    )
+
+
 _HTTP_OPTIONS = [
     click.option("--bind", default="127.0.0.1:8080", show_default=True, help="host:port."),
     _count("--threads", 4, "Request threads per HTTP process."),
@@ -159,10 +185,7 @@ def _http_options(command: Any) -> Any:
     "Inbox worker processes to run and supervise (0: run `tierdesk worker` yourself).",
     minimum=0,
 )
-# One: on the embedded SQLite store a second thread drains slower, not faster
-# (bench/drain.py: 0.73-0.92x one thread; Python holds the GIL for most of an event).
-# On PostgreSQL two measured 1.09-1.23x: `tierdesk worker --threads` keeps 2.
-@_count("--worker-threads", 1, "Threads per inbox worker.")
+@_worker_threads("--worker-threads", "Threads per inbox worker")
 def serve(
     bind: str,
     threads: int,
@@ -171,7 +194,7 @@ def serve(
     body_timeout: float,
     workers: int,
     worker_processes: int,
-    worker_threads: int,
+    worker_threads: int | None,
 ) -> None:
     """Run the service: webhooks and API over HTTP, and the inbox workers."""
     from tierdesk.front import listen  # noqa: PLC0415
@@ -179,6 +202,7 @@ def serve(
 
     chosen = _configure_logging()
     settings = settings_or_fail()  # refuse a bad configuration before starting anything
+    worker_threads = worker_threads or worker_threads_for(settings.database)
     try:
         listener = listen(bind)
     except (OSError, ValueError) as exc:
@@ -194,7 +218,8 @@ def serve(
     started = (
         f"tierdesk serving on http://{bind} (mappings: {settings.mappings_dir or 'bundled'},"
         f" store: {shown(settings.database)}, tenants: {', '.join(settings.tenants) or 'none'},"
-        f" HTTP processes: {workers}, inbox workers: {worker_processes})"
+        f" HTTP processes: {workers}, inbox workers: {worker_processes}"
+        f" × {worker_threads} thread{'s' if worker_threads > 1 else ''})"
     )
     if chosen == "json":  # every line a JSON object, the start-up line too
         logging.getLogger("tierdesk.serve").info(started)
@@ -253,7 +278,7 @@ def http(
 
 
 @main.command()
-@_count("--threads", 2, "Worker threads in this process.")
+@_worker_threads("--threads", "Worker threads in this process")
 @click.option(
     "--sweep-every",
     default=15.0,
@@ -261,7 +286,7 @@ def http(
     type=click.FloatRange(min=0),
     help="Seconds between SLA sweeps (one worker of all leads them); 0: never sweep.",
 )
-def worker(threads: int, sweep_every: float) -> None:
+def worker(threads: int | None, sweep_every: float) -> None:
     """Process the inbox until stopped (SIGTERM or Ctrl-C); run as many as you like.
 
     Besides the inbox, one of the running workers sweeps the SLA clocks: tickets at risk,
@@ -274,6 +299,7 @@ def worker(threads: int, sweep_every: float) -> None:
 
     _configure_logging()
     settings = settings_or_fail()
+    threads = threads or worker_threads_for(settings.database)
     store = store_or_fail(settings, existing=False)
     mappings = LiveMappings(settings.mappings_dir)
     connectors = Connectors(mappings)  # one HTTP client and budget per tenant, all threads

@@ -165,6 +165,26 @@ def test_serve_does_not_print_the_database_password(supervisor: type[FakeSupervi
 
 
 @pytest.mark.parametrize(
+    ("database", "option", "threads"),
+    [
+        ("tierdesk.sqlite3", [], "1"),  # a second thread drains SQLite slower (measured)
+        ("postgresql://tierdesk@db.internal/tierdesk", [], "2"),
+        ("tierdesk.sqlite3", ["--worker-threads", "3"], "3"),  # asked for: as asked
+    ],
+)
+def test_serve_runs_the_measured_worker_threads_for_its_store(
+    supervisor: type[FakeSupervisor], tmp_path: Path, database: str, option: list[str], threads: str
+) -> None:
+    url = database if "://" in database else str(tmp_path / database)
+    result = run(["serve", "--bind", "127.0.0.1:0", *option], env={"TIERDESK_DATABASE": url})
+    assert result.exit_code == 0, result.output
+    (started,) = supervisor.started
+    worker_command = started[2]
+    assert worker_command[-2:] == ["--threads", threads]
+    assert f"× {threads} thread" in result.output
+
+
+@pytest.mark.parametrize(
     "option",
     [
         ["--workers", "0"],
