@@ -224,31 +224,21 @@ class PostgresLedger(PostgresDatabase):
         try:
             db = self._db()
             with db.transaction():
-                # Pipelined: none of these statements waits on another's answer, so the
-                # lot goes in one round trip (the server still runs them in order, the
-                # lock first), not seven; every new ticket's first event links it.
-                with db.pipeline():
-                    # A link is derived data that the ticket's next event states again
-                    # (as SQLite's NORMAL commits for it).
-                    db.execute("SET LOCAL synchronous_commit = off")
-                    db.execute(_LOCK, (_ticket_lock(tenant, ticket),))
-                    select = "SELECT account FROM ledger_ticket WHERE tenant = %s AND ticket = %s"
-                    before = db.execute(select, args)
-                    db.execute(
-                        _UPSERT_TICKET,
-                        {
-                            "tenant": tenant,
-                            "ticket": ticket,
-                            "account": account,
-                            "seen_us": seen_us,
-                        },
-                    )
-                    after = db.execute(select, args)
-                    logged = db.execute(_TICKET_S, args)
-                old, new, moved = before.fetchone(), after.fetchone(), logged.fetchone()
+                # A link is derived data that the ticket's next event states again (as
+                # SQLite's NORMAL commits for it).
+                db.execute("SET LOCAL synchronous_commit = off")
+                db.execute(_LOCK, (_ticket_lock(tenant, ticket),))
+                select = "SELECT account FROM ledger_ticket WHERE tenant = %s AND ticket = %s"
+                old = db.execute(select, args).fetchone()
+                db.execute(
+                    _UPSERT_TICKET,
+                    {"tenant": tenant, "ticket": ticket, "account": account, "seen_us": seen_us},
+                )
+                new = db.execute(select, args).fetchone()
                 source = old[0] if old else None
                 if new is None or source == new[0]:
                     return None
+                moved = db.execute(_TICKET_S, args).fetchone()
                 return TicketMove(source, new[0], int(moved[0]) if moved else 0)
         except psycopg.Error as exc:
             raise self._error("cannot link the ticket", exc) from exc
