@@ -121,7 +121,7 @@ def _count(flag: str, default: int, help_text: str, minimum: int = 1) -> Callabl
 
 # Inbox worker threads when none are asked for, by store, by measurement
 # (bench/drain.py, one thread against two on the same backlog): on the embedded SQLite
-# store a second thread drains slower, not faster (0.73-0.95x: Python holds the GIL for
+# store a second thread drains slower, not faster (0.73-0.96x: Python holds the GIL for
 # most of an event, and SQLite takes one writer at a time); on PostgreSQL two drain
 # 1.09-1.24x one.
 WORKER_THREADS = {"sqlite": 1, "postgresql": 2}
