@@ -21,7 +21,11 @@ tests/store/postgres_server.py starts, or on ``--url``), it prints:
    and the connection's transactions). The first PostgreSQL run is on a fresh table, before
    any ANALYZE: a claim whose plan depends on statistics shows here;
 2. the same drain with two worker threads, and its ratio to one thread (goal: never
-   below 1 — on two cores it shares them with the store).
+   below 1 — on two cores it shares them with the store);
+3. the first 1,000 events (``--small``: 200) again with a live write-back: each call
+   waits ``--latency-ms`` (default 10; a helpdesk's API answers in 100-300 ms) as a
+   vendor connector waits on the network, and one thread against two. This and 2. are
+   what the default worker threads are chosen by (`tierdesk.cli.worker_threads_for`).
 
 Every run starts from a fresh database; ``--runs`` repeats (min and median printed).
 Goals (issue 12): ≥ 4,000 events/s on SQLite, ≥ 2,000 on PostgreSQL, ≤ 6 statements
@@ -50,14 +54,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from entitlements.decide import Decision
 from entitlements.tickets import OrganizationRef, Ticket
 from pipeline.worker import Worker
+from pipeline.writeback import WriteBack, WriteResult, ticket_update
 from store import AuditRecord, NewEvent, SqliteStore, Store, open_ledger
 from webhooks.events import Comment, TicketEvent
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import Settings, Tenant
 
 GOALS = {"sqlite": 4_000, "postgres": 2_000}
+LIVE_EVENTS = 1_000  # the live write-back's share of the backlog: it waits on every call
 GOAL_STATEMENTS = 6
 GOAL_TRANSACTIONS = 1
 TENANT = Tenant(id="acme-zd", vendor="zendesk", email="tierdesk-api@support.example")
@@ -290,9 +297,38 @@ def bare_loop(backend: Backend, events: list[NewEvent], *, count: bool = False) 
     return Run(done, seconds, counts)
 
 
-def drain(backend: Backend, events: list[NewEvent], threads: int, *, count: bool = False) -> Run:
+class Helpdesk:
+    """A live write-back (not the dry run: the worker records each write at once, as it
+    does a vendor's) whose every call waits ``latency_s``, the GIL released, as a vendor
+    connector waits on the network. It writes what the dry run would."""
+
+    name = "bench-helpdesk"
+
+    def __init__(self, latency_s: float) -> None:
+        self.latency_s = latency_s
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def write(
+        self, tenant: Tenant, event: TicketEvent, decision: Decision, previous: Any
+    ) -> WriteResult:
+        time.sleep(self.latency_s)
+        with self._lock:
+            self.calls += 1
+        return WriteResult("written", ticket_update(decision), "bench helpdesk")
+
+
+def drain(
+    backend: Backend,
+    events: list[NewEvent],
+    threads: int,
+    *,
+    count: bool = False,
+    writeback: WriteBack | None = None,
+) -> Run:
     """The real worker (``threads`` of them, one store and ledger as `tierdesk worker`)
-    until the inbox holds nothing claimable; ``count``: its statements (one thread)."""
+    until the inbox holds nothing claimable; ``count``: its statements (one thread);
+    ``writeback``: instead of the dry run."""
     url = backend.fresh()
     store = backend.open(url)  # the schema, then the backlog
     backend.fill(url, events)
@@ -304,7 +340,13 @@ def drain(backend: Backend, events: list[NewEvent], threads: int, *, count: bool
 
     def work(i: int) -> None:
         worker = Worker(
-            store, mappings, SETTINGS, clock=lambda: NOW, name=f"bench:{i}", ledger=ledger
+            store,
+            mappings,
+            SETTINGS,
+            clock=lambda: NOW,
+            name=f"bench:{i}",
+            ledger=ledger,
+            writeback=None if writeback is None else lambda tenant: writeback,
         )
         if count:
             backend.count(store, counts)
@@ -346,7 +388,7 @@ def _best(runs: list[Run]) -> tuple[float, float]:
     return max(rates), statistics.median(rates)
 
 
-def measure(backend: Backend, events: list[NewEvent], runs: int) -> None:
+def measure(backend: Backend, events: list[NewEvent], runs: int, latency_s: float) -> None:
     print(f"\n== {backend.name}: {len(events):,} queued events ==")
     # Counting statements costs time of its own: counted runs apart from timed ones.
     b = bare_loop(backend, events, count=True)
@@ -381,6 +423,15 @@ def measure(backend: Backend, events: list[NewEvent], runs: int) -> None:
         f" = {best2 / best:.2f} x one thread (median {median2 / median:.2f});"
         f" goal >= 1: {'met' if median2 >= median * 0.97 else 'missed'}"
     )
+    live = events[: min(LIVE_EVENTS, len(events) // 5)]  # --small: 200
+    helpdesks = [Helpdesk(latency_s), Helpdesk(latency_s)]
+    one_live = drain(backend, live, 1, writeback=helpdesks[0])
+    two_live = drain(backend, live, 2, writeback=helpdesks[1])
+    print(
+        f"worker with a live write-back ({latency_s * 1000:.0f} ms a call; the first"
+        f" {len(live):,} events, {helpdesks[0].calls:,} calls): 1 thread {one_live.rate:,.0f}"
+        f" events/s, 2 threads {two_live.rate:,.0f} = {two_live.rate / one_live.rate:.2f} x one"
+    )
 
 
 @contextlib.contextmanager
@@ -403,6 +454,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--url", help="a PostgreSQL server to use instead of a throwaway one")
     parser.add_argument("--profile", metavar="FILE", help="cProfile one SQLite drain into FILE")
+    parser.add_argument(
+        "--latency-ms", type=float, default=10.0, help="a live write-back's wait per call"
+    )
     args = parser.parse_args(argv)
     # The worker's line per event, formatted as `tierdesk worker` logs it (to nowhere).
     sink = logging.StreamHandler(Path(os.devnull).open("w"))  # noqa: SIM115  until exit
@@ -420,10 +474,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.store in ("sqlite", "both"):
         with tempfile.TemporaryDirectory(prefix="tierdesk-drain-") as top:
-            measure(SqliteBackend(Path(top)), events, runs)
+            measure(SqliteBackend(Path(top)), events, runs, args.latency_ms / 1000)
     if args.store in ("postgres", "both"):
         with postgres(args.url) as server:
-            measure(PostgresBackend(server), events, runs)
+            measure(PostgresBackend(server), events, runs, args.latency_ms / 1000)
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ class Connectors:
         with self._lock:
             writer = self._writers.get(tenant.id)
             if writer is None:
-                live = bool(tenant.base_url and tenant.api_token)
+                live = tenant.writes_back
                 writer = VendorWriteBack(tenant, self._mappings) if live else DryRun()
                 self._writers[tenant.id] = writer
             return writer

@@ -32,7 +32,7 @@ from tierdesk.package_command import package
 from tierdesk.report_command import report
 from tierdesk.setup_command import setup
 from tierdesk.sync_command import sync
-from webhooks.settings import Tenant
+from webhooks.settings import Settings, Tenant
 
 MAPPINGS_HELP = (
     "Mappings directory (default: $TIERDESK_MAPPINGS, else the configuration file's"
@@ -119,20 +119,22 @@ def _count(flag: str, default: int, help_text: str, minimum: int = 1) -> Callabl
     )
 
 
-# Inbox worker threads when none are asked for, by store, by measurement
-# (bench/drain.py, one thread against two on the same backlog): on the embedded SQLite
-# store a second thread drains slower, not faster (0.73-0.96x: Python holds the GIL for
-# most of an event, and SQLite takes one writer at a time); on PostgreSQL two drain
-# 1.09-1.24x one.
-WORKER_THREADS = {"sqlite": 1, "postgresql": 2}
-
-
-def worker_threads_for(database: str) -> int:
-    """The measured default for the store ``database`` names (`WORKER_THREADS`)."""
+# Inbox worker threads when none are asked for, by measurement (bench/drain.py, one
+# thread against two on the same backlog). Deciding is CPU: on the embedded SQLite store
+# with every tenant in dry run, a second thread drains slower, not faster (0.73-0.96x:
+# Python holds the GIL for most of an event, and SQLite takes one writer at a time). A
+# write to a helpdesk waits on the network with the GIL released: two threads drain
+# 1.75-1.90x one with a 10 ms API (both stores), more with a real one. On PostgreSQL
+# two drain 1.09-1.24x one even in dry run.
+def worker_threads_for(settings: Settings) -> int:
+    """The measured default for ``settings``: 1 on SQLite when no tenant writes back to
+    its helpdesk, else 2."""
     try:
-        return WORKER_THREADS[parse_database(database).kind]
+        kind = parse_database(settings.database).kind
     except StoreError as exc:  # settings_or_fail has parsed it already: not expected
         raise click.ClickException(str(exc)) from None
+    live = any(tenant.writes_back for tenant in settings.tenants.values())
+    return 2 if kind == "postgresql" or live else 1
 
 
 def _worker_threads(flag: str, help_text: str) -> Callable[[FC], FC]:
@@ -140,7 +142,7 @@ def _worker_threads(flag: str, help_text: str) -> Callable[[FC], FC]:
         flag,
         type=click.IntRange(min=1),
         default=None,
-        show_default="1 on SQLite, 2 on PostgreSQL",
+        show_default="1 on SQLite in dry run, else 2",
         help=f"{help_text}.",
     )
 
@@ -202,7 +204,7 @@ def serve(
 
     chosen = _configure_logging()
     settings = settings_or_fail()  # refuse a bad configuration before starting anything
-    worker_threads = worker_threads or worker_threads_for(settings.database)
+    worker_threads = worker_threads or worker_threads_for(settings)
     try:
         listener = listen(bind)
     except (OSError, ValueError) as exc:
@@ -299,7 +301,7 @@ def worker(threads: int | None, sweep_every: float) -> None:
 
     _configure_logging()
     settings = settings_or_fail()
-    threads = threads or worker_threads_for(settings.database)
+    threads = threads or worker_threads_for(settings)
     store = store_or_fail(settings, existing=False)
     mappings = LiveMappings(settings.mappings_dir)
     connectors = Connectors(mappings)  # one HTTP client and budget per tenant, all threads

@@ -75,6 +75,12 @@ class Tenant:
         """Every name the helpdesk's webhooks may give tierdesk's own API user."""
         return tuple(name for name in (self.email, self.account_id) if name)
 
+    @property
+    def writes_back(self) -> bool:
+        """It has what a write to its helpdesk needs; without, its write-back is the
+        dry run (`pipeline.connectors`)."""
+        return bool(self.base_url and self.api_token)
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:

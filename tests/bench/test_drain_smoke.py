@@ -23,7 +23,12 @@ def test_drain_bench_small_run_drains_the_backlog() -> None:
     assert result.returncode == 0, result.stderr[-4000:]
     out = result.stdout
     assert "200 tickets, 1,000 events" in out, out
-    for line in ("baseline, bare claim + complete:", "worker, 1 thread:", "worker, 2 threads:"):
+    for line in (
+        "baseline, bare claim + complete:",
+        "worker, 1 thread:",
+        "worker, 2 threads:",
+        "worker with a live write-back (10 ms a call; the first 200 events,",
+    ):
         assert line in out, out
     found = re.search(r"per event: ([0-9.]+) SQL statements, ([0-9.]+) write transactions", out)
     assert found is not None, out

@@ -164,24 +164,43 @@ def test_serve_does_not_print_the_database_password(supervisor: type[FakeSupervi
     assert PASSWORD not in result.output
 
 
+LIVE_TENANT = {  # credentials to write back to its helpdesk: no longer a dry run
+    "TIERDESK_TENANT_ACME_BASE_URL": "https://acme.zendesk.com",
+    "TIERDESK_TENANT_ACME_EMAIL": "tierdesk@acme.example",
+    "TIERDESK_TENANT_ACME_API_TOKEN": "not-a-real-token",
+}
+
+
 @pytest.mark.parametrize(
-    ("database", "option", "threads"),
+    ("database", "env", "option", "threads"),
     [
-        ("tierdesk.sqlite3", [], "1"),  # a second thread drains SQLite slower (measured)
-        ("postgresql://tierdesk@db.internal/tierdesk", [], "2"),
-        ("tierdesk.sqlite3", ["--worker-threads", "3"], "3"),  # asked for: as asked
+        # Dry run on SQLite: deciding is CPU, a second thread drains slower (measured).
+        ("tierdesk.sqlite3", {}, [], "1"),
+        # Writes wait on the helpdesk's API: a second thread overlaps them.
+        ("tierdesk.sqlite3", LIVE_TENANT, [], "2"),
+        ("postgresql://tierdesk@db.internal/tierdesk", {}, [], "2"),
+        ("tierdesk.sqlite3", {}, ["--worker-threads", "3"], "3"),  # asked for: as asked
     ],
 )
-def test_serve_runs_the_measured_worker_threads_for_its_store(
-    supervisor: type[FakeSupervisor], tmp_path: Path, database: str, option: list[str], threads: str
+def test_serve_runs_the_measured_worker_threads(
+    supervisor: type[FakeSupervisor],
+    tmp_path: Path,
+    database: str,
+    env: dict[str, str],
+    option: list[str],
+    threads: str,
 ) -> None:
     url = database if "://" in database else str(tmp_path / database)
-    result = run(["serve", "--bind", "127.0.0.1:0", *option], env={"TIERDESK_DATABASE": url})
+    config = tmp_path / "tierdesk.toml"
+    config.write_text('[tenants.acme]\nvendor = "zendesk"\n')
+    environment = {"TIERDESK_DATABASE": url, "TIERDESK_CONFIG": str(config), **env}
+    result = run(["serve", "--bind", "127.0.0.1:0", *option], env=environment)
     assert result.exit_code == 0, result.output
     (started,) = supervisor.started
     worker_command = started[2]
     assert worker_command[-2:] == ["--threads", threads]
     assert f"× {threads} thread" in result.output
+    assert "not-a-real-token" not in result.output
 
 
 @pytest.mark.parametrize(
