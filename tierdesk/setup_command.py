@@ -273,7 +273,7 @@ class _Run:
         if fetch_event_secret:
             secret = setup_zendesk.signing_secret(client, ids["event_webhook"])
             write_atomically(self.event_secret_file, secret + "\n", mode=0o600)
-        self._tell_event_secret(wrote=fetch_event_secret)
+        self._tell_secret(wrote=fetch_event_secret, event=True)
         self._record(plan, ids, {e: ids[f"trigger:{e}"] for e in setup_zendesk.TRIGGER_TITLES})
         self._footer(plan)
 
@@ -363,36 +363,29 @@ class _Run:
     def _write_secret(self, secret: str) -> None:
         write_atomically(self.secret_file, secret + "\n", mode=0o600)
 
-    def _tell_secret(self, *, wrote: bool) -> None:
-        """Where the secret is and how tierdesk finds it (never the secret itself): after
-        writing it, and on every run while the tenant is not configured with one (an
-        earlier run may have stopped before saying so)."""
-        if not wrote and (self.tenant.webhook_secrets or not self.secret_file.exists()):
-            return
-        variable = tenant_variable(self.tenant.id, "WEBHOOK_SECRET_FILE")
-        where = "wrote the webhook secret to" if wrote else "the webhook secret is in"
-        click.echo(f"{where} {self.secret_file} (mode 0600); tell tierdesk:")
-        if wrote and self.tenant.webhook_secrets:
-            # A new webhook has a new secret, and a value in …_WEBHOOK_SECRET would win
-            # over the file: it must go (empty counts as unset).
-            click.echo("  (a new webhook: the secret configured now is the old one's; clear it)")
-            click.echo(f"  {tenant_variable(self.tenant.id, 'WEBHOOK_SECRET')}=")
-        click.echo(f"  {variable}={self.secret_file}")
-
-    def _tell_event_secret(self, *, wrote: bool) -> None:
-        """Where the event webhook's secret is, as `_tell_secret` says it for the other."""
-        name = tenant_variable(self.tenant.id, "EVENT_WEBHOOK_SECRET")
+    def _tell_secret(self, *, wrote: bool, event: bool = False) -> None:
+        """Where a webhook's secret is and how tierdesk finds it (never the secret itself):
+        after writing it, and on every run while its own variable is unset (an earlier
+        run may have stopped before saying so). ``event``: the Zendesk event webhook's.
+        Its variable, not the tenant's secrets, says what is configured: those hold the
+        secrets of both webhooks."""
+        suffix, path = ("WEBHOOK_SECRET", self.secret_file)
+        label = "the webhook secret"
+        if event:
+            suffix, path = ("EVENT_WEBHOOK_SECRET", self.event_secret_file)
+            label = "the event webhook's secret"
+        name = tenant_variable(self.tenant.id, suffix)
         configured = os.environ.get(name) or os.environ.get(f"{name}_FILE")
-        if not wrote and (configured or not self.event_secret_file.exists()):
+        if not wrote and (configured or not path.exists()):
             return
-        where = (
-            "wrote the event webhook's secret to" if wrote else "the event webhook's secret is in"
-        )
-        click.echo(f"{where} {self.event_secret_file} (mode 0600); tell tierdesk:")
+        where = f"wrote {label} to" if wrote else f"{label} is in"
+        click.echo(f"{where} {path} (mode 0600); tell tierdesk:")
         if wrote and os.environ.get(name):
+            # A new webhook has a new secret, and a value in the variable would win over
+            # the file: it must go (empty counts as unset).
             click.echo("  (a new webhook: the secret configured now is the old one's; clear it)")
             click.echo(f"  {name}=")
-        click.echo(f"  {name}_FILE={self.event_secret_file}")
+        click.echo(f"  {name}_FILE={path}")
 
     def _record(
         self,

@@ -244,6 +244,23 @@ def test_a_second_apply_creates_nothing_and_reads_the_secret_no_more(
     assert told.exit_code == 0 and "secret" not in told.output
 
 
+def test_each_secret_is_told_until_its_own_variable_is_set(
+    mock: responses.RequestsMock, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    FakeZendesk().install(mock)
+    assert zendesk("--apply").exit_code == 0
+    # Only the event webhook's secret is configured: the trigger webhook's is still
+    # unknown to the service (both are among the tenant's accepted secrets).
+    monkeypatch.setenv(
+        "TIERDESK_TENANT_ACME_ZD_EVENT_WEBHOOK_SECRET_FILE",
+        str(env / "acme-zd.event-webhook-secret"),
+    )
+    again = zendesk("--apply")
+    assert again.exit_code == 0, again.output
+    assert f"the webhook secret is in {env / 'acme-zd.webhook-secret'}" in again.output
+    assert "the event webhook's secret is in" not in again.output
+
+
 def test_partial_state_reuses_what_exists(mock: responses.RequestsMock, env: Path) -> None:
     # The app (requirements.json) already made two fields and the webhook.
     fake = FakeZendesk(
