@@ -37,7 +37,7 @@ from entitlements.sla import (
     status_at,
 )
 from store import NewEvent, SlaClock
-from webhooks.events import TicketEvent
+from webhooks.events import TicketEvent, is_api_user
 
 # The kinds of the inbox events tierdesk queues itself: a sweep when a clock changes
 # stage, the hours ledger when an account's balance flags change.
@@ -267,7 +267,7 @@ def counts_as_first_response(
         # opened it (an agent, for a ticket opened on a customer's behalf).
         return "the ticket's description"
     author = (comment.author or event.actor or "").casefold()
-    if author and any(author == name.casefold() for name in api_users):
+    if is_api_user(author, api_users):
         return "tierdesk's own note"
     if comment.by_agent is False:
         return "a comment by a customer"

@@ -150,8 +150,14 @@ def own_write(event: TicketEvent, api_users: Collection[str]) -> bool:
     webhooks name people by accountId only, its accountId). It brings back what tierdesk
     wrote, and every agent edit sends a webhook of its own, so there is nothing to
     decide from it."""
-    actor = (event.actor or "").casefold()
-    return bool(actor) and any(actor == name.casefold() for name in api_users)
+    return is_api_user(event.actor, api_users)
+
+
+def is_api_user(name: str | None, api_users: Collection[str]) -> bool:
+    """``name`` (an actor, a comment's author) is one of the API user's names, whatever
+    its case; no name is nobody's."""
+    folded = (name or "").casefold()
+    return bool(folded) and any(folded == user.casefold() for user in api_users)
 
 
 def _fields(value: Comment | Worklog | None) -> dict[str, Any] | None:
