@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from mappings import BUNDLED
 from tierdesk.cli import main
 
-BUNDLED = Path(__file__).resolve().parents[2] / "mappings" / "data"
 TICKET = {
     "id": "123",
     "created_at": "2026-03-06T16:30:00Z",
