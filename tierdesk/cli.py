@@ -129,10 +129,7 @@ def _count(flag: str, default: int, help_text: str, minimum: int = 1) -> Callabl
 def worker_threads_for(settings: Settings) -> int:
     """The measured default for ``settings``: 1 on SQLite when no tenant writes back to
     its helpdesk, else 2."""
-    try:
-        kind = parse_database(settings.database).kind
-    except StoreError as exc:  # settings_or_fail has parsed it already: not expected
-        raise click.ClickException(str(exc)) from None
+    kind = parse_database(settings.database).kind  # checked when the settings were read
     live = any(tenant.writes_back for tenant in settings.tenants.values())
     return 2 if kind == "postgresql" or live else 1
 
