@@ -44,15 +44,28 @@ class SqliteFile:
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
+            # Opened in the writers' queue: switching a new file to WAL fails at once
+            # with "database is locked" when another process is switching it too (SQLite
+            # does not wait on that lock: its busy handler is not called, to avoid a
+            # deadlock), so `serve`'s HTTP processes, starting together on a new file,
+            # stopped each other one time in ten.
+            lock = self._writer_lock()
+            fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 # isolation_level=None: we open and close transactions ourselves.
                 db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                db.execute("PRAGMA journal_mode = WAL")
-                db.execute("PRAGMA synchronous = FULL")
-                db.execute("PRAGMA foreign_keys = ON")
-                db.execute("PRAGMA busy_timeout = 30000")
+                try:
+                    db.execute("PRAGMA journal_mode = WAL")
+                    db.execute("PRAGMA synchronous = FULL")
+                    db.execute("PRAGMA foreign_keys = ON")
+                    db.execute("PRAGMA busy_timeout = 30000")
+                except sqlite3.Error:
+                    db.close()
+                    raise
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot open {self.path}: {exc}") from exc
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
             self._local.db = db
         return db
 
