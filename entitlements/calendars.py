@@ -240,16 +240,17 @@ class HolidaySet:
             return _public_holidays(self.country, self.subdivision, day.year).get(day)
         return None
 
-    def any_in_week(self, monday: int) -> bool:
-        """Whether a holiday falls in the 7 days from the ordinal ``monday``: one look-up
-        per year instead of one per day, for a week with none (most weeks)."""
-        first = date.fromordinal(monday)
-        last = date.fromordinal(monday + 6)
-        days = _holiday_ordinals(self, first.year)
-        if last.year != first.year:
-            days = days + _holiday_ordinals(self, last.year)
-        i = bisect.bisect_left(days, monday)
-        return i < len(days) and days[i] <= monday + 6
+    def any_between(self, first: int, last: int) -> bool:
+        """Whether a holiday falls on a day from the ordinal ``first`` to ``last``
+        (inclusive, at most a year apart): one look-up per year instead of one per day,
+        for days with none (most weeks)."""
+        year = date.fromordinal(first).year
+        days = _holiday_ordinals(self, year)
+        last_year = date.fromordinal(last).year
+        if last_year != year:
+            days = days + _holiday_ordinals(self, last_year)
+        i = bisect.bisect_left(days, first)
+        return i < len(days) and days[i] <= last
 
     def check(self) -> None:
         """Raise `CalendarError` now if the country or subdivision is unknown."""
@@ -460,7 +461,7 @@ class WeeklyCalendar(Calendar):
             every = self._bare._spans_opening_in(week)
             result = (
                 every
-                if not holidays.any_in_week(monday)
+                if not holidays.any_between(monday, monday + 6)
                 else tuple(
                     piece
                     for span, piece in zip(self.spans, every, strict=True)
@@ -471,7 +472,7 @@ class WeeklyCalendar(Calendar):
                 result = every
         else:
             out = []
-            check = bool(holidays) and holidays.any_in_week(monday)
+            check = bool(holidays) and holidays.any_between(monday, monday + 6)
             for span in self.spans:
                 if check and date.fromordinal(monday + span.opens.weekday) in holidays:
                     continue
@@ -490,9 +491,14 @@ class WeeklyCalendar(Calendar):
         back, ahead = self._reach
         bare = self._bare
         if bare is not None:
+            first, stop = self._monday(week - back), self._monday(week + ahead)
             reach = range(week - back, week + ahead)
-            if all(self._spans_opening_in(w) is bare._raw.get(w) for w in reach):
-                # No holiday in reach: the bare calendar's week is this one.
+            if not self.holidays.any_between(first, stop - 1) or all(
+                self._spans_opening_in(w) is bare._raw.get(w) for w in reach
+            ):
+                # No holiday in reach (one look-up: most weeks, and all a calendar bound
+                # by a reload asks first), or none on a day a span opens: the bare
+                # calendar's week is this one.
                 result = bare._week(week)
                 self._keep(week, result)
                 return result
