@@ -9,7 +9,11 @@ ratio against something measured in the same run):
    of parsing the same tickets alone (the floor any decision pays). Goal: >= 20,000/s.
 2. First decisions after a mappings reload with 1,000 accounts (20 zones, each account
    its own holidays): each ticket decided on the freshly loaded rulebook (cold
-   calendars), then again (warm), as a ratio. Goal: cold <= 2x warm.
+   calendars), then again (warm), as a ratio. The reload is the one `serve` makes
+   (`LiveMappings`: the rulebook in force is passed as ``reuse``). Goal: cold <= 2x warm
+   on a reload in which every account's holidays changed, so that every account's
+   calendar is new. Also printed: a reload that leaves the calendars as they were (a
+   sync that added a contact), and a process's first load, where nothing is known.
 3. due() on business hours (Mon-Fri 09:00-17:00 Europe/London, English holidays) for
    targets of 1 h, 1 day, 30 days and 365 days of covered time: tierdesk warm (weeks
    cached) and cold (the first question of a new calendar), a naive minute-stepping
@@ -27,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -344,49 +348,84 @@ def reload_accounts(
     return accounts, tickets_out
 
 
+def moved_holidays(accounts: list[dict[str, Any]], days: int) -> list[dict[str, Any]]:
+    """The same accounts, each company holiday ``days`` later: every calendar is new."""
+    moved = []
+    for account in accounts:
+        holidays = dict(account["holidays"])
+        holidays["dates"] = [
+            (date.fromisoformat(d) + timedelta(days=days)).isoformat() for d in holidays["dates"]
+        ]
+        moved.append({**account, "holidays": holidays})
+    return moved
+
+
 def bench_reload(quick: bool) -> None:
     """First decisions after a mappings reload, cold against warm, on the same tickets."""
     n = 1000
     rng = random.Random(12)
     accounts, raw = reload_accounts(n, rng)
     rounds = 2 if quick else 5
+    parsed = [parse_ticket(t) for t in raw]
     with tempfile.TemporaryDirectory() as directory:
         folder = Path(directory)
         for name in ("tiers.json", "calendars.json"):
             (folder / name).write_text((BUNDLED / name).read_text())
-        (folder / "accounts.json").write_text(json.dumps({"accounts": accounts}))
-        parsed = [parse_ticket(t) for t in raw]
-        # The version running before the reload: the process has seen these regions'
-        # holidays and zones (caches outside the rulebook stay warm, as in `serve`).
+
+        def write(days: int) -> None:
+            (folder / "accounts.json").write_text(
+                json.dumps({"accounts": moved_holidays(accounts, days)})
+            )
+
+        def cold_and_warm(rulebook: Any) -> tuple[float, float, float]:
+            cold = [_decide_timed(t, rulebook) for t in parsed]
+            warm = [min(_decide_timed(t, rulebook) for _ in range(3)) for t in parsed]
+            # The first ticket of each region: the first decision in its zone.
+            first = statistics.mean(cold[: len(REGIONS)]) / statistics.mean(warm[: len(REGIONS)])
+            return statistics.mean(cold), statistics.mean(warm), first
+
+        # The version running before the reload, as in `serve`: it has decided these
+        # tickets already, so its calendars have worked out their weeks.
+        write(0)
         previous = load_mappings(folder)
         for t in parsed:
             decide(t, previous, t.created_at + timedelta(minutes=1))
-        ratios, colds, warms, firsts = [], [], [], []
-        for _ in range(rounds):
-            rulebook = load_mappings(folder)  # the reload: every calendar new
-            cold = [_decide_timed(t, rulebook) for t in parsed]
-            warm = [min(_decide_timed(t, rulebook) for _ in range(3)) for t in parsed]
-            colds.append(statistics.mean(cold))
-            warms.append(statistics.mean(warm))
-            ratios.append(colds[-1] / warms[-1])
-            # The first ticket of each region meets a zone no account has worked out yet.
-            first = statistics.mean(cold[: len(REGIONS)]) / statistics.mean(warm[: len(REGIONS)])
-            firsts.append(first)
+        results: dict[str, list[tuple[float, float, float]]] = {}
+        for r in range(rounds):
+            # Every account's holidays move: every account's calendar is new, and only
+            # each zone's holiday-free weeks can serve again.
+            write(r + 1)
+            rulebook = load_mappings(folder, reuse=previous)
+            results.setdefault("moved", []).append(cold_and_warm(rulebook))
+            # The same files again (a sync that changed a contact): calendars unchanged.
+            again = load_mappings(folder, reuse=rulebook)
+            results.setdefault("unchanged", []).append(cold_and_warm(again))
+            # A process's first load: nothing worked out anywhere.
+            first_load = load_mappings(folder)
+            results.setdefault("first", []).append(cold_and_warm(first_load))
+            previous = again
+
+    def line(key: str) -> tuple[float, float]:
+        colds, warms, firsts = zip(*results[key], strict=True)
+        ratios = [c / w for c, w in zip(colds, warms, strict=True)]
+        print(
+            f"  cold {statistics.median(colds) * 1e6:.1f} µs against warm "
+            f"{statistics.median(warms) * 1e6:.1f} µs: cold/warm {min(ratios):.2f}x (min) "
+            f"{statistics.median(ratios):.2f}x (median of {rounds})"
+        )
+        return statistics.median(ratios), statistics.median(firsts)
+
     print(f"first decisions after a mappings reload, {n:,} accounts in {len(REGIONS)} zones")
     print("  (each account with its own holidays: 1,000 calendars; one ticket per account)")
-    print(
-        f"  cold {statistics.median(colds) * 1e6:.1f} µs against warm "
-        f"{statistics.median(warms) * 1e6:.1f} µs per decision"
-    )
-    best, median = min(ratios), statistics.median(ratios)
+    print("a reload in which every account's holidays changed (every calendar new):")
+    median, first = line("moved")
     verdict = "met" if median <= 2 else "MISSED"
-    print(
-        f"  cold/warm {best:.2f}x (min) {median:.2f}x (median of {rounds}) (goal <= 2x): {verdict}"
-    )
-    print(
-        f"  the first account of each zone: cold/warm {statistics.median(firsts):.2f}x "
-        "(nothing of its zone worked out yet)"
-    )
+    print(f"  goal cold <= 2x warm: {verdict}; the first account of each zone {first:.2f}x")
+    print("a reload that changed no calendar (a contact added):")
+    line("unchanged")
+    print("a process's first load (nothing worked out in any zone):")
+    _, first = line("first")
+    print(f"  the first account of each zone: {first:.2f}x")
 
 
 def _decide_timed(ticket: Any, rulebook: Any) -> float:

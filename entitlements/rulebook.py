@@ -75,7 +75,13 @@ class Rulebook:
         tag_prefix: str = "tierdesk_",
         default_timezone: str = "UTC",
         version: str = "",
+        reuse: Rulebook | None = None,
     ) -> None:
+        """``reuse``: the rulebook in force before this one (a reload). Its calendars
+        serve again wherever their template, zone and holidays are unchanged, with the
+        weeks they have worked out: a reload that adds an account or a contact leaves
+        every other account's decisions as fast as before it, and one that changes
+        every account's holidays still finds each zone's holiday-free weeks built."""
         self.tiers = MappingProxyType(dict(tiers))
         self.templates = MappingProxyType(dict(templates))
         self.accounts = accounts
@@ -105,27 +111,40 @@ class Rulebook:
         self._bare: dict[tuple[str, str], Calendar] = {}
         self._calendars: dict[tuple[str, str | None], Calendar] = {}
         for name, template in self.templates.items():
+            # Only the calendars of a template that did not change are taken over; the
+            # old rulebook is not kept (nor the calendars of accounts gone since).
+            old = reuse if reuse is not None and reuse.templates.get(name) == template else None
             # Keyed None: the calendar for tickets of no known account.
-            self._calendars[name, None] = self._bind(template, default_timezone, NO_HOLIDAYS)
+            self._calendars[name, None] = self._bind(template, default_timezone, NO_HOLIDAYS, old)
             if template.per_account:
                 for account in accounts:
                     self._calendars[name, account.id] = self._bind(
-                        template, account.timezone, account.holidays
+                        template, account.timezone, account.holidays, old
                     )
 
-    def _bind(self, template: CalendarTemplate, zone: str, holidays: HolidaySet) -> Calendar:
+    def _bind(
+        self, template: CalendarTemplate, zone: str, holidays: HolidaySet, old: Rulebook | None
+    ) -> Calendar:
         # Accounts in the same zone with the same holidays share one calendar, and so
         # share the weeks it has already worked out. Those of one zone with different
         # holidays share the weeks no holiday falls in, through the zone's bare
-        # calendar: after a reload, an account's first decision mostly finds its weeks
-        # worked out by another account's.
+        # calendar: an account's first decision mostly finds its weeks worked out by
+        # another account's. ``old``: the rulebook before a reload, same template.
         key = (template.name, zone, holidays if template.account_holidays else NO_HOLIDAYS)
         calendar = self._shared.get(key)
+        if calendar is not None:
+            return calendar
+        at = (template.name, zone)
+        bare = self._bare.get(at)
+        if bare is None:
+            # Kept even when every calendar of the zone is taken over: the next reload
+            # may bring new holidays to bind on it.
+            bare = old._bare.get(at) if old is not None else None
+            self._bare[at] = bare = bare or template.bind_bare(zone)
+        calendar = old._shared.get(key) if old is not None else None
         if calendar is None:
-            bare = self._bare.get((template.name, zone))
-            if bare is None:
-                bare = self._bare[template.name, zone] = template.bind_bare(zone)
-            calendar = self._shared[key] = template.bind(zone, holidays, bare=bare)
+            calendar = template.bind(zone, holidays, bare=bare)
+        self._shared[key] = calendar
         return calendar
 
     def calendar(self, name: str, account: Account | None) -> Calendar:

@@ -19,15 +19,17 @@ BUNDLED = Path(__file__).parent / "data"
 __all__ = ["BUNDLED", "FILES", "MappingError", "Problem", "check_mappings", "load_mappings"]
 
 
-def _load(directory: Path) -> tuple[Rulebook | None, list[Problem]]:
+def _load(directory: Path, reuse: Rulebook | None = None) -> tuple[Rulebook | None, list[Problem]]:
     documents, problems = read_documents(directory)
-    rulebook, more = build_rulebook(documents)
+    rulebook, more = build_rulebook(documents, reuse)
     return rulebook, problems + more
 
 
-def load_mappings(directory: Path | None = None) -> Rulebook:
-    """The rulebook of ``directory`` (the bundled defaults when None)."""
-    rulebook, problems = _load(directory or BUNDLED)
+def load_mappings(directory: Path | None = None, *, reuse: Rulebook | None = None) -> Rulebook:
+    """The rulebook of ``directory`` (the bundled defaults when None). ``reuse``: the
+    rulebook in force, on a reload; its calendars that did not change serve again, with
+    the weeks they have worked out."""
+    rulebook, problems = _load(directory or BUNDLED, reuse)
     if rulebook is None or problems:
         raise MappingError(problems)
     return rulebook

@@ -33,8 +33,11 @@ from mappings.problems import Problem, pointer
 _CAL, _TIERS, _ACCOUNTS = "calendars.json", "tiers.json", "accounts.json"
 
 
-def build_rulebook(documents: Documents) -> tuple[Rulebook | None, list[Problem]]:
-    builder = _Builder(documents)
+def build_rulebook(
+    documents: Documents, reuse: Rulebook | None = None
+) -> tuple[Rulebook | None, list[Problem]]:
+    """``reuse``: the rulebook in force, whose unchanged calendars serve again."""
+    builder = _Builder(documents, reuse)
     rulebook = builder.build()
     return (rulebook if not builder.problems else None), builder.problems
 
@@ -56,7 +59,8 @@ def parse_target(text: str) -> Target:
 
 
 class _Builder:
-    def __init__(self, documents: Documents) -> None:
+    def __init__(self, documents: Documents, reuse: Rulebook | None = None) -> None:
+        self.reuse = reuse
         self.docs = documents.by_name
         self.version = documents.digest
         self.problems: list[Problem] = []
@@ -107,6 +111,7 @@ class _Builder:
             tag_prefix=tiers_doc.get("tag_prefix", "tierdesk_"),
             default_timezone=default_timezone,
             version=self.version,
+            reuse=self.reuse,
         )
 
     # -- shared checks ---------------------------------------------------------------

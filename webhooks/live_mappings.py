@@ -84,7 +84,7 @@ class LiveMappings:
                 # Resolved once: a deploy that swaps a symlink (releases/N → current)
                 # mid-load must not give tiers of one release and accounts of another.
                 directory = self._directory.resolve() if self._directory else None
-                rulebook = load_mappings(directory)
+                rulebook = load_mappings(directory, reuse=self._rulebook)
             except MappingError as exc:
                 # Remember this state too: a broken file is reported once, not on every
                 # look, and the next change is tried again.

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from entitlements.calendars import Calendar
 from mappings import BUNDLED
 from webhooks.app import create_app
 from webhooks.live_mappings import LiveMappings
@@ -161,3 +163,67 @@ def test_readyz_reports_a_refused_change_and_the_service_stays_ready(
     )
     assert decided.status_code == 200, decided.json
     assert decided.json is not None and decided.json["account"] == "acme"
+
+
+# -- a reload keeps the calendars it did not change ----------------------------------
+# A calendar remembers the weeks it has worked out; a sync that adds one contact must not
+# make every account's next decision start from nothing (bench/engine.py), and a calendar
+# whose template, zone or holidays changed must not answer from the old one's weeks.
+
+MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def business_hours(live: LiveMappings, account: str) -> Calendar:
+    rulebook = live.rulebook
+    assert rulebook is not None
+    return rulebook.calendar("business-hours", rulebook.account(account))
+
+
+def test_a_reload_keeps_the_calendars_it_did_not_change(directory: Path) -> None:
+    live = LiveMappings(directory, clock=Ticks())
+    before = {a: business_hours(live, a) for a in ("acme", "globex", "initech")}
+    before["acme"].due(MONDAY, timedelta(hours=30))  # weeks worked out
+
+    edit_accounts(directory, rename_acme)
+    assert live.reload()
+    assert all(business_hours(live, a) is calendar for a, calendar in before.items())
+
+
+def test_a_reload_binds_anew_the_calendar_whose_holidays_changed(directory: Path) -> None:
+    live = LiveMappings(directory, clock=Ticks())
+    acme, globex = business_hours(live, "acme"), business_hours(live, "globex")
+    # Tuesday 3 March 2026 09:00 London: open, and worked out before the reload.
+    assert acme.due(MONDAY, timedelta(hours=9)) == datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
+
+    def close_acme_on_tuesday(document: dict[str, Any]) -> None:
+        document["accounts"][0]["holidays"]["dates"].append("2026-03-03")
+
+    edit_accounts(directory, close_acme_on_tuesday)
+    assert live.reload()
+    now = business_hours(live, "acme")
+    assert now is not acme
+    assert now.due(MONDAY, timedelta(hours=9)) == datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
+    assert acme.due(MONDAY, timedelta(hours=9)) == datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
+    assert business_hours(live, "globex") is globex
+
+
+def test_a_reload_binds_anew_every_calendar_of_a_changed_template(directory: Path) -> None:
+    live = LiveMappings(directory, clock=Ticks())
+    before = business_hours(live, "acme")
+    assert before.due(MONDAY, timedelta(hours=1)) == datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+    path = directory / "calendars.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["calendars"]["business-hours"]["windows"][0]["from"] = "08:00"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    assert live.reload()
+    after = business_hours(live, "acme")
+    assert after is not before
+    # Opens at 08:00 London now: an hour from Monday 09:00 is 10:00 still, but an hour
+    # from 07:00 is 09:00, not 10:00.
+    assert after.due(MONDAY - timedelta(hours=2), timedelta(hours=1)) == datetime(
+        2026, 3, 2, 9, 0, tzinfo=UTC
+    )
+    assert before.due(MONDAY - timedelta(hours=2), timedelta(hours=1)) == datetime(
+        2026, 3, 2, 10, 0, tzinfo=UTC
+    )
