@@ -36,6 +36,7 @@ from entitlements.hours import HoursBalance
 from entitlements.ledger import hours_subscriptions, low_fraction
 from entitlements.rulebook import Rulebook
 from store.ledger import Ledger
+from store.ledger_base import Linked, TicketLink
 from webhooks.events import TicketEvent
 
 
@@ -77,17 +78,19 @@ def record_time(
     now: datetime,
     *,
     link: bool = True,
-    linked: Callable[[], str | None] | None = None,
+    known: Linked | None = None,
+    defer: Callable[[TicketLink], None] | None = None,
 ) -> LedgerChange | None:
     """Record what ``event`` says about time logged and, unless not ``link``, about its
     ticket's account; None when that changed no one's use of hours (most events).
-    ``linked`` gives the ticket's account as the ledger has it, when the caller read it
-    already (`Ledger.accounts_of`, for a batch); else it is read here."""
+    ``known``: the ticket as the ledger has it, when the caller read it already
+    (`Ledger.links_of`, for a batch); else it is read here. ``defer``: where a link that
+    moves no time goes (nothing is logged on the ticket, nor in this event), for the
+    caller to write with others (`Ledger.link_all`) before anything reads it."""
     if not event.ticket_id:
         return None
     moved: defaultdict[str | None, int] = defaultdict(int)  # account → seconds of use
-    current = linked or (lambda: ledger.account_of(event.tenant, event.ticket_id))
-    notes = _link(ledger, event, rulebook, moved, current) if link else []
+    notes = _link(ledger, event, rulebook, moved, known, defer) if link else []
     notes += _worklog(ledger, event, moved)
     if not any(moved.values()):
         return None
@@ -112,7 +115,8 @@ def _link(
     event: TicketEvent,
     rulebook: Rulebook,
     moved: defaultdict[str | None, int],
-    current: Callable[[], str | None],
+    known: Linked | None,
+    defer: Callable[[TicketLink], None] | None,
 ) -> list[str]:
     """The ticket's account from its snapshot; a partial one (no requester) may name an
     account it found by organization, but cannot say the ticket has none."""
@@ -122,8 +126,13 @@ def _link(
     if match is None and event.partial:
         return []
     account = match.account.id if match else None
-    if current() == account:
+    current = known.account if known else ledger.account_of(event.tenant, event.ticket_id)
+    if current == account:
         return []  # the account it has (or none, as before): nothing to write
+    if defer is not None and known is not None and not known.logged and event.worklog is None:
+        # A new ticket, mostly: no time to move, so no transaction of its own.
+        defer(TicketLink(event.tenant, event.ticket_id, account, event.occurred_at))
+        return []
     move = ledger.link_ticket(event.tenant, event.ticket_id, account, event.occurred_at)
     if move is None or not move.seconds:
         return []

@@ -7,7 +7,9 @@ newer snapshot is done or queued), read in the claim's transaction. Per event:
 1. **claim** — the event, leased; one that has outlived ``max_attempts`` leases (it
    kills or outlasts its workers) is a dead letter at once, so it cannot block its ticket;
 2. the hours ledger records time logged and which account the ticket is on (before
-   deciding: a worklog webhook carries no ticket state, and its time counts all the same);
+   deciding: a worklog webhook carries no ticket state, and its time counts all the same).
+   A link that moves no time (nothing is logged on the ticket: most new tickets) is
+   written with the claim's others in one transaction before the completion;
 3. **decide** — a full ticket snapshot from its creation (a re-decision moves the due
    time retroactively); a comment, a sweep's stage change or an hours wake-up decides the
    ticket again from its last snapshot, with where its clock stands. Nothing is decided
@@ -91,6 +93,7 @@ from store import (
     WrittenState,
 )
 from store.ledger import Ledger
+from store.ledger_base import Linked, TicketLink
 from telemetry.metrics import EVENT_LATENCY, EVENTS
 from webhooks.events import TicketEvent, log_event, loggable, own_write
 from webhooks.live_mappings import LiveMappings
@@ -164,9 +167,11 @@ class Worker:
         self._limit = batch  # the next claim's size: 1 after a write to the helpdesk
         # Read once per batch (nothing else changes them for the tickets this worker
         # holds; its own ledger writes clear the totals): the ledger's links of the
-        # batch's tickets, and the hours totals of accounts decided in it.
-        self._links: dict[tuple[str, str], str | None] = {}
+        # batch's tickets, and the hours totals of accounts decided in it. Links that
+        # move no time wait in ``_deferred`` for one transaction before the completion.
+        self._links: dict[tuple[str, str], Linked] = {}
         self._totals: dict[str, Totals] = {}
+        self._deferred: list[TicketLink] = []
 
     def run_once(self) -> Outcome | None:
         """Process one event; None when there is nothing to claim now."""
@@ -201,22 +206,37 @@ class Worker:
                 break
         else:
             self._limit = min(self.batch, self._limit * 2)
+        try:
+            self._link_deferred()
+        except StoreError as exc:
+            # Not done without their links: a later worklog would miss its account.
+            error = f"cannot link tickets: {exc}"
+            return outcomes + [self._fail(c.claimed, error, dead=False) for c in done]
         return outcomes + self._complete(done)
 
-    def _read_links(self, batch: list[Claimed]) -> dict[tuple[str, str], str | None]:
-        """The ledger's account of each ticket whose event brings a snapshot (those
-        `record_time` links), one read per tenant; a ticket it has not linked: None."""
+    def _read_links(self, batch: list[Claimed]) -> dict[tuple[str, str], Linked]:
+        """What the ledger holds of each ticket whose event brings a snapshot (those
+        `record_time` links), one read per tenant."""
+        self._deferred = []
         if self.ledger is None:
             return {}
         tickets: dict[str, list[str]] = {}
         for claimed in batch:
             if claimed.ticket and claimed.kind not in FOLLOW_UPS:
                 tickets.setdefault(claimed.tenant, []).append(claimed.ticket)
-        links: dict[tuple[str, str], str | None] = {}
+        links: dict[tuple[str, str], Linked] = {}
         for tenant, ids in tickets.items():
-            known = self.ledger.accounts_of(tenant, ids)
-            links.update(((tenant, ticket), known.get(ticket)) for ticket in ids)
+            known = self.ledger.links_of(tenant, ids)
+            links.update(((tenant, ticket), link) for ticket, link in known.items())
         return links
+
+    def _link_deferred(self) -> None:
+        """The batch's links that move no time, in one transaction, before the events
+        that made them are done. Nothing reads them sooner: a claim holds one event per
+        ticket (the inbox's order), and a link that moves no time changes no balance."""
+        if self._deferred and self.ledger is not None:
+            self.ledger.link_all(self._deferred)
+        self._deferred = []
 
     def _step(self, claimed: Claimed) -> Completion | Outcome:
         """The path of one event up to its completion; an `Outcome` when it failed."""
@@ -457,11 +477,16 @@ class Worker:
             self.ledger.sync_purchases(rulebook)  # writes only what the mappings changed
             self._purchases_of = rulebook.version
         now = datetime.fromtimestamp(self._clock(), UTC)
+        key = (claimed.tenant, claimed.ticket)
         try:
-            key = (claimed.tenant, claimed.ticket)
-            linked = (lambda: self._links[key]) if key in self._links else None
             change = record_time(
-                self.ledger, event, rulebook, now, link=not claimed.superseded, linked=linked
+                self.ledger,
+                event,
+                rulebook,
+                now,
+                link=not claimed.superseded,
+                known=self._links.get(key),
+                defer=self._deferred.append,
             )
         except EntitlementError as exc:  # LedgerError: a negative time, a naive instant
             raise _PermanentError(f"hours ledger: {exc}") from None

@@ -41,7 +41,15 @@ from entitlements.ledger import (
     purchases_of,
 )
 from entitlements.rulebook import Rulebook
-from store.ledger_base import Ledger, Statement, Synced, from_us, to_us
+from store.ledger_base import (
+    Ledger,
+    Linked,
+    Statement,
+    Synced,
+    TicketLink,
+    from_us,
+    to_us,
+)
 from store.sqlite_file import SqliteFile
 
 __all__ = ["Ledger", "SqliteLedger", "Statement", "Synced"]
@@ -138,6 +146,15 @@ _TICKET_S = (
 )
 
 _LAST_DAY = date.max.isoformat()
+
+# Each ticket asked (a JSON array), its account and whether time is logged on it.
+_LINKS = """
+SELECT t.value, l.account, EXISTS (
+    SELECT 1 FROM ledger_worklog AS w
+    WHERE w.tenant = :tenant AND w.ticket = t.value AND w.deleted = 0 AND w.seconds > 0)
+FROM json_each(:tickets) AS t
+LEFT JOIN ledger_ticket AS l ON l.tenant = :tenant AND l.ticket = t.value
+"""
 
 
 class SqliteLedger(SqliteFile):
@@ -247,6 +264,30 @@ class SqliteLedger(SqliteFile):
                 return None
             return TicketMove(source, new[0], int(db.execute(_TICKET_S, args).fetchone()[0]))
 
+    def link_all(self, links: Sequence[TicketLink]) -> None:
+        if not links:
+            return
+        with self._transaction(durable=False) as db:  # derived data, as `link_ticket`'s
+            last = int(
+                db.execute(
+                    "UPDATE ledger_seq SET value = value + ? RETURNING value", (len(links),)
+                ).fetchone()[0]
+            )
+            first = last - len(links) + 1
+            db.executemany(
+                _UPSERT_TICKET,
+                [
+                    {
+                        "tenant": link.tenant,
+                        "ticket": link.ticket,
+                        "account": link.account,
+                        "seen_us": to_us(link.seen_at),
+                        "seq": first + i,
+                    }
+                    for i, link in enumerate(links)
+                ],
+            )
+
     def sync_purchases(self, rulebook: Rulebook) -> Synced:
         wanted = {
             (p.account, p.key): p for a in rulebook.accounts for p in purchases_of(a, rulebook)
@@ -274,13 +315,9 @@ class SqliteLedger(SqliteFile):
         )
         return rows[0][0] if rows else None
 
-    def accounts_of(self, tenant: str, tickets: Sequence[str]) -> dict[str, str | None]:
-        rows = self._read(
-            "SELECT ticket, account FROM ledger_ticket WHERE tenant = ?"
-            " AND ticket IN (SELECT value FROM json_each(?))",
-            (tenant, json.dumps(list(tickets))),
-        )
-        return dict(rows)
+    def links_of(self, tenant: str, tickets: Sequence[str]) -> dict[str, Linked]:
+        rows = self._read(_LINKS, {"tenant": tenant, "tickets": json.dumps(list(tickets))})
+        return {ticket: Linked(account, bool(logged)) for ticket, account, logged in rows}
 
     def totals(self, account: str, on: date | None = None) -> Totals:
         day = on.isoformat() if on is not None else _LAST_DAY

@@ -46,6 +46,25 @@ class Statement:
 
 
 @dataclass(frozen=True, slots=True)
+class Linked:
+    """What the ledger holds of one ticket, read for a batch of events at once."""
+
+    account: str | None  # the account it counts for (None: none, or never linked)
+    logged: bool  # time is logged on it: a new link would move that time
+
+
+@dataclass(frozen=True, slots=True)
+class TicketLink:
+    """A link that moves no time (nothing is logged on the ticket), written later with
+    others in one transaction (`Ledger.link_all`)."""
+
+    tenant: str
+    ticket: str
+    account: str | None
+    seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Synced:
     recorded: int  # purchases added or corrected
     removed: int  # purchases no longer in the mappings
@@ -85,11 +104,17 @@ class Ledger(Protocol):
         of its logged time when that changed which account it counts for."""
         ...
 
+    def link_all(self, links: Sequence[TicketLink]) -> None:
+        """`link_ticket` for tickets on which no time is logged, in one transaction: as
+        it, a link older than the one the ledger has is not written."""
+        ...
+
     def account_of(self, tenant: str, ticket: str) -> str | None: ...
 
-    def accounts_of(self, tenant: str, tickets: Sequence[str]) -> dict[str, str | None]:
-        """`account_of` for several tickets in one read: the tickets the ledger links
-        (to an account, or to none); a ticket it does not know is left out."""
+    def links_of(self, tenant: str, tickets: Sequence[str]) -> dict[str, Linked]:
+        """`account_of` for several tickets in one read, and whether time is logged on
+        each; every ticket asked is in the answer (one the ledger does not know: no
+        account, nothing logged)."""
         ...
 
     def totals(self, account: str, on: date | None = None) -> Totals:

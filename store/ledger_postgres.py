@@ -30,7 +30,7 @@ from entitlements.ledger import (
     purchases_of,
 )
 from entitlements.rulebook import Rulebook
-from store.ledger_base import Statement, Synced, from_us, to_us
+from store.ledger_base import Linked, Statement, Synced, TicketLink, from_us, to_us
 from store.postgres import PostgresDatabase
 
 _SCHEMA = """
@@ -119,6 +119,15 @@ _TICKET_S = (
     "SELECT COALESCE(SUM(seconds), 0) FROM ledger_worklog"
     " WHERE tenant = %s AND ticket = %s AND NOT deleted"
 )
+
+# Each ticket asked, its account and whether time is logged on it.
+_LINKS = """
+SELECT t.ticket, l.account, EXISTS (
+    SELECT 1 FROM ledger_worklog AS w
+    WHERE w.tenant = %(tenant)s AND w.ticket = t.ticket AND NOT w.deleted AND w.seconds > 0)
+FROM unnest(%(tickets)s::text[]) AS t (ticket)
+LEFT JOIN ledger_ticket AS l ON l.tenant = %(tenant)s AND l.ticket = t.ticket
+"""
 
 _COUNTED = (
     "SELECT CASE WHEN deleted THEN 0 ELSE seconds END FROM ledger_worklog"
@@ -243,6 +252,31 @@ class PostgresLedger(PostgresDatabase):
         except psycopg.Error as exc:
             raise self._error("cannot link the ticket", exc) from exc
 
+    def link_all(self, links: Sequence[TicketLink]) -> None:
+        if not links:
+            return
+        try:
+            db = self._db()
+            with db.transaction():
+                # Derived data, as `link_ticket`'s. No advisory lock: these links move no
+                # time, and the upsert itself keeps the newest snapshot's.
+                db.execute("SET LOCAL synchronous_commit = off")
+                with db.cursor() as cursor:
+                    cursor.executemany(
+                        _UPSERT_TICKET,
+                        [
+                            {
+                                "tenant": link.tenant,
+                                "ticket": link.ticket,
+                                "account": link.account,
+                                "seen_us": to_us(link.seen_at),
+                            }
+                            for link in links
+                        ],
+                    )
+        except psycopg.Error as exc:
+            raise self._error("cannot link the tickets", exc) from exc
+
     def sync_purchases(self, rulebook: Rulebook) -> Synced:
         wanted = {
             (p.account, p.key): p for a in rulebook.accounts for p in purchases_of(a, rulebook)
@@ -278,12 +312,9 @@ class PostgresLedger(PostgresDatabase):
         )
         return str(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    def accounts_of(self, tenant: str, tickets: Sequence[str]) -> dict[str, str | None]:
-        rows = self._read(
-            "SELECT ticket, account FROM ledger_ticket WHERE tenant = %s AND ticket = ANY(%s)",
-            (tenant, list(tickets)),
-        )
-        return {str(ticket): account for ticket, account in rows}
+    def links_of(self, tenant: str, tickets: Sequence[str]) -> dict[str, Linked]:
+        rows = self._read(_LINKS, {"tenant": tenant, "tickets": list(tickets)})
+        return {str(ticket): Linked(account, bool(logged)) for ticket, account, logged in rows}
 
     def totals(self, account: str, on: date | None = None) -> Totals:
         day = on if on is not None else date.max

@@ -14,8 +14,9 @@ from entitlements.decide import Decision
 from entitlements.ledger import ZENDESK_TOTAL
 from entitlements.tickets import OrganizationRef
 from pipeline.worker import Worker
-from store import SqliteStore
+from store import SqliteStore, StoreError
 from store.ledger import SqliteLedger
+from store.ledger_base import Linked
 from tests.pipeline.test_worker import Clock, FakeWriteBack, acme_ticket, put, ticket_event
 from webhooks.events import TicketEvent, Worklog
 from webhooks.live_mappings import LiveMappings
@@ -124,3 +125,42 @@ def test_a_replayed_worklog_counts_once_and_wakes_nobody_twice(flow: Flow) -> No
     assert sorted(woken) == sorted(set(woken))  # each ticket woken once for this state
     assert len(flow.store.events(limit=1000)) <= events + 2  # the retry, perhaps 702's wake
     assert len(flow.writes.calls) == calls  # same decisions as written: no call
+
+
+def test_a_new_tickets_link_is_written_with_its_claim_and_its_time_counts_after(
+    flow: Flow,
+) -> None:
+    """A new ticket's link moves no time, so it waits for the claim's one ledger write
+    (a claim holds one event per ticket); the ticket's next event finds it."""
+    put(flow.store, initech("704"), flow.clock.now)
+    put(flow.store, initech("705"), flow.clock.now)
+    put(flow.store, initech("704", total_s=4 * 3600, event_id="ev-704-time"), flow.clock.now)
+    assert [o.state for o in flow.worker.run_batch()] == ["done", "done"]  # 704 waits
+    assert flow.ledger.links_of("acme-zd", ["704", "705"]) == {
+        "704": Linked("initech", logged=False),
+        "705": Linked("initech", logged=False),
+    }
+    assert [o.state for o in flow.worker.run_batch()] == ["done"]
+    assert flow.ledger.unattributed_s() == 0
+    decided = flow.last("704")  # decided with the 4 hours counted: 41 of 40 used
+    assert decided.hours is not None and decided.hours.used_s == 41 * 3600
+    assert decided.hours.exhausted
+
+
+def test_a_claim_whose_links_cannot_be_written_is_not_done(
+    flow: Flow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(flow.store, initech("707"), flow.clock.now)
+
+    def refused(links: object) -> None:
+        raise StoreError("disk I/O error")
+
+    monkeypatch.setattr(flow.ledger, "link_all", refused)
+    assert [o.state for o in flow.worker.run_batch()] == ["retry"]
+    assert flow.store.counts() == {"pending": 1}
+    assert flow.ledger.account_of("acme-zd", "707") is None
+
+    monkeypatch.undo()
+    flow.clock.advance(60)
+    assert [o.state for o in flow.worker.run_batch()] == ["done"]
+    assert flow.ledger.account_of("acme-zd", "707") == "initech"

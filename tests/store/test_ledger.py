@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from entitlements.ledger import LedgerError, Purchase, TicketMove, Totals
 from store import NewEvent, SqliteStore, StoreError, has_ledger, open_ledger
 from store.ledger import Ledger, SqliteLedger, Synced
+from store.ledger_base import Linked, TicketLink
 from tests.entitlements.test_ledger import (
     ACCOUNTS,
     CASES,
@@ -233,14 +234,50 @@ def test_replays_and_older_snapshots_take_no_write(ledger: Ledger, backend: Back
     assert ledger.account_of("t", "T1") == "zulip"
 
 
-def test_accounts_of_reads_several_links_at_once(ledger: Ledger) -> None:
+def test_links_of_reads_several_tickets_at_once(ledger: Ledger) -> None:
     ledger.link_ticket("t", "T1", "zulip", at(1))
     ledger.link_ticket("t", "T2", None, at(1))
     ledger.link_ticket("other", "T3", "globex", at(1))
-    found = ledger.accounts_of("t", ["T1", "T2", "T3", "T9"])
-    assert found == {"T1": "zulip", "T2": None}  # T3 is another tenant's, T9 unknown
-    assert found["T1"] == ledger.account_of("t", "T1")
-    assert ledger.accounts_of("t", []) == {}
+    ledger.record_worklog("t", "T1", "w1", H, at(2))
+    ledger.record_worklog("t", "T4", "w1", H, at(2))  # time before any snapshot
+    ledger.record_worklog("t", "T2", "w1", H, at(2))
+    ledger.record_worklog("t", "T2", "w1", 0, at(3), deleted=True)  # none left
+    ledger.record_worklog("t", "T5", "w1", 0, at(2))  # a worklog of no time
+    found = ledger.links_of("t", ["T1", "T2", "T3", "T4", "T5", "T9"])
+    assert found == {
+        "T1": Linked("zulip", logged=True),
+        "T2": Linked(None, logged=False),
+        "T3": Linked(None, logged=False),  # another tenant's
+        "T4": Linked(None, logged=True),
+        "T5": Linked(None, logged=False),
+        "T9": Linked(None, logged=False),  # unknown
+    }
+    assert found["T1"].account == ledger.account_of("t", "T1")
+    assert ledger.links_of("t", []) == {}
+
+
+def test_link_all_writes_the_newest_link_of_each_ticket(ledger: Ledger) -> None:
+    ledger.link_ticket("t", "T1", "zulip", at(10))
+    ledger.link_all(
+        [
+            TicketLink("t", "T1", "globex", at(5)),  # older than the ledger's: kept out
+            TicketLink("t", "T2", "globex", at(1)),
+            TicketLink("t", "T2", "initech", at(2)),  # the same batch, a newer snapshot
+            TicketLink("t", "T3", "zulip", at(3)),
+            TicketLink("t", "T3", None, at(2)),  # the same batch, an older one
+            TicketLink("u", "T2", "zulip", at(1)),
+        ]
+    )
+    assert ledger.links_of("t", ["T1", "T2", "T3"]) == {
+        "T1": Linked("zulip", logged=False),
+        "T2": Linked("initech", logged=False),
+        "T3": Linked("zulip", logged=False),
+    }
+    assert ledger.account_of("u", "T2") == "zulip"
+    ledger.link_all([])  # nothing to write: no transaction, no error
+    # What link_ticket does next knows what link_all wrote: time logged now moves.
+    ledger.record_worklog("t", "T2", "w1", H, at(3))
+    assert ledger.link_ticket("t", "T2", "zulip", at(4)) == TicketMove("initech", "zulip", H)
 
 
 def test_link_moves_the_tickets_time(ledger: Ledger) -> None:
