@@ -45,9 +45,21 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
 _STANDARD |= {"message", "asctime", "taskName", "timestamp"}
 
 
-def _timestamp(record: logging.LogRecord) -> str:
-    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-    return f"{seconds}.{int(record.msecs):03d}Z"
+class _Timestamps:
+    """``<ISO UTC time>.<ms>Z`` of a record; the seconds part formatted once per second
+    (strftime was a tenth of a line's cost). A formatter's own: handlers format under
+    their lock."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._text = ""
+
+    def __call__(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._text}.{int(record.msecs):03d}Z"
 
 
 def fields_of(record: logging.LogRecord) -> dict[str, object]:
@@ -68,19 +80,24 @@ class TextFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__("%(timestamp)s %(name)s %(message)s")
+        self._timestamp = _Timestamps()
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802  logging's name
         record.message = loggable(record.message, MESSAGE_CHARS)
-        record.timestamp = _timestamp(record)
+        record.timestamp = self._timestamp(record)
         return super().formatMessage(record)
 
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per record, on one line."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._timestamp = _Timestamps()
+
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, object] = {
-            "timestamp": _timestamp(record),
+            "timestamp": self._timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": loggable(record.getMessage(), MESSAGE_CHARS),
@@ -124,6 +141,12 @@ def configure(env: Mapping[str, str] | None = None, stream: TextIO | None = None
     setattr(handler, "_tierdesk", True)  # noqa: B010  marks it ours, to replace later
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    # What no tierdesk format shows is not gathered for every record: the caller's file
+    # and line (a walk up the stack), the thread's and the process's names (the logging
+    # HOWTO's "Optimization" section names these switches). The pid stays: json shows it.
+    logging._srcfile = None  # documented there as the way to turn it off
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     logging.captureWarnings(True)
     sys.excepthook = _uncaught
     threading.excepthook = _uncaught_in_thread

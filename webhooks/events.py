@@ -197,9 +197,13 @@ def log_event(logger: logging.Logger, level: int, **fields: object) -> None:
     """One log line about an event: ``key=value`` pairs in the message, and the same
     fields on the record (``extra=``) for the JSON log format, every value `loggable`.
     None values are left out."""
+    if not logger.isEnabledFor(level):
+        return
     safe = {key: _field(value) for key, value in fields.items() if value is not None}
-    message = " ".join(f"{key}=%s" for key in safe)
-    logger.log(level, message, *safe.values(), extra=safe)
+    # The line itself, not a format and its arguments: with no arguments, logging does
+    # not %-format it again (a value's own "%" stays as it is).
+    message = " ".join(f"{key}={value}" for key, value in safe.items())
+    logger.log(level, message, extra=safe)
 
 
 def _field(value: object) -> object:

@@ -247,3 +247,30 @@ def test_the_format_is_chosen_once_for_the_process() -> None:
         threading.excepthook = threading.__excepthook__
     lines = stream.getvalue().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["message"] == "hello a\\x0ab"
+
+
+def test_a_percent_sign_in_a_value_stays_as_it_is() -> None:
+    record = record_of(logging.WARNING, tenant="t", note="100% done %s %(x)s")
+    assert TextFormatter().format(record).endswith("tenant=t note=100% done %s %(x)s")
+    assert json.loads(JsonFormatter().format(record))["note"] == "100% done %s %(x)s"
+
+
+@pytest.mark.parametrize("formatter", [TextFormatter, JsonFormatter])
+def test_each_record_has_its_own_time_to_the_millisecond(
+    formatter: type[logging.Formatter],
+) -> None:
+    """The seconds part is formatted once per second: records of the same second, then
+    of the next, each show their own time."""
+    made = formatter()
+    shown = []
+    for created in (1_772_000_000.25, 1_772_000_000.999, 1_772_000_001.0, 1_772_000_000.5):
+        record = logging.LogRecord("x", logging.INFO, "f", 1, "m", (), None)
+        record.created, record.msecs = created, (created % 1) * 1000
+        line = made.format(record)
+        shown.append(json.loads(line)["timestamp"] if formatter is JsonFormatter else line[:24])
+    assert shown == [
+        "2026-02-25T06:13:20.250Z",
+        "2026-02-25T06:13:20.999Z",
+        "2026-02-25T06:13:21.000Z",
+        "2026-02-25T06:13:20.500Z",
+    ]
