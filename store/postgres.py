@@ -26,6 +26,7 @@ a malformed URL is refused before anything is printed or connected.
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import threading
@@ -186,11 +187,6 @@ _SLA_NAMES = (
     "status_us",
 )
 SLA_COLUMNS = ", ".join(_SLA_NAMES)
-_SLA_UPSERT = (
-    f"INSERT INTO sla ({SLA_COLUMNS}) VALUES ({', '.join(['%s'] * len(_SLA_NAMES))})"
-    " ON CONFLICT (tenant, ticket) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _SLA_NAMES[2:])
-)
 
 _INSERT = (
     "INSERT INTO inbox (tenant, event_id, vendor, kind, ticket, ticket_key,"
@@ -290,33 +286,51 @@ _SLA_TYPES = {
     "levels": "text[]",
     "level": "integer",
 }
-_DONE = """
-WITH done AS (
-    UPDATE inbox SET state = 'done', lease_owner = NULL, lease_until = NULL, last_error = NULL
-    WHERE id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s
-    RETURNING id, tenant, ticket),
+# A clock's columns as `json_to_record` reads them (its arrays as JSON, made arrays below).
+_SLA_RECORD = ", ".join(
+    f"{c} {'json' if _SLA_TYPES[c].endswith('[]') else _SLA_TYPES[c]}" for c in _SLA_NAMES
+)
+_SLA_FROM_RECORD = ", ".join(
+    f"ARRAY(SELECT json_array_elements_text(c.{c}))::{_SLA_TYPES[c]}"
+    if _SLA_TYPES[c].endswith("[]")
+    else f"c.{c}"
+    for c in _SLA_NAMES
+)
+# The completions of a claim in one statement, its items one JSON array: each event done
+# only while still leased to its owner, and for those, the audit row, the state written
+# and the SLA clock. Its parameters were ~30 per event, pipelined, and converting them
+# was a quarter of a PostgreSQL drain (bench/drain.py); one JSON text is parsed by the
+# server. A claim holds one event per ticket: no two items upsert the same row.
+_COMPLETE = f"""
+WITH item AS (
+    SELECT * FROM json_to_recordset(%(items)s::json) AS x (
+        id bigint, owner text, outcome text, decision text, written text, note text,
+        writer text, state text, clock json)),
+done AS (
+    UPDATE inbox AS i
+    SET state = 'done', lease_owner = NULL, lease_until = NULL, last_error = NULL
+    FROM item WHERE i.id = item.id AND i.state = 'leased' AND i.lease_owner = item.owner
+    RETURNING i.id, i.tenant, i.ticket),
 audit_row AS (
     INSERT INTO audit (event, tenant, ticket, at, outcome, decision, written, note)
-    SELECT id, tenant, ticket, %(at)s::double precision, %(outcome)s::text,
-           %(decision)s::text, %(written)s::text, %(note)s::text FROM done)
-"""
-_DONE_WRITTEN = """,
+    SELECT done.id, done.tenant, done.ticket, %(at)s::double precision, item.outcome,
+           item.decision, item.written, item.note
+    FROM done JOIN item ON item.id = done.id ORDER BY done.id),
 written_row AS (
     INSERT INTO written (tenant, ticket, writer, state, at)
-    SELECT tenant, ticket, %(writer)s::text, %(state)s::text, %(at)s::double precision
-    FROM done
-    ON CONFLICT (tenant, ticket, writer) DO UPDATE SET state = excluded.state, at = excluded.at)
+    SELECT done.tenant, done.ticket, item.writer, item.state, %(at)s::double precision
+    FROM done JOIN item ON item.id = done.id WHERE item.writer IS NOT NULL
+    ON CONFLICT (tenant, ticket, writer) DO UPDATE SET state = excluded.state, at = excluded.at),
+clock_row AS (
+    INSERT INTO sla ({SLA_COLUMNS})
+    SELECT {_SLA_FROM_RECORD}
+    FROM done JOIN item ON item.id = done.id,
+         json_to_record(item.clock) AS c ({_SLA_RECORD})
+    WHERE item.clock IS NOT NULL
+    ON CONFLICT (tenant, ticket) DO UPDATE SET
+        {", ".join(f"{c} = excluded.{c}" for c in _SLA_NAMES[2:])})
+SELECT id FROM done
 """
-_DONE_CLOCK = (
-    ",\nclock_row AS (\n"
-    f"    INSERT INTO sla ({SLA_COLUMNS})\n"
-    "    SELECT "
-    + ", ".join(f"%(sla_{c})s::{_SLA_TYPES[c]}" for c in _SLA_NAMES)
-    + " FROM done\n    ON CONFLICT (tenant, ticket) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _SLA_NAMES[2:])
-    + ")\n"
-)
-_DONE_END = "SELECT count(*) FROM done"
 
 # No sort for a claim: it walks inbox_open in id order and stops at its limit. Before
 # ANALYZE the planner takes a fresh table for a small one, and would read and sort every
@@ -610,14 +624,11 @@ class PostgresStore(PostgresDatabase):
             db = self._db()
             with db.transaction():
                 db.execute("SET LOCAL synchronous_commit = off")
-                # Pipelined: the batch's statements go in one round trip, their answers
-                # (1: done; 0: the lease was lost) read afterwards.
-                with db.pipeline():
-                    sent = [(item, db.execute(*_completion(item, now))) for item in done]
+                items = json.dumps([_completion(item) for item in done])
+                marked = {row[0] for row in db.execute(_COMPLETE, {"items": items, "at": now})}
                 follow = []
-                for item, cursor in sent:
-                    row = cursor.fetchone()
-                    if not row or row[0] != 1:
+                for item in done:
+                    if item.claimed.id not in marked:
                         lost.append(item.claimed)
                         continue
                     follow += [_insert_values(e, now, 0.0) for e in item.follow]
@@ -894,26 +905,20 @@ def _ticket_locks(candidates: Sequence[Any]) -> tuple[list[str], list[str]]:
     return [tenant for tenant, _ in pairs], [ticket for _, ticket in pairs]
 
 
-def _completion(item: Completion, now: float) -> tuple[str, dict[str, object]]:
-    """`_DONE` with the parts this completion needs, and its parameters."""
-    claimed, record = item.claimed, item.record
-    sql = _DONE
-    args: dict[str, object] = {
+def _completion(item: Completion) -> dict[str, object]:
+    """One item of `_COMPLETE`."""
+    claimed, record, written, clock = item.claimed, item.record, item.written, item.clock
+    return {
         "id": claimed.id,
         "owner": claimed.owner,
-        "at": now,
         "outcome": record.outcome,
         "decision": record.decision,
         "written": record.written,
         "note": record.note,
+        "writer": written.writer if written else None,
+        "state": written.state if written else None,
+        "clock": dict(zip(_SLA_NAMES, sla_values(clock), strict=True)) if clock else None,
     }
-    if item.written is not None:
-        sql += _DONE_WRITTEN
-        args.update(writer=item.written.writer, state=item.written.state)
-    if item.clock is not None:
-        sql += _DONE_CLOCK
-        args.update(zip((f"sla_{c}" for c in _SLA_NAMES), sla_values(item.clock), strict=True))
-    return sql + _DONE_END, args
 
 
 def _replay_filter(
