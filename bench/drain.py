@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import random
 import sqlite3
@@ -59,6 +58,7 @@ from entitlements.tickets import OrganizationRef, Ticket
 from pipeline.worker import Worker
 from pipeline.writeback import WriteBack, WriteResult, ticket_update
 from store import AuditRecord, NewEvent, SqliteStore, Store, open_ledger
+from tierdesk.logs import configure
 from webhooks.events import Comment, TicketEvent
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import Settings, Tenant
@@ -458,10 +458,8 @@ def main(argv: list[str] | None = None) -> None:
         "--latency-ms", type=float, default=10.0, help="a live write-back's wait per call"
     )
     args = parser.parse_args(argv)
-    # The worker's line per event, formatted as `tierdesk worker` logs it (to nowhere).
-    sink = logging.StreamHandler(Path(os.devnull).open("w"))  # noqa: SIM115  until exit
-    sink.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[sink])
+    # The worker's line per event, as `tierdesk worker` logs it (its own set-up), to nowhere.
+    configure({}, Path(os.devnull).open("w"))  # noqa: SIM115  open until the process exits
     tickets, runs = (200, 1) if args.small else (args.tickets, args.runs)
     events = backlog(tickets, args.seed)
     print(f"drain: {tickets:,} tickets, {len(events):,} events, {runs} run(s) each")
