@@ -9,7 +9,8 @@ newer snapshot is done or queued), read in the claim's transaction. Per event:
 2. the hours ledger records time logged and which account the ticket is on (before
    deciding: a worklog webhook carries no ticket state, and its time counts all the same).
    A link that moves no time (nothing is logged on the ticket: most new tickets) is
-   written with the claim's others in one transaction before the completion;
+   written with the claim's others in one transaction before the completion (before a
+   call to the helpdesk or a failure, alone);
 3. **decide** — a full ticket snapshot from its creation (a re-decision moves the due
    time retroactively); a comment, a sweep's stage change or an hours wake-up decides the
    ticket again from its last snapshot, with where its clock stands. Nothing is decided
@@ -168,10 +169,10 @@ class Worker:
         # Read once per batch (nothing else changes them for the tickets this worker
         # holds; its own ledger writes clear the totals): the ledger's links of the
         # batch's tickets, and the hours totals of accounts decided in it. Links that
-        # move no time wait in ``_deferred`` for one transaction before the completion.
+        # move no time wait in ``_deferred`` (by inbox row) for one transaction.
         self._links: dict[tuple[str, str], Linked] = {}
         self._totals: dict[str, Totals] = {}
-        self._deferred: list[TicketLink] = []
+        self._deferred: dict[int, list[TicketLink]] = {}
 
     def run_once(self) -> Outcome | None:
         """Process one event; None when there is nothing to claim now."""
@@ -206,18 +207,13 @@ class Worker:
                 break
         else:
             self._limit = min(self.batch, self._limit * 2)
-        try:
-            self._link_deferred()
-        except StoreError as exc:
-            # Not done without their links: a later worklog would miss its account.
-            error = f"cannot link tickets: {exc}"
-            return outcomes + [self._fail(c.claimed, error, dead=False) for c in done]
-        return outcomes + self._complete(done)
+        linked, failed = self._link_deferred(done)
+        return outcomes + failed + self._complete(linked)
 
     def _read_links(self, batch: list[Claimed]) -> dict[tuple[str, str], Linked]:
         """What the ledger holds of each ticket whose event brings a snapshot (those
         `record_time` links), one read per tenant."""
-        self._deferred = []
+        self._deferred = {}
         if self.ledger is None:
             return {}
         tickets: dict[str, list[str]] = {}
@@ -230,13 +226,43 @@ class Worker:
             links.update(((tenant, ticket), link) for ticket, link in known.items())
         return links
 
-    def _link_deferred(self) -> None:
-        """The batch's links that move no time, in one transaction, before the events
-        that made them are done. Nothing reads them sooner: a claim holds one event per
-        ticket (the inbox's order), and a link that moves no time changes no balance."""
-        if self._deferred and self.ledger is not None:
-            self.ledger.link_all(self._deferred)
-        self._deferred = []
+    def _link_deferred(self, done: list[Completion]) -> tuple[list[Completion], list[Outcome]]:
+        """The links that move no time of the batch's completed events, in one
+        transaction before they are done; the completions to record, and the failures
+        of those whose links could not be written (not done without them: a later
+        worklog of the ticket would miss its account).
+
+        Nothing reads a link sooner: the ticket's next event waits for this one to be
+        done or failed (the inbox's order), a failure writes its event's links first
+        (`_fail`), and a link that moves no time changes no balance."""
+        links = [link for c in done for link in self._deferred.get(c.claimed.id, ())]
+        if not links or self.ledger is None:
+            self._deferred = {}
+            return done, []
+        try:
+            self.ledger.link_all(links)
+        except StoreError:
+            # Event by event, so that one that cannot be linked fails alone; a write that
+            # reached the helpdesk has written its links before its call (`_write`).
+            linked, failed = [], []
+            for item in done:
+                try:
+                    self._link_now(item.claimed)
+                except StoreError as exc:
+                    failed.append(self._fail(item.claimed, f"cannot link: {exc}", dead=False))
+                else:
+                    linked.append(item)
+            return linked, failed
+        self._deferred = {}
+        return done, []
+
+    def _link_now(self, claimed: Claimed) -> None:
+        """The links ``claimed`` deferred, written now: before a call to the helpdesk
+        (a link that cannot be written stops the call, as before deferring), and before
+        a failure hands its ticket to the next event."""
+        links = self._deferred.pop(claimed.id, None)
+        if links and self.ledger is not None:
+            self.ledger.link_all(links)
 
     def _step(self, claimed: Claimed) -> Completion | Outcome:
         """The path of one event up to its completion; an `Outcome` when it failed."""
@@ -410,6 +436,8 @@ class Worker:
             # from looping: it brings back the state we wrote.
             result = WriteResult("unchanged", desired, "same as last written: no call made")
         else:
+            if writer.name != DryRun.name:
+                self._link_now(claimed)
             try:
                 result = writer.write(
                     tenant, basis.event, decision, json.loads(last) if last else None
@@ -486,7 +514,7 @@ class Worker:
                 now,
                 link=not claimed.superseded,
                 known=self._links.get(key),
-                defer=self._deferred.append,
+                defer=self._deferred.setdefault(claimed.id, []).append,
             )
         except EntitlementError as exc:  # LedgerError: a negative time, a naive instant
             raise _PermanentError(f"hours ledger: {exc}") from None
@@ -564,6 +592,7 @@ class Worker:
         return rulebook
 
     def _fail(self, claimed: Claimed, error: str, *, dead: bool) -> Outcome:
+        self._link_now(claimed)  # its ticket's next event may be claimed at once
         now = self._clock()
         retry_at = None
         if not dead and claimed.attempts < self.settings.max_attempts:

@@ -7,16 +7,18 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from entitlements.decide import Decision
+from entitlements.errors import EntitlementError
 from entitlements.ledger import ZENDESK_TOTAL
 from entitlements.tickets import OrganizationRef
 from pipeline.worker import Worker
 from store import SqliteStore, StoreError
 from store.ledger import SqliteLedger
-from store.ledger_base import Linked
+from store.ledger_base import Linked, TicketLink
 from tests.pipeline.test_worker import Clock, FakeWriteBack, acme_ticket, put, ticket_event
 from webhooks.events import TicketEvent, Worklog
 from webhooks.live_mappings import LiveMappings
@@ -147,20 +149,73 @@ def test_a_new_tickets_link_is_written_with_its_claim_and_its_time_counts_after(
     assert decided.hours.exhausted
 
 
-def test_a_claim_whose_links_cannot_be_written_is_not_done(
+def test_a_link_that_cannot_be_written_stops_the_call_to_the_helpdesk(
     flow: Flow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A live write-back writes its event's link before the call: a store that refuses
+    the link fails the event with no call made, and its retry calls once."""
     put(flow.store, initech("707"), flow.clock.now)
-
-    def refused(links: object) -> None:
-        raise StoreError("disk I/O error")
-
     monkeypatch.setattr(flow.ledger, "link_all", refused)
     assert [o.state for o in flow.worker.run_batch()] == ["retry"]
-    assert flow.store.counts() == {"pending": 1}
+    assert flow.writes.calls == []
     assert flow.ledger.account_of("acme-zd", "707") is None
 
     monkeypatch.undo()
     flow.clock.advance(60)
     assert [o.state for o in flow.worker.run_batch()] == ["done"]
+    assert [e.ticket_id for _, e, _ in flow.writes.calls] == ["707"]
     assert flow.ledger.account_of("acme-zd", "707") == "initech"
+
+
+def test_an_event_that_fails_writes_its_link_before_its_ticket_moves_on(
+    flow: Flow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dead letter closes its event, and the ticket's next one (a worklog, say) may be
+    claimed at once by another worker: the link it deferred is written first."""
+    put(flow.store, initech("704"), flow.clock.now)
+
+    def undecidable(*args: object, **kwargs: object) -> None:
+        raise EntitlementError("no such product")
+
+    linked_when_failed = []
+    fail = flow.store.fail
+
+    def failing(claimed: Any, *args: Any) -> str:
+        linked_when_failed.append(flow.ledger.account_of("acme-zd", "704"))
+        return fail(claimed, *args)
+
+    monkeypatch.setattr("pipeline.worker.decide", undecidable)
+    monkeypatch.setattr(flow.store, "fail", failing)
+    assert [o.state for o in flow.worker.run_batch()] == ["dead"]
+    assert linked_when_failed == ["initech"]
+
+
+def test_in_a_dry_run_claim_an_event_that_cannot_be_linked_fails_alone(
+    flow: Flow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim's links go in one transaction; when it fails, each event's alone: the
+    event whose link the store refuses is retried, the others are done."""
+    mappings = flow.worker.mappings
+    worker = Worker(flow.store, mappings, SETTINGS, clock=flow.clock, ledger=flow.ledger)
+    for ticket in ("708", "709", "710"):
+        put(flow.store, initech(ticket), flow.clock.now)
+    link_all = flow.ledger.link_all
+
+    def refusing_709(links: list[TicketLink]) -> None:
+        if any(link.ticket == "709" for link in links):
+            raise StoreError("disk I/O error")
+        link_all(links)
+
+    monkeypatch.setattr(flow.ledger, "link_all", refusing_709)
+    states = {o.event: o.state for o in worker.run_batch()}
+    assert sorted(states.values()) == ["done", "done", "retry"]
+    assert flow.ledger.links_of("acme-zd", ["708", "709", "710"]) == {
+        "708": Linked("initech", logged=False),
+        "709": Linked(None, logged=False),
+        "710": Linked("initech", logged=False),
+    }
+    assert flow.store.counts() == {"done": 2, "pending": 1}
+
+
+def refused(links: object) -> None:
+    raise StoreError("disk I/O error")
