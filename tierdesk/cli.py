@@ -119,19 +119,34 @@ def _count(flag: str, default: int, help_text: str, minimum: int = 1) -> Callabl
     )
 
 
-# Inbox worker threads when none are asked for, by measurement (bench/drain.py, one
-# thread against two on the same backlog). Deciding is CPU: on the embedded SQLite store
-# with every tenant in dry run, a second thread drains slower, not faster (0.73-0.96x:
-# Python holds the GIL for most of an event, and SQLite takes one writer at a time). A
-# write to a helpdesk waits on the network with the GIL released: two threads drain
-# 1.75-1.90x one with a 10 ms API (both stores), more with a real one. On PostgreSQL
-# two drain 1.09-1.24x one even in dry run.
-def worker_threads_for(settings: Settings) -> int:
-    """The measured default for ``settings``: 1 on SQLite when no tenant writes back to
-    its helpdesk, else 2."""
-    kind = parse_database(settings.database).kind  # checked when the settings were read
+# Inbox workers when none are asked for, by measurement (bench/drain.py and the same
+# backlog drained by processes, 2026-12-06). In dry run deciding is all CPU and Python
+# holds the GIL for most of an event, so the work spreads over processes, not threads:
+# two processes of one thread drain 1.6-1.8x one on SQLite and 2.0x on PostgreSQL, while
+# a second thread in one process drains 0.76-0.90x on SQLite (1.3x on PostgreSQL); and
+# beside the HTTP processes under load, the webhooks acknowledged were the same with one
+# worker process or two (bench/ingest.py). A write to a helpdesk waits on the network with
+# the GIL released: two threads drain 1.9x one with a 10 ms API, more with a real one. They
+# share their process's request budget per tenant (`connector.http`), which a second
+# process would double past the vendor's rate limit: one process, two threads.
+def worker_defaults(settings: Settings, processes: int | None = None) -> tuple[int, int]:
+    """The measured (processes, threads per process) for ``settings``; ``processes``:
+    as asked, when asked. Dry run: up to 2 processes (no more than the cores), one thread
+    each (2 for a single process on PostgreSQL); a tenant writing back: 1 process, 2
+    threads."""
     live = any(tenant.writes_back for tenant in settings.tenants.values())
-    return 2 if kind == "postgresql" or live else 1
+    if processes is None:
+        processes = 1 if live else min(2, _cores())
+    postgresql = parse_database(settings.database).kind == "postgresql"  # checked already
+    threads = 2 if live or (postgresql and processes == 1) else 1
+    return processes, threads
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may run on
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
 
 
 def _worker_threads(flag: str, help_text: str) -> Callable[[FC], FC]:
@@ -139,7 +154,7 @@ def _worker_threads(flag: str, help_text: str) -> Callable[[FC], FC]:
         flag,
         type=click.IntRange(min=1),
         default=None,
-        show_default="1 on SQLite in dry run, else 2",
+        show_default="1 in dry run, else 2 (2 for a single process on PostgreSQL)",
         help=f"{help_text}.",
     )
 
@@ -178,11 +193,12 @@ def _http_options(command: Any) -> Any:
 @main.command()
 @_http_options
 @_count("--workers", 2, "HTTP processes (they share the listening socket).")
-@_count(
+@click.option(
     "--worker-processes",
-    1,
-    "Inbox worker processes to run and supervise (0: run `tierdesk worker` yourself).",
-    minimum=0,
+    type=click.IntRange(min=0),
+    default=None,
+    show_default="2 in dry run (1 on one core), else 1",
+    help="Inbox worker processes to run and supervise (0: run `tierdesk worker` yourself).",
 )
 @_worker_threads("--worker-threads", "Threads per inbox worker")
 def serve(
@@ -192,7 +208,7 @@ def serve(
     header_timeout: float,
     body_timeout: float,
     workers: int,
-    worker_processes: int,
+    worker_processes: int | None,
     worker_threads: int | None,
 ) -> None:
     """Run the service: webhooks and API over HTTP, and the inbox workers."""
@@ -201,7 +217,8 @@ def serve(
 
     chosen = _configure_logging()
     settings = settings_or_fail()  # refuse a bad configuration before starting anything
-    worker_threads = worker_threads or worker_threads_for(settings)
+    worker_processes, measured_threads = worker_defaults(settings, worker_processes)
+    worker_threads = worker_threads or measured_threads
     try:
         listener = listen(bind)
     except (OSError, ValueError) as exc:
@@ -298,7 +315,7 @@ def worker(threads: int | None, sweep_every: float) -> None:
 
     _configure_logging()
     settings = settings_or_fail()
-    threads = threads or worker_threads_for(settings)
+    threads = threads or worker_defaults(settings, processes=1)[1]  # this one process
     store = store_or_fail(settings, existing=False)
     mappings = LiveMappings(settings.mappings_dir)
     connectors = Connectors(mappings)  # one HTTP client and budget per tenant, all threads

@@ -171,25 +171,38 @@ LIVE_TENANT = {  # credentials to write back to its helpdesk: no longer a dry ru
 }
 
 
+SQLITE, POSTGRESQL = "tierdesk.sqlite3", "postgresql://tierdesk@db.internal/tierdesk"
+
+
 @pytest.mark.parametrize(
-    ("database", "env", "option", "threads"),
+    ("database", "env", "option", "cores", "processes", "threads"),
     [
-        # Dry run on SQLite: deciding is CPU, a second thread drains slower (measured).
-        ("tierdesk.sqlite3", {}, [], "1"),
-        # Writes wait on the helpdesk's API: a second thread overlaps them.
-        ("tierdesk.sqlite3", LIVE_TENANT, [], "2"),
-        ("postgresql://tierdesk@db.internal/tierdesk", {}, [], "2"),
-        ("tierdesk.sqlite3", {}, ["--worker-threads", "3"], "3"),  # asked for: as asked
+        # Dry run: deciding is CPU, so two processes of one thread (measured; a second
+        # thread in one process drains slower on SQLite).
+        (SQLITE, {}, [], 2, 2, 1),
+        (POSTGRESQL, {}, [], 2, 2, 1),
+        (SQLITE, {}, [], 1, 1, 1),  # no second core to use
+        (POSTGRESQL, {}, ["--worker-processes", "1"], 2, 1, 2),  # one process: two threads
+        # Writes wait on the helpdesk's API: two threads overlap them, in one process
+        # (the tenant's request budget is per process).
+        (SQLITE, LIVE_TENANT, [], 2, 1, 2),
+        (POSTGRESQL, LIVE_TENANT, [], 2, 1, 2),
+        (SQLITE, {}, ["--worker-threads", "3"], 2, 2, 3),  # asked for: as asked
+        (SQLITE, LIVE_TENANT, ["--worker-processes", "3"], 2, 3, 2),
     ],
 )
-def test_serve_runs_the_measured_worker_threads(
+def test_serve_runs_the_measured_worker_processes_and_threads(
     supervisor: type[FakeSupervisor],
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     database: str,
     env: dict[str, str],
     option: list[str],
-    threads: str,
+    cores: int,
+    processes: int,
+    threads: int,
 ) -> None:
+    monkeypatch.setattr("tierdesk.cli._cores", lambda: cores)
     url = database if "://" in database else str(tmp_path / database)
     config = tmp_path / "tierdesk.toml"
     config.write_text('[tenants.acme]\nvendor = "zendesk"\n')
@@ -197,9 +210,9 @@ def test_serve_runs_the_measured_worker_threads(
     result = run(["serve", "--bind", "127.0.0.1:0", *option], env=environment)
     assert result.exit_code == 0, result.output
     (started,) = supervisor.started
-    worker_command = started[2]
-    assert worker_command[-2:] == ["--threads", threads]
-    assert f"× {threads} thread" in result.output
+    worker_command, count = started[2], started[3]
+    assert (count, worker_command[-2:]) == (processes, ["--threads", str(threads)])
+    assert f"inbox workers: {processes} × {threads} thread" in result.output
     assert "not-a-real-token" not in result.output
 
 
