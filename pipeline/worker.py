@@ -188,10 +188,10 @@ class Worker:
         self._links, self._totals = self._read_links(batch), {}
         outcomes: list[Outcome] = []
         done: list[Completion] = []
+        rest: list[Claimed] = []  # handed back unprocessed, once the others are complete
         for i, claimed in enumerate(batch):
             if i and self._clock() - began > self.settings.lease_s / 2:
-                # The rest would be processed near the end of their leases.
-                self.store.release(batch[i:], self._clock())
+                rest = batch[i:]  # they would be processed near the end of their leases
                 break
             step = self._step(claimed)
             if isinstance(step, Outcome):
@@ -202,13 +202,26 @@ class Worker:
                 # A write that reached the helpdesk: recorded at once (a crash now would
                 # send it again), and the rest handed back to the other workers; claims
                 # are small again until batches come without such calls.
-                self.store.release(batch[i + 1 :], self._clock())
+                rest = batch[i + 1 :]
                 self._limit = 1
                 break
         else:
             self._limit = min(self.batch, self._limit * 2)
         linked, failed = self._link_deferred(done)
-        return outcomes + failed + self._complete(linked)
+        outcomes += failed + self._complete(linked)
+        if rest:
+            self._release(rest)
+        return outcomes
+
+    def _release(self, rest: list[Claimed]) -> None:
+        """Hand back events not processed. After the completions, so that a store error
+        here cannot undo the record of a write that reached the helpdesk (its event
+        would be taken again and the write sent twice); when it fails, their leases run
+        out and they are claimed again all the same."""
+        try:
+            self.store.release(rest, self._clock())
+        except StoreError as exc:
+            log.warning("cannot hand back %d events, their leases will run out: %s", len(rest), exc)
 
     def _read_links(self, batch: list[Claimed]) -> dict[tuple[str, str], Linked]:
         """What the ledger holds of each ticket whose event brings a snapshot (those
@@ -260,9 +273,10 @@ class Worker:
         """The links ``claimed`` deferred, written now: before a call to the helpdesk
         (a link that cannot be written stops the call, as before deferring), and before
         a failure hands its ticket to the next event."""
-        links = self._deferred.pop(claimed.id, None)
+        links = self._deferred.get(claimed.id)
         if links and self.ledger is not None:
             self.ledger.link_all(links)
+        self._deferred.pop(claimed.id, None)  # only once written: a failure keeps them
 
     def _step(self, claimed: Claimed) -> Completion | Outcome:
         """The path of one event up to its completion; an `Outcome` when it failed."""
@@ -592,7 +606,12 @@ class Worker:
         return rulebook
 
     def _fail(self, claimed: Claimed, error: str, *, dead: bool) -> Outcome:
-        self._link_now(claimed)  # its ticket's next event may be claimed at once
+        try:
+            self._link_now(claimed)  # its ticket's next event may be claimed at once
+        except StoreError as exc:
+            # Retried, so the link is written with it next time; after the last attempt,
+            # a dead letter that says so (a replay writes it).
+            error, dead = f"{error}; its ticket's hours-ledger link not written: {exc}", False
         now = self._clock()
         retry_at = None
         if not dead and claimed.attempts < self.settings.max_attempts:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from entitlements.decide import Decision
+from entitlements.decide import Decision, decide
 from entitlements.errors import EntitlementError
 from entitlements.ledger import ZENDESK_TOTAL
 from entitlements.tickets import OrganizationRef
@@ -219,3 +219,52 @@ def test_in_a_dry_run_claim_an_event_that_cannot_be_linked_fails_alone(
 
 def refused(links: object) -> None:
     raise StoreError("disk I/O error")
+
+
+def test_an_event_whose_link_cannot_be_written_as_it_fails_is_retried_alone(
+    flow: Flow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure writes its event's link first; when the store refuses it, that event is
+    retried (not a dead letter that frees its ticket without it), and the rest of the
+    claim is done as usual."""
+    mappings = flow.worker.mappings
+    worker = Worker(flow.store, mappings, SETTINGS, clock=flow.clock, ledger=flow.ledger)
+    for ticket in ("801", "802", "803"):
+        put(flow.store, initech(ticket), flow.clock.now)
+    link_all = flow.ledger.link_all
+
+    def undecidable_802(ticket: Any, *args: Any, **kwargs: Any) -> Decision:
+        if ticket.id == "802":
+            raise EntitlementError("no such product")
+        return decide(ticket, *args, **kwargs)
+
+    def refusing_802(links: list[TicketLink]) -> None:
+        if any(link.ticket == "802" for link in links):
+            raise StoreError("disk I/O error")
+        link_all(links)
+
+    monkeypatch.setattr("pipeline.worker.decide", undecidable_802)
+    monkeypatch.setattr(flow.ledger, "link_all", refusing_802)
+    assert sorted(o.state for o in worker.run_batch()) == ["done", "done", "retry"]
+    (pending,) = flow.store.events(state="pending")
+    assert pending.ticket == "802"
+    assert pending.last_error is not None and "link not written" in pending.last_error
+    assert flow.ledger.account_of("acme-zd", "801") == "initech"
+
+
+def test_a_write_that_reached_the_helpdesk_is_recorded_when_the_rest_cannot_be_handed_back(
+    flow: Flow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for ticket in ("811", "812"):
+        put(flow.store, initech(ticket), flow.clock.now)
+
+    def locked(*args: object) -> None:
+        raise StoreError("database is locked")
+
+    monkeypatch.setattr(flow.store, "release", locked)
+    assert [o.state for o in flow.worker.run_batch()] == ["done"]  # 811, written
+    monkeypatch.undo()
+    flow.clock.advance(SETTINGS.lease_s + 1)  # 812's lease runs out
+    while flow.worker.run_batch():
+        flow.clock.advance(1)
+    assert [e.ticket_id for _, e, _ in flow.writes.calls] == ["811", "812"]  # each once
