@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import socket
@@ -142,11 +143,23 @@ def worker_defaults(settings: Settings, processes: int | None = None) -> tuple[i
     return processes, threads
 
 
-def _cores() -> int:
+CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
+
+
+def _cores(cpu_max: Path = CPU_MAX) -> int:
+    """The cores this process may use: those it may run on, within its container's CPU
+    quota (a container limited to one CPU still sees every core of its host)."""
     try:
-        return len(os.sched_getaffinity(0))  # the cores this process may run on
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):  # no cgroup v2 quota here
+        pass
+    return cores
 
 
 def _worker_threads(flag: str, help_text: str) -> Callable[[FC], FC]:
@@ -200,7 +213,7 @@ def _http_options(command: Any) -> Any:
     show_default="2 in dry run (1 on one core), else 1",
     help="Inbox worker processes to run and supervise (0: run `tierdesk worker` yourself).",
 )
-@_worker_threads("--worker-threads", "Threads per inbox worker")
+@_worker_threads("--worker-threads", "Threads per inbox worker process")
 def serve(
     bind: str,
     threads: int,
@@ -219,6 +232,13 @@ def serve(
     settings = settings_or_fail()  # refuse a bad configuration before starting anything
     worker_processes, measured_threads = worker_defaults(settings, worker_processes)
     worker_threads = worker_threads or measured_threads
+    if worker_processes > 1 and any(t.writes_back for t in settings.tenants.values()):
+        logging.getLogger("tierdesk.serve").warning(
+            "%d worker processes with a tenant writing back: each has its own request"
+            " budget per tenant, so together they may send up to %d times the budget",
+            worker_processes,
+            worker_processes,
+        )
     try:
         listener = listen(bind)
     except (OSError, ValueError) as exc:
@@ -234,8 +254,12 @@ def serve(
     started = (
         f"tierdesk serving on http://{bind} (mappings: {settings.mappings_dir or 'bundled'},"
         f" store: {shown(settings.database)}, tenants: {', '.join(settings.tenants) or 'none'},"
-        f" HTTP processes: {workers}, inbox workers: {worker_processes}"
-        f" × {worker_threads} thread{'s' if worker_threads > 1 else ''})"
+        f" HTTP processes: {workers}, inbox workers: "
+        + (
+            f"{worker_processes} × {worker_threads} thread{'s' if worker_threads > 1 else ''})"
+            if worker_processes
+            else "none here, run `tierdesk worker`)"
+        )
     )
     if chosen == "json":  # every line a JSON object, the start-up line too
         logging.getLogger("tierdesk.serve").info(started)

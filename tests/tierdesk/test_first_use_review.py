@@ -24,7 +24,7 @@ import tierdesk.front
 import tierdesk.serve
 from mappings import BUNDLED
 from store import open_store
-from tierdesk.cli import main
+from tierdesk.cli import _cores, main, worker_defaults
 from tierdesk.config import ConfigError, settings_from_env
 from tierdesk.sync_command import sync
 from webhooks.app import create_app
@@ -214,6 +214,68 @@ def test_serve_runs_the_measured_worker_processes_and_threads(
     assert (count, worker_command[-2:]) == (processes, ["--threads", str(threads)])
     assert f"inbox workers: {processes} × {threads} thread" in result.output
     assert "not-a-real-token" not in result.output
+
+
+def test_serve_warns_that_several_processes_writing_back_multiply_the_budget(
+    supervisor: type[FakeSupervisor], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tmp_path / "tierdesk.toml"
+    config.write_text('[tenants.acme]\nvendor = "zendesk"\n')
+    env = {"TIERDESK_DATABASE": str(tmp_path / SQLITE), "TIERDESK_CONFIG": str(config)}
+    with caplog.at_level("WARNING", logger="tierdesk.serve"):
+        result = run(["serve", "--bind", "127.0.0.1:0", "--worker-processes", "3"], env=env)
+    assert result.exit_code == 0, result.output
+    assert not caplog.records  # dry run: no budget to multiply
+    with caplog.at_level("WARNING", logger="tierdesk.serve"):
+        result = run(
+            ["serve", "--bind", "127.0.0.1:0", "--worker-processes", "3"],
+            env={**env, **LIVE_TENANT},
+        )
+    assert result.exit_code == 0, result.output
+    assert "3 times the budget" in caplog.text
+
+
+def test_serve_without_worker_processes_says_where_they_are(
+    supervisor: type[FakeSupervisor], tmp_path: Path
+) -> None:
+    env = {"TIERDESK_DATABASE": str(tmp_path / SQLITE)}
+    result = run(["serve", "--bind", "127.0.0.1:0", "--worker-processes", "0"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "inbox workers: none here, run `tierdesk worker`" in result.output
+
+
+@pytest.mark.parametrize(
+    ("database", "env", "threads"),
+    [(SQLITE, {}, 1), (POSTGRESQL, {}, 2), (SQLITE, LIVE_TENANT, 2)],
+)
+def test_a_worker_run_alone_takes_the_threads_measured_for_one_process(
+    tmp_path: Path, database: str, env: dict[str, str], threads: int
+) -> None:
+    url = database if "://" in database else str(tmp_path / database)
+    config = tmp_path / "tierdesk.toml"
+    config.write_text('[tenants.acme]\nvendor = "zendesk"\n')
+    settings = settings_from_env({"TIERDESK_DATABASE": url, "TIERDESK_CONFIG": str(config), **env})
+    assert worker_defaults(settings, processes=1) == (1, threads)
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "cores"),
+    [
+        ("max 100000\n", 2),  # no quota: the cores it may run on
+        ("100000 100000\n", 1),  # one CPU's worth
+        ("150000 100000\n", 2),  # one and a half: both cores, partly
+        ("800000 100000\n", 2),  # more than the machine: the machine
+        ("garbled", 2),
+    ],
+)
+def test_the_cores_are_those_of_the_cpu_quota(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cpu_max: str, cores: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    path = tmp_path / "cpu.max"
+    path.write_text(cpu_max)
+    assert _cores(path) == cores
+    assert _cores(tmp_path / "absent") == 2
 
 
 @pytest.mark.parametrize(
