@@ -185,7 +185,7 @@ class Worker:
         began = self._clock()
         wanted = limit or self._limit
         batch = self.store.claim_many(self.name, began, self.settings.lease_s, wanted)
-        self._links, self._totals = self._read_links(batch), {}
+        self._links, self._totals, self._deferred = self._read_links(batch), {}, {}
         outcomes: list[Outcome] = []
         done: list[Completion] = []
         rest: list[Claimed] = []  # handed back unprocessed, once the others are complete
@@ -226,7 +226,6 @@ class Worker:
     def _read_links(self, batch: list[Claimed]) -> dict[tuple[str, str], Linked]:
         """What the ledger holds of each ticket whose event brings a snapshot (those
         `record_time` links), one read per tenant."""
-        self._deferred = {}
         if self.ledger is None:
             return {}
         tickets: dict[str, list[str]] = {}
@@ -250,7 +249,6 @@ class Worker:
         (`_fail`), and a link that moves no time changes no balance."""
         links = [link for c in done for link in self._deferred.get(c.claimed.id, ())]
         if not links or self.ledger is None:
-            self._deferred = {}
             return done, []
         try:
             self.ledger.link_all(links)
@@ -266,7 +264,7 @@ class Worker:
                 else:
                     linked.append(item)
             return linked, failed
-        self._deferred = {}
+        self._deferred.clear()  # written: a completion failing now (`_fail`) has none left
         return done, []
 
     def _link_now(self, claimed: Claimed) -> None:
