@@ -165,9 +165,12 @@ class SqliteLedger(SqliteFile):
         super().__init__(path, _SCHEMA)
 
     @staticmethod
-    def _next_seq(db: sqlite3.Connection) -> int:
-        row = db.execute("UPDATE ledger_seq SET value = value + 1 RETURNING value").fetchone()
-        return int(row[0])
+    def _next_seq(db: sqlite3.Connection, count: int = 1) -> int:
+        """The first of ``count`` new arrival numbers, taken in ``db``'s transaction."""
+        row = db.execute(
+            "UPDATE ledger_seq SET value = value + ? RETURNING value", (count,)
+        ).fetchone()
+        return int(row[0]) - count + 1
 
     # -- writing --------------------------------------------------------------------
 
@@ -268,12 +271,7 @@ class SqliteLedger(SqliteFile):
         if not links:
             return
         with self._transaction(durable=False) as db:  # derived data, as `link_ticket`'s
-            last = int(
-                db.execute(
-                    "UPDATE ledger_seq SET value = value + ? RETURNING value", (len(links),)
-                ).fetchone()[0]
-            )
-            first = last - len(links) + 1
+            first = self._next_seq(db, len(links))
             db.executemany(
                 _UPSERT_TICKET,
                 [
