@@ -135,11 +135,10 @@ def worker_defaults(settings: Settings, processes: int | None = None) -> tuple[i
     as asked, when asked. Dry run: up to 2 processes (no more than the cores), one thread
     each (2 for a single process on PostgreSQL); a tenant writing back: 1 process, 2
     threads."""
-    live = any(tenant.writes_back for tenant in settings.tenants.values())
     if processes is None:
-        processes = 1 if live else min(2, _cores())
+        processes = 1 if settings.writes_back else min(2, _cores())
     postgresql = parse_database(settings.database).kind == "postgresql"  # checked already
-    threads = 2 if live or (postgresql and processes == 1) else 1
+    threads = 2 if settings.writes_back or (postgresql and processes == 1) else 1
     return processes, threads
 
 
@@ -232,7 +231,7 @@ def serve(
     settings = settings_or_fail()  # refuse a bad configuration before starting anything
     worker_processes, measured_threads = worker_defaults(settings, worker_processes)
     worker_threads = worker_threads or measured_threads
-    if worker_processes > 1 and any(t.writes_back for t in settings.tenants.values()):
+    if worker_processes > 1 and settings.writes_back:
         logging.getLogger("tierdesk.serve").warning(
             "%d worker processes with a tenant writing back: each has its own request"
             " budget per tenant, so together they may send up to %d times the budget",

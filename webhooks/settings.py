@@ -95,3 +95,8 @@ class Settings:
     # A new event waits this long before a worker takes it: a burst of one ticket's
     # events (an agent's quick edits) coalesces into one decision and one write.
     coalesce_s: float = 2.0
+
+    @property
+    def writes_back(self) -> bool:
+        """Some tenant writes to its helpdesk; none: every write-back is a dry run."""
+        return any(tenant.writes_back for tenant in self.tenants.values())
