@@ -322,6 +322,22 @@ class Helpdesk:
         return WriteResult("written", ticket_update(decision), "bench helpdesk")
 
 
+def until_idle(worker: Worker) -> int:
+    """Run ``worker`` as `Worker.run` does until three claims in a row find nothing
+    (another thread or process may hold the ticket the next event waits on); the
+    events it took down the path."""
+    done = idle = 0
+    while idle < 3:
+        outcomes = worker.run_batch()
+        if not outcomes:
+            idle += 1
+            time.sleep(0.001)
+        else:
+            idle = 0
+            done += len(outcomes)
+    return done
+
+
 def drain(
     backend: Backend,
     events: list[NewEvent],
@@ -357,15 +373,7 @@ def drain(
             backend.count(ledger, counts)
         if ready is not None:
             ready.wait()
-        idle = 0
-        while idle < 3:  # another thread may hold the ticket the next event waits on
-            outcomes = worker.run_batch()  # what `Worker.run` does
-            if not outcomes:
-                idle += 1
-                time.sleep(0.001)
-            else:
-                idle = 0
-                done[i] += len(outcomes)
+        done[i] = until_idle(worker)
 
     if ready is None:  # one worker: on this thread (what a profiler sees)
         began = time.perf_counter()
@@ -426,15 +434,7 @@ def _drain_child(
         store, LiveMappings(None), SETTINGS, clock=lambda: NOW, name=f"bench:p{i}", ledger=ledger
     )
     ready.wait()
-    done = idle = 0
-    while idle < 3:  # another process may hold the ticket the next event waits on
-        outcomes = worker.run_batch()
-        if not outcomes:
-            idle += 1
-            time.sleep(0.001)
-        else:
-            idle = 0
-            done += len(outcomes)
+    done = until_idle(worker)
     store.close()
     ledger.close()
     counts.put(done)

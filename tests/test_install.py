@@ -13,17 +13,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from tests.tierdesk.test_import_cycles import PACKAGES as PRODUCT  # every one of ours
+
 ROOT = Path(__file__).resolve().parents[1]
-PRODUCT = (
-    "connector",
-    "entitlements",
-    "mappings",
-    "pipeline",
-    "store",
-    "telemetry",
-    "tierdesk",
-    "webhooks",
-)
 
 
 def installed_packages(config: dict[str, Any]) -> set[str]:
