@@ -52,9 +52,14 @@ class WriteBack(Protocol):
         ...
 
 
+# Built once: ``json.dumps`` with any option builds a new encoder per call, a third of
+# the time of encoding an update (every decision is compared in this form).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def canonical(update: dict[str, Any]) -> str:
     """One text per update, so that equal updates compare equal as stored JSON."""
-    return json.dumps(update, sort_keys=True, separators=(",", ":"))
+    return _CANONICAL.encode(update)
 
 
 def ticket_update(decision: Decision) -> dict[str, Any]:

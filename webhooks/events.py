@@ -14,6 +14,11 @@ from typing import Any
 from entitlements.errors import TicketError
 from entitlements.tickets import Ticket, format_instant, parse_instant, parse_ticket, ticket_to_json
 
+# Built once (``json.dumps`` with an option builds an encoder per call, a third of the
+# time of a small event). ASCII escapes: a payload's lone surrogate ("\ud800") stays
+# valid in the store.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
 # What tierdesk does something with; other events are acknowledged and ignored.
 KINDS = (
     "ticket.created",
@@ -85,8 +90,7 @@ class TicketEvent:
     requester_account: str | None = None
 
     def to_json(self) -> str:
-        # ASCII escapes: a payload's lone surrogate ("\ud800") stays valid in the store.
-        return json.dumps(self._doc(), separators=(",", ":"))
+        return _COMPACT.encode(self._doc())
 
     def _doc(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
