@@ -266,14 +266,34 @@ _AUDIT_COLUMNS = (
     " a.decision, a.written, a.note"
 )
 
+# A sweep's batch in one statement over one JSON array (`_move`): each clock compared
+# and set, and the events of those that moved queued in the sweep's order (most urgent
+# first). Thousands of parameters adapted one by one were a quarter of a sweep's time.
 _ADVANCE = """
-UPDATE sla AS s SET stage = m.stage, level = m.level, next_check_us = m.next_check_us
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::bigint[],
-            %s::text[], %s::int[], %s::bigint[])
-     AS m(tenant, ticket, stage, level, next_check_us, was_stage, was_level, was_due)
-WHERE s.tenant = m.tenant AND s.ticket = m.ticket AND s.stage = m.was_stage
-  AND s.level = m.was_level AND s.due_us = m.was_due AND s.responded_us IS NULL
-RETURNING s.tenant, s.ticket
+WITH m AS (
+    SELECT * FROM json_to_recordset(%(moves)s::json) AS x (
+        ord integer, tenant text, ticket text, stage text, level integer,
+        next_check_us bigint, was_stage text, was_level integer, was_due bigint,
+        e_tenant text, event_id text, vendor text, kind text, e_ticket text,
+        ticket_key text, payload text, normalized text, decidable boolean,
+        occurred_at double precision)),
+moved AS (
+    UPDATE sla AS s SET stage = m.stage, level = m.level, next_check_us = m.next_check_us
+    FROM m
+    WHERE s.tenant = m.tenant AND s.ticket = m.ticket AND s.stage = m.was_stage
+      AND s.level = m.was_level AND s.due_us = m.was_due AND s.responded_us IS NULL
+    RETURNING s.tenant, s.ticket),
+queued AS (
+    INSERT INTO inbox (tenant, event_id, vendor, kind, ticket, ticket_key, payload,
+                       normalized, received_at, available_at, decidable, occurred_at)
+    SELECT m.e_tenant, m.event_id, m.vendor, m.kind, m.e_ticket, m.ticket_key,
+           decode(m.payload, 'hex'), convert_to(m.normalized, 'UTF8'),
+           %(now)s::double precision, %(now)s::double precision, m.decidable, m.occurred_at
+    FROM moved JOIN m ON m.tenant = moved.tenant AND m.ticket = moved.ticket
+    WHERE m.event_id IS NOT NULL
+    ORDER BY m.ord
+    ON CONFLICT (tenant, event_id) DO NOTHING)
+SELECT count(*) FROM moved
 """
 
 # One event's completion in one statement: done, only while still leased to its owner;
@@ -803,46 +823,23 @@ class PostgresStore(PostgresDatabase):
         return [_sla_row(row) for row in rows]
 
     def advance(self, moves: list[Move], now: float) -> int:
-        if not moves:
+        once: dict[tuple[str, str], Move] = {}
+        for m in moves:  # a clock moves once, as SQLite's second compare-and-set fails
+            once.setdefault((m.clock.tenant, m.clock.ticket), m)
+        if not once:
             return 0
-        columns: tuple[list[object], ...] = tuple([] for _ in range(8))
-        for m in moves:
-            for column, value in zip(
-                columns,
-                (
-                    m.clock.tenant,
-                    m.clock.ticket,
-                    m.stage,
-                    m.level,
-                    m.next_check_us,
-                    m.clock.stage,
-                    m.clock.level,
-                    m.clock.due_us,
-                ),
-                strict=True,
-            ):
-                column.append(value)
+        batch = json.dumps([_move(i, m) for i, m in enumerate(once.values())])
         try:
             db = self._db()
             with db.transaction():
                 db.execute("SET LOCAL synchronous_commit = off")
-                # Compare and set, in one statement: a worker may have re-decided a ticket
-                # (a new due time) or recorded its first response since the sweep read it;
-                # such a clock is left as it is.
-                moved = {(t, k) for t, k in db.execute(_ADVANCE, columns).fetchall()}
-                applied = []
-                for m in moves:
-                    key = (m.clock.tenant, m.clock.ticket)
-                    if key in moved:
-                        moved.discard(key)  # a clock moves once, as SQLite's second try fails
-                        applied.append(m)
-                events = [_insert_values(m.event, now, 0.0) for m in applied if m.event]
-                if events:
-                    with db.cursor() as cursor:
-                        cursor.executemany(_INSERT, events)
-        except (psycopg.Error, UnicodeEncodeError) as exc:
+                # Compare and set: a worker may have re-decided a ticket (a new due time)
+                # or recorded its first response since the sweep read it; such a clock is
+                # left as it is, and its event is not queued.
+                row = db.execute(_ADVANCE, {"moves": batch, "now": now}).fetchone()
+        except psycopg.Error as exc:
             raise self._error("cannot advance SLA clocks", exc) from exc
-        return len(applied)
+        return int(row[0]) if row else 0
 
     def comments(self, tenant: str, ticket: str) -> list[str]:
         rows = self._read(
@@ -919,6 +916,36 @@ def _completion(item: Completion) -> dict[str, object]:
         "state": written.state if written else None,
         "clock": dict(zip(_SLA_NAMES, sla_values(clock), strict=True)) if clock else None,
     }
+
+
+def _move(order: int, m: Move) -> dict[str, object]:
+    """One item of `_ADVANCE`: the clock's compare-and-set, and its event, if any."""
+    clock, event = m.clock, m.event
+    item: dict[str, object] = {
+        "ord": order,
+        "tenant": clock.tenant,
+        "ticket": clock.ticket,
+        "stage": m.stage,
+        "level": m.level,
+        "next_check_us": m.next_check_us,
+        "was_stage": clock.stage,
+        "was_level": clock.level,
+        "was_due": clock.due_us,
+    }
+    if event is not None:
+        item |= {
+            "e_tenant": event.tenant,
+            "event_id": event.event_id,
+            "vendor": event.vendor,
+            "kind": event.kind,
+            "e_ticket": event.ticket,
+            "ticket_key": event.ticket_key,
+            "payload": event.payload.hex(),
+            "normalized": event.normalized,
+            "decidable": event.decidable,
+            "occurred_at": event.occurred_at,
+        }
+    return item
 
 
 def _replay_filter(

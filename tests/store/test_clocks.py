@@ -139,6 +139,37 @@ def test_advance_moves_clocks_and_queues_their_events(store: Store) -> None:
     assert claim(store, now=T0 + 5).event_id == "sla-T-1-at_risk"
 
 
+def test_advance_queues_the_events_in_the_sweeps_order_as_given(store: Store) -> None:
+    # The sweep hands its moves most urgent first, which is not the clocks' key order;
+    # the workers take the events in that order. Each event is stored as given.
+    clocks = {ticket: sla(ticket) for ticket in ("T-1", "T-2", "T-3")}
+    for clock in clocks.values():
+        record(store, clock)  # stored in key order
+    odd = '{"event_id": "odd", "text": "é\\u0000\\ud800 \\"q\\""}'
+    moves = [
+        Move(
+            clock,
+            "at_risk",
+            0,
+            None,
+            new_event(
+                "acme",
+                f"sla-{clock.ticket}",
+                clock.ticket,
+                kind="sla.changed",
+                payload=b"\x00\xff",
+                normalized=odd,
+            ),
+        )
+        for clock in (clocks["T-3"], clocks["T-1"], clocks["T-2"])
+    ]
+    assert store.advance(moves, T0 + 5) == 3
+    taken = store.claim_many("w", T0 + 5, LEASE, 10)
+    assert [(c.event_id, c.kind, c.normalized) for c in taken] == [
+        (f"sla-{ticket}", "sla.changed", odd) for ticket in ("T-3", "T-1", "T-2")
+    ]
+
+
 def test_advance_of_nothing_is_zero(store: Store) -> None:
     assert store.advance([], T0) == 0
     assert store.events() == []
