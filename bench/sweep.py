@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/sweep.py [--small] [--tickets N] [--drain N] [--seed S] [--keep DIR]
     .venv/bin/python bench/sweep.py --scale [--sizes 10000,100000,1000000]
+                                    [--store sqlite|postgres|both] [--url URL]
 
 Sets up 100,000 open, unanswered tickets (``--small``: 2,000) of one Zendesk tenant in
 a `SqliteStore` in a temp dir, each with its first-response clock (store/base.py
@@ -41,6 +42,9 @@ tickets (default 10,000, 100,000 and 1,000,000; a few minutes and about 4 GB at 
 setup included), with the sweeper's own batch (`pipeline.sweep.BATCH`), and prints its
 tickets/s and cost per ticket at each size next to the smallest size's (goal: flat from
 10k to 1M, and >= 10,000 tickets/s at 1M), and against reading every row of the table.
+It does so for each of ``--store`` (default both): a SQLite file, and a fresh schema on
+the throwaway PostgreSQL server tests/store/postgres_server.py starts (or on ``--url``),
+whose clocks go in by COPY.
 
 The fake Zendesk answers at once and has no rate limit, so the tenant's request budget
 (180 requests a minute) is lifted in the drain; what it would cost in hours is
@@ -50,6 +54,7 @@ printed from the counted calls.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import math
@@ -60,12 +65,13 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -83,7 +89,7 @@ from pipeline.connectors import Connectors, VendorWriteBack
 from pipeline.lifecycle import SLA_CHANGED
 from pipeline.sweep import BATCH, Sweeper, SweepResult
 from pipeline.worker import Worker
-from store import SlaClock, SqliteStore
+from store import SlaClock, SqliteStore, Store
 from store.sqlite import SLA_COLUMNS, SLA_INSERT, sla_values
 from webhooks.events import TicketEvent
 from webhooks.live_mappings import LiveMappings
@@ -504,7 +510,7 @@ def run(n: int, seed: int, drain_limit: int | None, work: Path) -> None:
     print(f"SLA sweep over {n:,} open tickets in a SQLite store (seed {seed})")
     store = SqliteStore(work / "tierdesk.sqlite3")
     try:
-        setup(store, n, seed)
+        setup(functools.partial(bulk_insert, store.path), n, seed)
         baseline = measure_baseline(store.path, n)
         with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
             pipeline = Pipeline(store, mock)
@@ -514,7 +520,7 @@ def run(n: int, seed: int, drain_limit: int | None, work: Path) -> None:
         store.close()
 
 
-def setup(store: SqliteStore, n: int, seed: int) -> None:
+def setup(fill: Callable[[list[SlaClock]], None], n: int, seed: int) -> None:
     rulebook = load_mappings()
     build_s, tickets = timed(lambda: open_tickets(n, seed, rulebook))
     sample = min(len(tickets), 500)
@@ -531,7 +537,7 @@ def setup(store: SqliteStore, n: int, seed: int) -> None:
     print(f"    created {utc(earliest)} to {utc(latest)}; at the quiet instant {_counts(at_quiet)}")
     verdict = "yes" if agreed == sample else "NO"
     print(f"    milestones agree with decide(): {agreed} of {sample} sampled tickets: {verdict}")
-    insert_s, _ = timed(lambda: bulk_insert(store.path, [t.clock for t in tickets]))
+    insert_s, _ = timed(lambda: fill([t.clock for t in tickets]))
     print(f"    written in one bulk INSERT (setup only, not measured) in {insert_s:.1f} s")
 
 
@@ -688,18 +694,113 @@ def led(result: SweepResult) -> SweepResult:
 GOAL_CATCH_UP_TICKETS_PER_S = 10_000
 
 
-def scale(sizes: list[int], seed: int, work: Path) -> None:
+class ScaleBackend(Protocol):
+    """A fresh store of one size for ``--scale``: made, filled, read and dropped."""
+
+    name: str
+
+    def fresh(self, n: int) -> Store: ...
+
+    def fill(self, clocks: list[SlaClock]) -> None: ...
+
+    def latest_next_check(self) -> int: ...
+
+    def read_every_row(self) -> int: ...
+
+    def drop(self) -> None: ...
+
+
+class SqliteScale:
+    name = "sqlite"
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.path = ""
+
+    def fresh(self, n: int) -> Store:
+        self.path = str(self.work / f"scale-{n}.sqlite3")
+        return SqliteStore(self.path)
+
+    def fill(self, clocks: list[SlaClock]) -> None:
+        bulk_insert(self.path, clocks)
+
+    def latest_next_check(self) -> int:
+        return latest_next_check(self.path)
+
+    def read_every_row(self) -> int:
+        return read_every_row(self.path)
+
+    def drop(self) -> None:
+        for leftover in self.work.glob(f"{Path(self.path).name}*"):
+            leftover.unlink()  # 1M clocks and their events: about 1.5 GB on disk
+
+
+class PostgresScale:
+    """A fresh schema per size on ``server``; the clocks go in by COPY (setup only), as
+    the rows `PostgresStore.complete_all` writes (its own `sla_values`)."""
+
+    name = "postgres"
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+        self.schema = self.url = ""
+
+    def fresh(self, n: int) -> Store:
+        import psycopg
+
+        from store.postgres import PostgresStore
+
+        self.schema = f"sweep_{n}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(self.server, autocommit=True) as admin:
+            admin.execute(f"CREATE SCHEMA {self.schema}")
+        sep = "&" if "?" in self.server else "?"
+        self.url = f"{self.server}{sep}options=-csearch_path%3D{self.schema}"
+        return PostgresStore(self.url)
+
+    def fill(self, clocks: list[SlaClock]) -> None:
+        import psycopg
+
+        from store.postgres import sla_values as pg_sla_values
+
+        with psycopg.connect(self.url) as db, db.cursor() as cursor:
+            with cursor.copy(f"COPY sla ({SLA_COLUMNS}) FROM STDIN") as copy:
+                for clock in clocks:
+                    copy.write_row(pg_sla_values(clock))
+            db.commit()
+            cursor.execute("ANALYZE sla")  # as autovacuum would soon after such a load
+
+    def latest_next_check(self) -> int:
+        import psycopg
+
+        with psycopg.connect(self.url) as db:
+            row = db.execute("SELECT max(next_check_us) FROM sla").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def read_every_row(self) -> int:
+        import psycopg
+
+        with psycopg.connect(self.url) as db:
+            return sum(1 for _ in db.execute(f"SELECT {SLA_COLUMNS} FROM sla"))
+
+    def drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.server, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {self.schema} CASCADE")
+
+
+def scale(sizes: list[int], seed: int, backend: ScaleBackend) -> None:
     """The catch-up sweep alone at each size: cost per ticket as the table grows."""
-    print(f"catch-up sweep by size, batches of {BATCH:,} (seed {seed})")
+    print(f"{backend.name}: catch-up sweep by size, batches of {BATCH:,} (seed {seed})")
     rows: list[tuple[int, float, float, SweepResult]] = []
     for n in sizes:
-        path = work / f"scale-{n}.sqlite3"
-        store = SqliteStore(path)
+        store = backend.fresh(n)
         try:
-            setup(store, n, seed)
+            setup(backend.fill, n, seed)
             runs = 3 if n < 500_000 else 1
-            scan_s = median_time(functools.partial(read_every_row, store.path), runs)
-            up = datetime.fromtimestamp(math.ceil(latest_next_check(store.path) / 1e6), UTC)
+            scan_s = median_time(backend.read_every_row, runs)
+            up = datetime.fromtimestamp(math.ceil(backend.latest_next_check() / 1e6), UTC)
             up_at = up.timestamp()
             sweeper = Sweeper(store, clock=functools.partial(float, up_at), name="bench-sweeper")
             catch_s, result = timed(sweeper.run_once)
@@ -710,8 +811,7 @@ def scale(sizes: list[int], seed: int, work: Path) -> None:
             )
         finally:
             store.close()
-            for leftover in work.glob(f"{path.name}*"):
-                leftover.unlink()  # 1M clocks and their events: about 1.5 GB on disk
+            backend.drop()
     first_us = rows[0][1] / rows[0][0] * 1e6
     print("  size        tickets/s   µs/ticket   x the smallest   x reading every row")
     for n, catch_s, scan_s, result in rows:
@@ -726,10 +826,22 @@ def scale(sizes: list[int], seed: int, work: Path) -> None:
     flat = max(costs) / min(costs)
     verdict = "met" if n / catch_s >= GOAL_CATCH_UP_TICKETS_PER_S else "MISSED"
     print(
-        f"  at {n:,}: {n / catch_s:,.0f} tickets/s (goal >= {GOAL_CATCH_UP_TICKETS_PER_S:,}:"
-        f" {verdict}); cost per ticket from the smallest to the largest size within"
-        f" x{flat:.2f} (flat: {'yes' if flat <= 1.25 else 'NO'})"
+        f"  {backend.name} at {n:,}: {n / catch_s:,.0f} tickets/s (goal >="
+        f" {GOAL_CATCH_UP_TICKETS_PER_S:,}: {verdict}); cost per ticket from the smallest to"
+        f" the largest size within x{flat:.2f} (flat: {'yes' if flat <= 1.25 else 'NO'})"
     )
+
+
+@contextlib.contextmanager
+def postgres(url: str | None) -> Iterator[str]:
+    """``url``, or a throwaway server (tests/store/postgres_server.py) for the run."""
+    if url:
+        yield url
+        return
+    from tests.store.postgres_server import postgres_server
+
+    with postgres_server() as started:
+        yield started
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -756,11 +868,22 @@ def main(argv: list[str] | None = None) -> None:
         default="10000,100000,1000000",
         help="open tickets for --scale, comma-separated (default 10000,100000,1000000)",
     )
+    parser.add_argument(
+        "--store",
+        choices=["sqlite", "postgres", "both"],
+        default="both",
+        help="the stores --scale measures (default both)",
+    )
+    parser.add_argument("--url", help="for --scale: a PostgreSQL server instead of a throwaway one")
     args = parser.parse_args(argv)
     if args.scale:
         sizes = [int(size) for size in args.sizes.split(",")]
-        with tempfile.TemporaryDirectory() as scratch:
-            scale(sizes, args.seed, Path(scratch))
+        if args.store in ("sqlite", "both"):
+            with tempfile.TemporaryDirectory() as scratch:
+                scale(sizes, args.seed, SqliteScale(Path(scratch)))
+        if args.store in ("postgres", "both"):
+            with postgres(args.url) as server:
+                scale(sizes, args.seed, PostgresScale(server))
         return
     n = args.tickets or (2000 if args.small else 100_000)
     drain = args.drain if args.drain is not None else (0 if args.small else 2000)
