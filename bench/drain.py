@@ -62,6 +62,7 @@ from entitlements.tickets import OrganizationRef, Ticket
 from pipeline.worker import Worker
 from pipeline.writeback import WriteBack, WriteResult, ticket_update
 from store import AuditRecord, NewEvent, SqliteStore, Store, open_ledger
+from tests.store.postgres_server import given_or_started
 from tierdesk.logs import configure
 from webhooks.events import Comment, TicketEvent
 from webhooks.live_mappings import LiveMappings
@@ -502,17 +503,6 @@ def measure(backend: Backend, events: list[NewEvent], runs: int, latency_s: floa
     )
 
 
-@contextlib.contextmanager
-def postgres(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    from tests.store.postgres_server import postgres_server
-
-    with postgres_server() as started:
-        yield started
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="200 tickets, one run")
@@ -542,7 +532,7 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix="tierdesk-drain-") as top:
             measure(SqliteBackend(Path(top)), events, runs, args.latency_ms / 1000)
     if args.store in ("postgres", "both"):
-        with postgres(args.url) as server:
+        with given_or_started(args.url) as server:
             measure(PostgresBackend(server), events, runs, args.latency_ms / 1000)
 
 

@@ -54,7 +54,6 @@ printed from the counted calls.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
 import math
@@ -67,7 +66,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -91,6 +90,7 @@ from pipeline.sweep import BATCH, Sweeper, SweepResult
 from pipeline.worker import Worker
 from store import SlaClock, SqliteStore, Store
 from store.sqlite import SLA_COLUMNS, SLA_INSERT, sla_values
+from tests.store.postgres_server import given_or_started
 from webhooks.events import TicketEvent
 from webhooks.live_mappings import LiveMappings
 from webhooks.settings import FieldMap, Secret, Settings, Tenant
@@ -832,18 +832,6 @@ def scale(sizes: list[int], seed: int, backend: ScaleBackend) -> None:
     )
 
 
-@contextlib.contextmanager
-def postgres(url: str | None) -> Iterator[str]:
-    """``url``, or a throwaway server (tests/store/postgres_server.py) for the run."""
-    if url:
-        yield url
-        return
-    from tests.store.postgres_server import postgres_server
-
-    with postgres_server() as started:
-        yield started
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
@@ -882,7 +870,7 @@ def main(argv: list[str] | None = None) -> None:
             with tempfile.TemporaryDirectory() as scratch:
                 scale(sizes, args.seed, SqliteScale(Path(scratch)))
         if args.store in ("postgres", "both"):
-            with postgres(args.url) as server:
+            with given_or_started(args.url) as server:
                 scale(sizes, args.seed, PostgresScale(server))
         return
     n = args.tickets or (2000 if args.small else 100_000)

@@ -75,6 +75,17 @@ def _run(argv: list[str], what: str) -> None:
 
 
 @contextmanager
+def given_or_started(url: str | None) -> Iterator[str]:
+    """``url`` when given (a server of the caller's: the benchmarks' ``--url``), else a
+    throwaway server's for the duration."""
+    if url:
+        yield url
+        return
+    with postgres_server() as started:
+        yield started
+
+
+@contextmanager
 def postgres_server() -> Iterator[str]:
     """Start a server, create the test database, yield its ``postgresql://`` URL."""
     bin_dir = binaries()
