@@ -287,7 +287,7 @@ queued AS (
     INSERT INTO inbox (tenant, event_id, vendor, kind, ticket, ticket_key, payload,
                        normalized, received_at, available_at, decidable, occurred_at)
     SELECT m.e_tenant, m.event_id, m.vendor, m.kind, m.e_ticket, m.ticket_key,
-           decode(m.payload, 'hex'), convert_to(m.normalized, 'UTF8'),
+           decode(m.payload, 'hex'), decode(m.normalized, 'hex'),
            %(now)s::double precision, %(now)s::double precision, m.decidable, m.occurred_at
     FROM moved JOIN m ON m.tenant = moved.tenant AND m.ticket = moved.ticket
     WHERE m.event_id IS NOT NULL
@@ -839,8 +839,8 @@ class PostgresStore(PostgresDatabase):
             once.setdefault((m.clock.tenant, m.clock.ticket), m)
         if not once:
             return 0
-        batch = json.dumps([_move(i, m) for i, m in enumerate(once.values())])
         try:
+            batch = json.dumps([_move(i, m) for i, m in enumerate(once.values())])
             db = self._db()
             with db.transaction():
                 db.execute("SET LOCAL synchronous_commit = off")
@@ -848,7 +848,7 @@ class PostgresStore(PostgresDatabase):
                 # or recorded its first response since the sweep read it; such a clock is
                 # left as it is, and its event is not queued.
                 row = db.execute(_ADVANCE, {"moves": batch, "now": now}).fetchone()
-        except psycopg.Error as exc:
+        except (psycopg.Error, UnicodeEncodeError) as exc:
             raise self._error("cannot advance SLA clocks", exc) from exc
         return int(row[0]) if row else 0
 
@@ -952,7 +952,8 @@ def _move(order: int, m: Move) -> dict[str, object]:
             "e_ticket": event.ticket,
             "ticket_key": event.ticket_key,
             "payload": event.payload.hex(),
-            "normalized": event.normalized,
+            # As `put` stores it: its UTF-8 bytes (a NUL and all), a lone surrogate refused.
+            "normalized": event.normalized.encode("utf-8").hex(),
             "decidable": event.decidable,
             "occurred_at": event.occurred_at,
         }

@@ -139,13 +139,16 @@ def test_advance_moves_clocks_and_queues_their_events(store: Store) -> None:
     assert claim(store, now=T0 + 5).event_id == "sla-T-1-at_risk"
 
 
-def test_advance_queues_the_events_in_the_sweeps_order_as_given(store: Store) -> None:
+def test_advance_queues_the_events_in_the_sweeps_order_as_given(
+    backend: Backend, store: Store
+) -> None:
     # The sweep hands its moves most urgent first, which is not the clocks' key order;
     # the workers take the events in that order. Each event is stored as given.
     clocks = {ticket: sla(ticket) for ticket in ("T-1", "T-2", "T-3")}
     for clock in clocks.values():
         record(store, clock)  # stored in key order
-    odd = '{"event_id": "odd", "text": "é\\u0000\\ud800 \\"q\\""}'
+    # Escapes to keep as written, and a raw NUL, which `put` stores as it is too.
+    odd = '{"event_id": "odd", "text": "é\\u0000\\ud800 \\"q\\" \x00"}'
     moves = [
         Move(
             clock,
@@ -168,6 +171,7 @@ def test_advance_queues_the_events_in_the_sweeps_order_as_given(store: Store) ->
     assert [(c.event_id, c.kind, c.normalized) for c in taken] == [
         (f"sla-{ticket}", "sla.changed", odd) for ticket in ("T-3", "T-1", "T-2")
     ]
+    assert backend.payload("acme", "sla-T-1") == b"\x00\xff"
 
 
 def test_advance_of_nothing_is_zero(store: Store) -> None:
