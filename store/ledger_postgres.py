@@ -199,9 +199,7 @@ class PostgresLedger(PostgresDatabase):
         if rows and (incoming[:2] < tuple(rows[0][:2]) or incoming == tuple(rows[0])):
             return 0
         try:
-            db = self._db()
-            with db.transaction():
-                db.execute("SET LOCAL synchronous_commit = on")
+            with self._transaction(durable=True) as db:
                 db.execute(_LOCK, (_ticket_lock(tenant, ticket),))
                 before = _counted(db, where)
                 db.execute(
@@ -231,11 +229,9 @@ class PostgresLedger(PostgresDatabase):
         if rows and (rows[0][1] > seen_us or (rows[0][1] == seen_us and rows[0][0] == account)):
             return None
         try:
-            db = self._db()
-            with db.transaction():
-                # A link is derived data that the ticket's next event states again (as
-                # SQLite's NORMAL commits for it).
-                db.execute("SET LOCAL synchronous_commit = off")
+            # A link is derived data that the ticket's next event states again (as
+            # SQLite's NORMAL commits for it).
+            with self._transaction(durable=False) as db:
                 db.execute(_LOCK, (_ticket_lock(tenant, ticket),))
                 select = "SELECT account FROM ledger_ticket WHERE tenant = %s AND ticket = %s"
                 old = db.execute(select, args).fetchone()
@@ -256,24 +252,21 @@ class PostgresLedger(PostgresDatabase):
         if not links:
             return
         try:
-            db = self._db()
-            with db.transaction():
-                # Derived data, as `link_ticket`'s. No advisory lock: these links move no
-                # time, and the upsert itself keeps the newest snapshot's.
-                db.execute("SET LOCAL synchronous_commit = off")
-                with db.cursor() as cursor:
-                    cursor.executemany(
-                        _UPSERT_TICKET,
-                        [
-                            {
-                                "tenant": link.tenant,
-                                "ticket": link.ticket,
-                                "account": link.account,
-                                "seen_us": to_us(link.seen_at),
-                            }
-                            for link in links
-                        ],
-                    )
+            # Derived data, as `link_ticket`'s. No advisory lock: these links move no
+            # time, and the upsert itself keeps the newest snapshot's.
+            with self._transaction(durable=False) as db, db.cursor() as cursor:
+                cursor.executemany(
+                    _UPSERT_TICKET,
+                    [
+                        {
+                            "tenant": link.tenant,
+                            "ticket": link.ticket,
+                            "account": link.account,
+                            "seen_us": to_us(link.seen_at),
+                        }
+                        for link in links
+                    ],
+                )
         except psycopg.Error as exc:
             raise self._error("cannot link the tickets", exc) from exc
 
@@ -286,9 +279,7 @@ class PostgresLedger(PostgresDatabase):
         if not fresh and not stale:
             return Synced(0, 0)  # the usual case: no transaction at all
         try:
-            db = self._db()
-            with db.transaction():
-                db.execute("SET LOCAL synchronous_commit = on")
+            with self._transaction(durable=True) as db:
                 db.execute(_LOCK, (_PURCHASES_LOCK,))
                 # Again under the lock: another process may have synced meanwhile.
                 fresh, stale = _diff(wanted, mapped, db.execute(_PURCHASES).fetchall())

@@ -17,8 +17,9 @@ may not yet see another claimer's uncommitted lease on a sibling event, e.g. aft
 replay), so a claim then takes transaction-level advisory locks on their tickets (in
 one order) and re-checks the tickets' open events in a fresh statement before it
 leases. The claim's plan does not depend on statistics (`_CLAIM_SETTINGS`): a fresh
-table, before any ANALYZE, is claimed from as fast as an analyzed one. A completion is
-one statement per event (done, audit row, written state, clock).
+table, before any ANALYZE, is claimed from as fast as an analyzed one. Completing is
+one statement for a claim's events (done, audit rows, written states, clocks), over one
+JSON array; so is a sweep's batch of clock moves and the events they queue.
 
 The URL may carry a password: it appears only masked (`store.urls`) in reprs and errors;
 a malformed URL is refused before anything is printed or connected.
@@ -32,7 +33,7 @@ import select
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -501,6 +502,17 @@ class PostgresDatabase:
             self._local.pid = os.getpid()
         return db
 
+    @contextmanager
+    def _transaction(self, *, durable: bool) -> Iterator[psycopg.Connection[Any]]:
+        """One transaction on this thread's connection, as `SqliteFile._transaction`.
+        ``durable``: flushed before the commit returns (``synchronous_commit = on``,
+        whatever the server's default); else as SQLite's NORMAL, for what is simply
+        processed again if a server crash loses it (leases, completions, derived data)."""
+        db = self._db()
+        with db.transaction():
+            db.execute(f"SET LOCAL synchronous_commit = {'on' if durable else 'off'}")
+            yield db
+
     def _error(self, what: str, exc: BaseException) -> StoreError:
         message = str(exc).strip()
         for password in self._passwords:  # as written and percent-decoded
@@ -647,9 +659,7 @@ class PostgresStore(PostgresDatabase):
     def complete_all(self, done: Sequence[Completion], now: float) -> list[Claimed]:
         lost = []
         try:
-            db = self._db()
-            with db.transaction():
-                db.execute("SET LOCAL synchronous_commit = off")
+            with self._transaction(durable=False) as db:
                 args = {
                     "items": json.dumps([_completion(item) for item in done]),
                     "ids": [item.claimed.id for item in done],
@@ -675,9 +685,7 @@ class PostgresStore(PostgresDatabase):
         if not claimed:
             return
         try:
-            db = self._db()
-            with db.transaction():
-                db.execute("SET LOCAL synchronous_commit = off")
+            with self._transaction(durable=False) as db:
                 db.execute(
                     "UPDATE inbox SET state = 'pending', available_at = %s, lease_owner = NULL,"
                     " lease_until = NULL, attempts = attempts - 1 WHERE state = 'leased'"
@@ -690,9 +698,7 @@ class PostgresStore(PostgresDatabase):
     def fail(self, claimed: Claimed, error: str, now: float, retry_at: float | None) -> str:
         state = "dead" if retry_at is None else "pending"
         try:
-            db = self._db()
-            with db.transaction():
-                db.execute("SET LOCAL synchronous_commit = off")
+            with self._transaction(durable=False) as db:
                 updated = db.execute(
                     "UPDATE inbox SET state = %s,"
                     " available_at = COALESCE(%s::double precision, available_at),"
@@ -841,9 +847,7 @@ class PostgresStore(PostgresDatabase):
             return 0
         try:
             batch = json.dumps([_move(i, m) for i, m in enumerate(once.values())])
-            db = self._db()
-            with db.transaction():
-                db.execute("SET LOCAL synchronous_commit = off")
+            with self._transaction(durable=False) as db:
                 # Compare and set: a worker may have re-decided a ticket (a new due time)
                 # or recorded its first response since the sweep read it; such a clock is
                 # left as it is, and its event is not queued.
@@ -891,9 +895,7 @@ class PostgresStore(PostgresDatabase):
 
     def lead(self, role: str, owner: str, now: float, ttl_s: float) -> bool:
         try:
-            db = self._db()
-            with db.transaction():
-                db.execute("SET LOCAL synchronous_commit = off")
+            with self._transaction(durable=False) as db:
                 taken = db.execute(
                     "INSERT INTO leases (role, owner, until) VALUES (%s, %s, %s)"
                     " ON CONFLICT (role) DO UPDATE SET owner = excluded.owner,"
