@@ -325,7 +325,7 @@ _SLA_FROM_RECORD = ", ".join(
 _COMPLETE = f"""
 WITH item AS (
     SELECT * FROM json_to_recordset(%(items)s::json) AS x (
-        id bigint, owner text, outcome text, decision text, written text, note text,
+        id bigint, outcome text, decision text, written text, note text,
         writer text, state text, clock json)),
 done AS (
     UPDATE inbox AS i
@@ -920,7 +920,6 @@ def _completion(item: Completion) -> dict[str, object]:
     claimed, record, written, clock = item.claimed, item.record, item.written, item.clock
     return {
         "id": claimed.id,
-        "owner": claimed.owner,
         "outcome": record.outcome,
         "decision": record.decision,
         "written": record.written,
