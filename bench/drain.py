@@ -208,9 +208,14 @@ class SqliteBackend(Backend):
             db.close()
 
     def count(self, target: Any, counts: Counts) -> None:
+        last = [""]
+
         def traced(sql: str) -> None:
-            if not sql.startswith("PRAGMA"):  # a new connection's set-up, once per thread
+            # PRAGMA: a new connection's set-up, once per thread. A trigger's subprogram
+            # is traced with its statement's expanded text again, right after it.
+            if not sql.startswith("PRAGMA") and sql != last[0]:
                 counts.add_sql(sql)
+            last[0] = sql
 
         target._db().set_trace_callback(traced)
 

@@ -11,10 +11,19 @@ Three tables beside the inbox:
   a replayed, duplicated or late webhook cannot count twice or undo a newer one, even
   when two workers record versions of one worklog at once;
 - ``ledger_ticket``: one row per (tenant, ticket): the account the ticket belongs to,
-  from its newest snapshot.
+  from its newest snapshot, and ``logged_s``, the seconds its counted worklogs hold. A
+  worklog on a ticket never linked gives it a row of no account, seen at 0, which any
+  snapshot's link replaces;
+- ``ledger_account``: one row per account with time logged: ``logged_s``, the sum of its
+  tickets'.
 
-A balance is one aggregate query over them. ``seq`` (the order of arrival) comes from
-a one-row counter taken inside the write transaction.
+The two running totals are kept by triggers (`_RUNNING_TOTALS`), in the transaction of
+the write that moves them, whoever writes (a tierdesk older than them too): a balance reads
+one row per table instead of walking every ticket the account ever had (at 10,000
+tickets on one account that walk had doubled a balance's cost, and it grew with the
+account's history). A file made before them gets them, filled in from its rows, the
+first time it is opened (`SqliteLedger._count_running_totals`). ``seq`` (the order of
+arrival) comes from a one-row counter taken inside the write transaction.
 
 Connections as in `store.sqlite`: one per thread, WAL, a busy timeout, writers queued on
 the same lock file as the inbox's and then ``BEGIN IMMEDIATE``; ``synchronous=FULL``
@@ -41,6 +50,7 @@ from entitlements.ledger import (
     purchases_of,
 )
 from entitlements.rulebook import Rulebook
+from store.base import StoreError
 from store.ledger_base import (
     Ledger,
     Linked,
@@ -79,15 +89,79 @@ CREATE TABLE IF NOT EXISTS ledger_ticket (
     account TEXT,  -- NULL: a ticket of no known account
     seen_us INTEGER NOT NULL,
     seq     INTEGER NOT NULL,
+    logged_s INTEGER NOT NULL DEFAULT 0,  -- its counted worklogs' seconds (a trigger's)
     UNIQUE (tenant, ticket)
 );
 CREATE INDEX IF NOT EXISTS ledger_ticket_account ON ledger_ticket (account);
+CREATE TABLE IF NOT EXISTS ledger_account (
+    account  TEXT PRIMARY KEY,
+    logged_s INTEGER NOT NULL  -- its tickets' logged_s summed (a trigger's)
+);
 CREATE TABLE IF NOT EXISTS ledger_seq (
     id    INTEGER PRIMARY KEY CHECK (id = 1),
     value INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO ledger_seq (id, value) VALUES (1, 0);
 """
+
+# The running totals. A worklog's counted seconds (none when deleted) go to its ticket's
+# row, made if the ticket was never linked; a ticket's go to its account's row, and move
+# with it. An update is undone for the old row, then done for the new one.
+_COUNTED_OLD = "CASE WHEN OLD.deleted THEN 0 ELSE OLD.seconds END"
+_COUNTED_NEW = "CASE WHEN NEW.deleted THEN 0 ELSE NEW.seconds END"
+_TICKET_ADD = """
+    INSERT INTO ledger_ticket (tenant, ticket, account, seen_us, seq, logged_s)
+    SELECT NEW.tenant, NEW.ticket, NULL, 0, 0, {counted} WHERE {counted} <> 0
+    ON CONFLICT (tenant, ticket) DO UPDATE SET logged_s = logged_s + excluded.logged_s;"""
+_TICKET_TAKE = """
+    UPDATE ledger_ticket SET logged_s = logged_s - {counted}
+    WHERE tenant = OLD.tenant AND ticket = OLD.ticket AND {counted} <> 0;"""
+_ACCOUNT_ADD = """
+    INSERT INTO ledger_account (account, logged_s)
+    SELECT NEW.account, NEW.logged_s WHERE NEW.account IS NOT NULL AND NEW.logged_s <> 0
+    ON CONFLICT (account) DO UPDATE SET logged_s = logged_s + excluded.logged_s;"""
+_ACCOUNT_TAKE = """
+    UPDATE ledger_account SET logged_s = logged_s - OLD.logged_s
+    WHERE account = OLD.account AND OLD.logged_s <> 0;"""
+_RUNNING_TOTALS = (
+    "CREATE TRIGGER IF NOT EXISTS ledger_worklog_added AFTER INSERT ON ledger_worklog"
+    f" WHEN ({_COUNTED_NEW}) <> 0"
+    f" BEGIN {_TICKET_ADD.format(counted=_COUNTED_NEW)} END",
+    "CREATE TRIGGER IF NOT EXISTS ledger_worklog_changed AFTER UPDATE ON ledger_worklog"
+    f" WHEN ({_COUNTED_OLD}) <> ({_COUNTED_NEW})"
+    " OR OLD.tenant <> NEW.tenant OR OLD.ticket <> NEW.ticket"
+    f" BEGIN {_TICKET_TAKE.format(counted=_COUNTED_OLD)}"
+    f" {_TICKET_ADD.format(counted=_COUNTED_NEW)} END",
+    "CREATE TRIGGER IF NOT EXISTS ledger_worklog_removed AFTER DELETE ON ledger_worklog"
+    f" WHEN ({_COUNTED_OLD}) <> 0"
+    f" BEGIN {_TICKET_TAKE.format(counted=_COUNTED_OLD)} END",
+    # A new ticket's link (no time yet) fires nothing: its WHEN is false.
+    "CREATE TRIGGER IF NOT EXISTS ledger_ticket_added AFTER INSERT ON ledger_ticket"
+    " WHEN NEW.account IS NOT NULL AND NEW.logged_s <> 0"
+    f" BEGIN {_ACCOUNT_ADD} END",
+    "CREATE TRIGGER IF NOT EXISTS ledger_ticket_changed"
+    " AFTER UPDATE OF account, logged_s ON ledger_ticket"
+    " WHEN OLD.account IS NOT NEW.account OR OLD.logged_s <> NEW.logged_s"
+    f" BEGIN {_ACCOUNT_TAKE} {_ACCOUNT_ADD} END",
+    "CREATE TRIGGER IF NOT EXISTS ledger_ticket_removed AFTER DELETE ON ledger_ticket"
+    " WHEN OLD.account IS NOT NULL AND OLD.logged_s <> 0"
+    f" BEGIN {_ACCOUNT_TAKE} END",
+)
+
+# A file made before the running totals: each worklog's ticket gets its row, each row its
+# seconds, each account its sum. Run before the triggers exist, in their transaction.
+_FILL_RUNNING_TOTALS = (
+    "ALTER TABLE ledger_ticket ADD COLUMN logged_s INTEGER NOT NULL DEFAULT 0",
+    "INSERT INTO ledger_ticket (tenant, ticket, account, seen_us, seq)"
+    " SELECT DISTINCT tenant, ticket, NULL, 0, 0 FROM ledger_worklog WHERE true"
+    " ON CONFLICT (tenant, ticket) DO NOTHING",
+    "UPDATE ledger_ticket SET logged_s = (SELECT COALESCE(SUM(w.seconds), 0)"
+    " FROM ledger_worklog AS w WHERE w.tenant = ledger_ticket.tenant"
+    " AND w.ticket = ledger_ticket.ticket AND w.deleted = 0)",
+    "DELETE FROM ledger_account",
+    "INSERT INTO ledger_account (account, logged_s) SELECT account, SUM(logged_s)"
+    " FROM ledger_ticket WHERE account IS NOT NULL GROUP BY account HAVING SUM(logged_s) <> 0",
+)
 
 # The newest version wins, even when it logs the same seconds: its time is what keeps an
 # older version, delivered later, out. A copy of the stored version is not written.
@@ -121,18 +195,15 @@ WHERE (excluded.kind, excluded.seconds, excluded.purchased_on)
       <> (ledger_purchase.kind, ledger_purchase.seconds, ledger_purchase.purchased_on)
 """
 
-# One statement: bundles bought by :on, usage carried in, the latest version of every
-# worklog on the account's tickets, and the last bundle bought by :on.
+# One statement: bundles bought by :on, usage carried in, the running total of the latest
+# version of every worklog on the account's tickets, and the last bundle bought by :on.
 _TOTALS = """
 SELECT
     (SELECT COALESCE(SUM(seconds), 0) FROM ledger_purchase
      WHERE account = :account AND kind = 'bundle' AND purchased_on <= :on),
     (SELECT COALESCE(SUM(seconds), 0) FROM ledger_purchase
      WHERE account = :account AND kind = 'carried'),
-    (SELECT COALESCE(SUM(w.seconds), 0)
-     FROM ledger_ticket AS t
-     JOIN ledger_worklog AS w ON w.tenant = t.tenant AND w.ticket = t.ticket
-     WHERE t.account = :account AND w.deleted = 0),
+    (SELECT COALESCE(SUM(logged_s), 0) FROM ledger_account WHERE account = :account),
     (SELECT seconds FROM ledger_purchase
      WHERE account = :account AND kind = 'bundle' AND purchased_on <= :on
      ORDER BY purchased_on DESC, key DESC LIMIT 1)
@@ -149,9 +220,7 @@ _LAST_DAY = date.max.isoformat()
 
 # Each ticket asked (a JSON array), its account and whether time is logged on it.
 _LINKS = """
-SELECT t.value, l.account, EXISTS (
-    SELECT 1 FROM ledger_worklog AS w
-    WHERE w.tenant = :tenant AND w.ticket = t.value AND w.deleted = 0 AND w.seconds > 0)
+SELECT t.value, l.account, COALESCE(l.logged_s, 0) > 0
 FROM json_each(:tickets) AS t
 LEFT JOIN ledger_ticket AS l ON l.tenant = :tenant AND l.ticket = t.value
 """
@@ -163,6 +232,24 @@ class SqliteLedger(SqliteFile):
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(path, _SCHEMA)
+        self._count_running_totals()
+
+    def _count_running_totals(self) -> None:
+        """The triggers of the running totals; a file made before them has them filled
+        in from its rows first, in the same transaction (a process starting beside this
+        one waits on the write lock, then finds the column and the triggers there)."""
+        try:
+            with self._transaction() as db:
+                have = {row[1] for row in db.execute("PRAGMA table_info(ledger_ticket)")}
+                if "logged_s" not in have:
+                    for statement in _FILL_RUNNING_TOTALS:
+                        db.execute(statement)
+                for statement in _RUNNING_TOTALS:
+                    db.execute(statement)
+        except (sqlite3.Error, StoreError) as exc:
+            raise StoreError(f"{self.path}: cannot count the running totals: {exc}") from exc
+        finally:
+            self.close()
 
     @staticmethod
     def _next_seq(db: sqlite3.Connection, count: int = 1) -> int:

@@ -9,6 +9,13 @@ agree with each other), or the purchases (a sync compares, then writes). The ups
 themselves still decide which version is the latest, as in SQLite, so a write that
 read a stale pre-check cannot undo a newer one. ``seq`` (the order of arrival) is a
 sequence: under concurrency, arrival is only as well defined as the commits are.
+
+The running totals of `store.ledger` (a ticket's logged seconds, an account's) are kept
+by the same triggers, in PL/pgSQL. Each adds to or takes from the row it changes, never
+reads another table to sum it: a worklog and a link of one ticket meet on the ticket's
+row, which PostgreSQL locks and re-reads for the second writer, so neither's seconds are
+lost under concurrency whatever the advisory locks cover (`link_all` takes none). A
+database made before them is filled in under the schema lock (`_count_running_totals`).
 """
 
 from __future__ import annotations
@@ -58,11 +65,94 @@ CREATE TABLE IF NOT EXISTS ledger_ticket (
     account TEXT,  -- NULL: a ticket of no known account
     seen_us BIGINT NOT NULL,
     seq     BIGINT NOT NULL,
+    logged_s BIGINT NOT NULL DEFAULT 0,  -- its counted worklogs' seconds (a trigger's)
     PRIMARY KEY (tenant, ticket)
 );
 CREATE INDEX IF NOT EXISTS ledger_ticket_account ON ledger_ticket (account);
+CREATE TABLE IF NOT EXISTS ledger_account (
+    account  TEXT PRIMARY KEY,
+    logged_s BIGINT NOT NULL  -- its tickets' logged_s summed (a trigger's)
+);
 CREATE SEQUENCE IF NOT EXISTS ledger_seq;
 """
+
+# The running totals, as store/ledger.py's triggers: a worklog's counted seconds (none
+# when deleted) go to its ticket's row, made if the ticket was never linked; a ticket's go
+# to its account's row, and move with it. An update is undone for the old row, then done
+# for the new one. SET search_path FROM CURRENT: the tables of the schema they were made
+# in, whatever a session's path.
+_RUNNING_TOTALS = """
+CREATE OR REPLACE FUNCTION ledger_worklog_counted() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' AND NOT OLD.deleted AND OLD.seconds <> 0 THEN
+        UPDATE ledger_ticket SET logged_s = logged_s - OLD.seconds
+        WHERE tenant = OLD.tenant AND ticket = OLD.ticket;
+    END IF;
+    IF TG_OP <> 'DELETE' AND NOT NEW.deleted AND NEW.seconds <> 0 THEN
+        INSERT INTO ledger_ticket AS t (tenant, ticket, account, seen_us, seq, logged_s)
+        VALUES (NEW.tenant, NEW.ticket, NULL, 0, 0, NEW.seconds)
+        ON CONFLICT (tenant, ticket) DO UPDATE SET logged_s = t.logged_s + excluded.logged_s;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION ledger_ticket_counted() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.account <> NEW.account AND OLD.logged_s <> 0 THEN
+        -- Both accounts' rows, in one order: two tickets moving opposite ways at once
+        -- would otherwise each hold the row the other waits for.
+        PERFORM 1 FROM ledger_account WHERE account IN (OLD.account, NEW.account)
+        ORDER BY account FOR UPDATE;
+    END IF;
+    IF TG_OP <> 'INSERT' AND OLD.account IS NOT NULL AND OLD.logged_s <> 0 THEN
+        UPDATE ledger_account SET logged_s = logged_s - OLD.logged_s
+        WHERE account = OLD.account;
+    END IF;
+    IF TG_OP <> 'DELETE' AND NEW.account IS NOT NULL AND NEW.logged_s <> 0 THEN
+        INSERT INTO ledger_account AS a (account, logged_s) VALUES (NEW.account, NEW.logged_s)
+        ON CONFLICT (account) DO UPDATE SET logged_s = a.logged_s + excluded.logged_s;
+    END IF;
+    RETURN NULL;
+END $$;
+"""
+_TRIGGERS = {
+    "ledger_worklog_added": "AFTER INSERT ON ledger_worklog FOR EACH ROW"
+    " WHEN (NOT NEW.deleted AND NEW.seconds <> 0)"
+    " EXECUTE FUNCTION ledger_worklog_counted()",
+    "ledger_worklog_changed": "AFTER UPDATE ON ledger_worklog FOR EACH ROW"
+    " WHEN ((OLD.tenant, OLD.ticket) <> (NEW.tenant, NEW.ticket)"
+    " OR (CASE WHEN OLD.deleted THEN 0 ELSE OLD.seconds END)"
+    " <> (CASE WHEN NEW.deleted THEN 0 ELSE NEW.seconds END))"
+    " EXECUTE FUNCTION ledger_worklog_counted()",
+    "ledger_worklog_removed": "AFTER DELETE ON ledger_worklog FOR EACH ROW"
+    " WHEN (NOT OLD.deleted AND OLD.seconds <> 0)"
+    " EXECUTE FUNCTION ledger_worklog_counted()",
+    "ledger_ticket_added": "AFTER INSERT ON ledger_ticket FOR EACH ROW"
+    " WHEN (NEW.account IS NOT NULL AND NEW.logged_s <> 0)"
+    " EXECUTE FUNCTION ledger_ticket_counted()",
+    "ledger_ticket_changed": "AFTER UPDATE OF account, logged_s ON ledger_ticket FOR EACH ROW"
+    " WHEN (OLD.account IS DISTINCT FROM NEW.account OR OLD.logged_s <> NEW.logged_s)"
+    " EXECUTE FUNCTION ledger_ticket_counted()",
+    "ledger_ticket_removed": "AFTER DELETE ON ledger_ticket FOR EACH ROW"
+    " WHEN (OLD.account IS NOT NULL AND OLD.logged_s <> 0)"
+    " EXECUTE FUNCTION ledger_ticket_counted()",
+}
+
+# A database made before the running totals: each worklog's ticket gets its row, each row
+# its seconds, each account its sum. Run before the triggers exist, in their transaction.
+_FILL_RUNNING_TOTALS = (
+    "ALTER TABLE ledger_ticket ADD COLUMN logged_s BIGINT NOT NULL DEFAULT 0",
+    "INSERT INTO ledger_ticket (tenant, ticket, account, seen_us, seq)"
+    " SELECT DISTINCT tenant, ticket, NULL, 0, 0 FROM ledger_worklog"
+    " ON CONFLICT (tenant, ticket) DO NOTHING",
+    "UPDATE ledger_ticket AS t SET logged_s = w.seconds FROM (SELECT tenant, ticket,"
+    " SUM(seconds) AS seconds FROM ledger_worklog WHERE NOT deleted GROUP BY tenant, ticket)"
+    " AS w WHERE w.tenant = t.tenant AND w.ticket = t.ticket",
+    "DELETE FROM ledger_account",
+    "INSERT INTO ledger_account (account, logged_s) SELECT account, SUM(logged_s)"
+    " FROM ledger_ticket WHERE account IS NOT NULL GROUP BY account HAVING SUM(logged_s) <> 0",
+)
 
 # As in store/ledger.py: the newest version wins, even when it logs the same seconds;
 # a copy of the stored version is not written.
@@ -96,18 +186,16 @@ WHERE (excluded.kind, excluded.seconds, excluded.purchased_on)
       <> (p.kind, p.seconds, p.purchased_on)
 """
 
-# One statement, as in SQLite: bundles bought by :on, usage carried in, the latest
-# version of every worklog on the account's tickets, and the last bundle bought by :on.
+# One statement, as in SQLite: bundles bought by :on, usage carried in, the running total
+# of the latest version of every worklog on the account's tickets, and the last bundle
+# bought by :on.
 _TOTALS = """
 SELECT
     (SELECT COALESCE(SUM(seconds), 0) FROM ledger_purchase
      WHERE account = %(account)s AND kind = 'bundle' AND purchased_on <= %(on)s),
     (SELECT COALESCE(SUM(seconds), 0) FROM ledger_purchase
      WHERE account = %(account)s AND kind = 'carried'),
-    (SELECT COALESCE(SUM(w.seconds), 0)
-     FROM ledger_ticket AS t
-     JOIN ledger_worklog AS w ON w.tenant = t.tenant AND w.ticket = t.ticket
-     WHERE t.account = %(account)s AND NOT w.deleted),
+    (SELECT COALESCE(SUM(logged_s), 0) FROM ledger_account WHERE account = %(account)s),
     (SELECT seconds FROM ledger_purchase
      WHERE account = %(account)s AND kind = 'bundle' AND purchased_on <= %(on)s
      ORDER BY purchased_on DESC, key DESC LIMIT 1)
@@ -122,9 +210,7 @@ _TICKET_S = (
 
 # Each ticket asked, its account and whether time is logged on it.
 _LINKS = """
-SELECT t.ticket, l.account, EXISTS (
-    SELECT 1 FROM ledger_worklog AS w
-    WHERE w.tenant = %(tenant)s AND w.ticket = t.ticket AND NOT w.deleted AND w.seconds > 0)
+SELECT t.ticket, l.account, COALESCE(l.logged_s, 0) > 0
 FROM unnest(%(tickets)s::text[]) AS t (ticket)
 LEFT JOIN ledger_ticket AS l ON l.tenant = %(tenant)s AND l.ticket = t.ticket
 """
@@ -150,7 +236,7 @@ class PostgresLedger(PostgresDatabase):
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        self._create_schema(_SCHEMA)
+        self._create_schema(_SCHEMA, _count_running_totals)
 
     # -- writing --------------------------------------------------------------------
 
@@ -343,6 +429,35 @@ class PostgresLedger(PostgresDatabase):
             " WHERE NOT w.deleted AND t.account IS NULL"
         )
         return int(rows[0][0])
+
+
+def _count_running_totals(db: psycopg.Connection[Any]) -> None:
+    """The triggers of the running totals, made once; a database made before them has them
+    filled in from its rows first. In `_create_schema`'s transaction, under its lock."""
+    have = {
+        str(row[0])
+        for row in db.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = 'ledger_ticket'"
+        )
+    }
+    if "logged_s" not in have:
+        for statement in _FILL_RUNNING_TOTALS:
+            db.execute(statement)
+    # Made only when missing: CREATE TRIGGER locks its table against writes, and every
+    # process that opens the ledger comes here.
+    made = {
+        str(row[0])
+        for row in db.execute(
+            "SELECT t.tgname FROM pg_trigger AS t JOIN pg_class AS c ON c.oid = t.tgrelid"
+            " WHERE c.relnamespace = current_schema()::regnamespace"
+        )
+    }
+    missing = [name for name in _TRIGGERS if name not in made]
+    if missing:
+        db.execute(_RUNNING_TOTALS)
+    for name in missing:
+        db.execute(f"CREATE TRIGGER {name} {_TRIGGERS[name]}")
 
 
 def _counted(db: psycopg.Connection[Any], where: tuple[str, str, str]) -> int:

@@ -84,7 +84,16 @@ def count(backend: Backend, target: Any, counts: Counts) -> None:
     """Count every statement ``target`` (a store or a ledger) sends on this thread."""
     db = target._db()
     if backend.name == "sqlite":
-        db.set_trace_callback(lambda sql: None if sql.startswith("PRAGMA") else counts.add(sql))
+        last = [""]
+
+        def traced(sql: str) -> None:
+            # SQLite traces a trigger's subprogram (its WHEN too) with its statement's
+            # expanded text again, right after it: the hours ledger's running totals.
+            if not sql.startswith("PRAGMA") and sql != last[0]:
+                counts.add(sql)
+            last[0] = sql
+
+        db.set_trace_callback(traced)
         return
     import psycopg
 

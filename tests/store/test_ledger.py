@@ -59,7 +59,7 @@ def ledger(backend: Backend) -> Iterator[Ledger]:
 
 _PG_ROWS = " UNION ALL ".join(
     f"SELECT '{table}', ctid::text, xmin::text FROM {table}"
-    for table in ("ledger_purchase", "ledger_worklog", "ledger_ticket")
+    for table in ("ledger_purchase", "ledger_worklog", "ledger_ticket", "ledger_account")
 )
 
 
@@ -409,6 +409,149 @@ def test_the_upserts_alone_keep_the_latest_version(backend: Backend, order: str)
     assert ledger.totals("globex").used_s == 0
 
 
+# -- the running totals ---------------------------------------------------------------
+
+_RECOUNT = (
+    "SELECT t.account, SUM(w.seconds) FROM ledger_ticket AS t"
+    " JOIN ledger_worklog AS w ON w.tenant = t.tenant AND w.ticket = t.ticket"
+    " WHERE t.account IS NOT NULL AND {alive} GROUP BY t.account"
+)
+
+
+def recount(backend: Backend) -> dict[str, int]:
+    """Each account's time as the ledger used to sum it at every balance: the latest
+    version of every worklog on its tickets, walked from scratch."""
+    if backend.name == "sqlite":
+        with closing(sqlite3.connect(backend.url)) as db:
+            rows = db.execute(_RECOUNT.format(alive="w.deleted = 0")).fetchall()
+    else:
+        import psycopg
+
+        with psycopg.connect(backend.url) as pg:
+            rows = pg.execute(_RECOUNT.format(alive="NOT w.deleted")).fetchall()
+    return {str(account): int(seconds) for account, seconds in rows if seconds}
+
+
+def test_running_totals_hold_under_concurrent_links_and_worklogs(backend: Backend) -> None:
+    """Four writers at once, each with its own connection: two log and delete time on
+    six tickets, two move those tickets between three accounts (one by `link_ticket`,
+    one by `link_all`, which takes no advisory lock). Each account's running total ends
+    as the walk over its tickets sums it."""
+    tickets = [f"T{n}" for n in range(6)]
+    accounts = ["zulip", "globex", "initech"]
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def write(seed: int) -> None:
+        ledger = open_ledger(backend.url)
+        rng = random.Random(seed)
+        try:
+            start.wait()
+            for step in range(60):
+                ticket, minute = rng.choice(tickets), step + 1 + seed / 10
+                if seed < 2:
+                    deleted = rng.random() < 0.2
+                    worklog = f"w{rng.randrange(3)}"
+                    seconds = rng.randrange(1, 5) * 600
+                    when = at(minute)
+                    ledger.record_worklog("t", ticket, worklog, seconds, when, deleted=deleted)
+                elif seed == 2:
+                    ledger.link_ticket("t", ticket, rng.choice([*accounts, None]), at(minute))
+                else:
+                    ledger.link_all([TicketLink("t", ticket, rng.choice(accounts), at(minute))])
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            ledger.close()
+
+    threads = [threading.Thread(target=write, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    walked = recount(backend)
+    assert sum(walked.values()) > 0  # time was logged on linked tickets: not a vacuous check
+    ledger = open_ledger(backend.url)
+    try:
+        assert {a: ledger.totals(a).used_s for a in accounts} == {
+            a: walked.get(a, 0) for a in accounts
+        }
+    finally:
+        ledger.close()
+
+
+_TRIGGERS = (
+    ("ledger_worklog", ("added", "changed", "removed")),
+    ("ledger_ticket", ("added", "changed", "removed")),
+)
+
+
+def make_it_old(backend: Backend) -> None:
+    """The ledger's tables as a tierdesk before the running totals made them: no
+    triggers, no account totals, no seconds on a ticket, and no row for a ticket that
+    only has worklogs."""
+    # PostgreSQL names a trigger's table; SQLite's names are the schema's own.
+    on = " ON {}" if backend.name == "postgres" else ""
+    drops = [
+        f"DROP TRIGGER {table}_{what}" + on.format(table)
+        for table, whats in _TRIGGERS
+        for what in whats
+    ]
+    statements = [
+        *drops,
+        "DROP TABLE ledger_account",
+        "DELETE FROM ledger_ticket WHERE account IS NULL AND seen_us = 0",
+        "ALTER TABLE ledger_ticket DROP COLUMN logged_s",
+    ]
+    if backend.name == "sqlite":
+        with closing(sqlite3.connect(backend.url)) as db:
+            for statement in statements:
+                db.execute(statement)
+            db.commit()
+        return
+    import psycopg
+
+    with psycopg.connect(backend.url, autocommit=True) as pg:
+        for statement in statements:
+            pg.execute(statement)
+
+
+def test_a_ledger_made_before_the_running_totals_is_counted_when_opened(
+    backend: Backend,
+) -> None:
+    first = open_ledger(backend.url)
+    first.link_ticket("t", "T1", "zulip", at(0))
+    first.link_ticket("t", "T2", "globex", at(0))
+    first.link_ticket("t", "T4", "globex", at(0))  # linked, no time
+    first.record_worklog("t", "T1", "w1", 2 * H, at(1))
+    first.record_worklog("t", "T1", "w2", H, at(1))
+    first.record_worklog("t", "T1", "w2", H, at(2), deleted=True)
+    first.record_worklog("t", "T2", "w1", H, at(1))
+    first.record_worklog("t", "T3", "w1", 3 * H, at(1))  # a ticket never linked
+    first.close()
+    make_it_old(backend)
+    assert "ledger_account" not in tables(backend)
+
+    second = open_ledger(backend.url)
+    try:
+        assert (second.totals("zulip").used_s, second.totals("globex").used_s) == (2 * H, H)
+        assert second.unattributed_s() == 3 * H
+        # The triggers are back: what is written next moves the totals.
+        assert second.link_ticket("t", "T3", "zulip", at(3)) == TicketMove(None, "zulip", 3 * H)
+        assert second.record_worklog("t", "T2", "w1", 4 * H, at(3)) == 3 * H
+        assert (second.totals("zulip").used_s, second.totals("globex").used_s) == (5 * H, 4 * H)
+        assert recount(backend) == {"zulip": 5 * H, "globex": 4 * H}
+    finally:
+        second.close()
+    # Opened again: counted once, not twice.
+    third = open_ledger(backend.url)
+    try:
+        assert (third.totals("zulip").used_s, third.totals("globex").used_s) == (5 * H, 4 * H)
+    finally:
+        third.close()
+
+
 # -- opening --------------------------------------------------------------------------
 
 
@@ -505,7 +648,7 @@ def fresh_ledger(backend: Backend, tmp_path: Path) -> Ledger:
     import psycopg
 
     with psycopg.connect(backend.url, autocommit=True) as pg:
-        pg.execute("TRUNCATE ledger_purchase, ledger_worklog, ledger_ticket")
+        pg.execute("TRUNCATE ledger_purchase, ledger_worklog, ledger_ticket, ledger_account")
     return ledger
 
 
